@@ -1,0 +1,218 @@
+use std::fmt;
+
+/// Why a piece of user input was refused. The message is shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValidationError {
+    /// The form field the message is about (`username`, `email`, …).
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// 3–32 characters of `a-z 0-9 _ -`, stored lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN: usize = 3;
+    pub const MAX: usize = 32;
+
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        let name = input.trim().to_ascii_lowercase();
+        let err = |m: &str| Err(ValidationError::new("username", m));
+        if name.is_empty() {
+            return err("Choose a username.");
+        }
+        let len = name.chars().count();
+        if len < Self::MIN || len > Self::MAX {
+            return err("A username is 3 to 32 characters long.");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return err("A username may only contain letters a–z, digits, '_' and '-'.");
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, trimmed and lowercased. The check is deliberately modest (one
+/// `@`, a plausible domain, no spaces or control characters): only a mail that arrives
+/// proves an address, and refusing valid but unusual addresses helps nobody.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX: usize = 254;
+
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        let email = input.trim().to_lowercase();
+        let err = |m: &str| Err(ValidationError::new("email", m));
+        if email.is_empty() {
+            return err("Enter your email address.");
+        }
+        if email.len() > Self::MAX {
+            return err("An email address is at most 254 characters long.");
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return err("An email address looks like name@example.com.");
+        };
+        let valid_local = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
+        let valid_domain = domain.contains('.')
+            && !domain.starts_with(['.', '-'])
+            && !domain.ends_with(['.', '-'])
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        if !valid_local || !valid_domain {
+            return err("An email address looks like name@example.com.");
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An optional human name: at most 64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX: usize = 64;
+
+    /// An empty input means "no display name".
+    pub fn parse(input: &str) -> Result<Option<Self>, ValidationError> {
+        let name = input.trim();
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if name.chars().count() > Self::MAX {
+            return Err(ValidationError::new(
+                "name",
+                "A display name is at most 64 characters long.",
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "A display name may not contain control characters.",
+            ));
+        }
+        Ok(Some(Self(name.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user as stored: identity plus the password hash that proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: Username,
+    pub email: Email,
+    pub name: Option<DisplayName>,
+    pub password_hash: crate::PasswordHash,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl User {
+    /// The name to greet the user by.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_ref()
+            .map_or(self.username.as_str(), DisplayName::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_bounded() {
+        assert_eq!(
+            Username::parse(" Alice_1 ").map(|u| u.0),
+            Ok("alice_1".into())
+        );
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+        for bad in ["al ice", "al.ice", "alïce", "al/ice", "a\0bc", ""] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").map(|e| e.0),
+            Ok("alice@example.com".into())
+        );
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "a b@example.com",
+            "alice@exa mple.com",
+            "alice@@example.com",
+            "alice@.example.com",
+            "a\u{0}@example.com",
+            "a..b@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn display_names_are_optional() {
+        assert_eq!(DisplayName::parse("  "), Ok(None));
+        assert_eq!(
+            DisplayName::parse(" Ada ").map(|n| n.map(|n| n.0)),
+            Ok(Some("Ada".into()))
+        );
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(DisplayName::parse(&"x".repeat(65)).is_err());
+    }
+}

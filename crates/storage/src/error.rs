@@ -1,0 +1,21 @@
+/// What went wrong talking to the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("the email address is already registered")]
+    EmailTaken,
+    /// The surrealkv folder is locked by another process.
+    #[error(
+        "the database folder {path} is in use by another process (its LOCK file is held). \
+         Stop the other gatehouse (or whatever holds it) first, or point --db at another \
+         folder; to share one store between processes, run a SurrealDB server and use ws://"
+    )]
+    Locked { path: String },
+    #[error("cannot open the database at {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] surrealdb::Error),
+}

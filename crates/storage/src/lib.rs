@@ -1,0 +1,31 @@
+//! gatehouse's store: users and sessions in SurrealDB.
+//!
+//! - [`Store`]: one handle over `surrealdb::engine::any`, chosen by URL
+//!   (`surrealkv://PATH`, `mem://`, `ws://HOST:PORT` with credentials). Opening it
+//!   applies the schema ([`schema`]) idempotently.
+//! - [`users`]: create (exactly one of two racing signups wins), look up by username
+//!   (record id) or email (UNIQUE index), update.
+//! - [`sessions`]: [`SessionToken`]s are random 256-bit values; the store keys each
+//!   session by the SHA-256 of its token and never sees the token itself.
+//!
+//! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
+
+mod error;
+mod schema;
+pub mod sessions;
+mod store;
+pub mod users;
+
+pub use error::StorageError;
+pub use sessions::{NewSession, Session, SessionToken};
+pub use store::{DbCredentials, Store};
+
+/// The default embedded store, relative to the working directory.
+pub const DEFAULT_DB_URL: &str = "surrealkv://./data/gatehouse";
+
+/// Seconds since the Unix epoch: what every timestamp in the store is.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

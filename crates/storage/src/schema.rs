@@ -1,0 +1,23 @@
+//! The schema, applied at every start. Every statement is `IF NOT EXISTS`, so running
+//! it again changes nothing; a change to an existing definition needs `OVERWRITE`.
+
+pub(crate) const SCHEMA: &str = r#"
+DEFINE TABLE IF NOT EXISTS user SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS username ON user TYPE string;
+DEFINE FIELD IF NOT EXISTS email ON user TYPE string;
+DEFINE FIELD IF NOT EXISTS name ON user TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS password_hash ON user TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON user TYPE int;
+DEFINE INDEX IF NOT EXISTS user_username ON user FIELDS username UNIQUE;
+DEFINE INDEX IF NOT EXISTS user_email ON user FIELDS email UNIQUE;
+
+DEFINE TABLE IF NOT EXISTS session SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON session TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS created_at ON session TYPE int;
+DEFINE FIELD IF NOT EXISTS last_seen ON session TYPE int;
+DEFINE FIELD IF NOT EXISTS expires_at ON session TYPE int;
+DEFINE FIELD IF NOT EXISTS remember ON session TYPE bool;
+DEFINE FIELD IF NOT EXISTS user_agent ON session TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS address ON session TYPE option<string>;
+DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;
+"#;

@@ -1,0 +1,278 @@
+//! Login sessions. The cookie carries a random 256-bit token; the store keys the
+//! session by the token's SHA-256 (`session:⟨hex⟩`), so a leaked database does not
+//! hand out live sessions and every lookup is a select by record id.
+
+use std::fmt;
+
+use domain::Username;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use surrealdb::types::{RecordId, RecordIdKey, SurrealValue};
+
+use crate::users::user_id;
+use crate::{StorageError, Store};
+
+/// The secret a browser holds: 32 random bytes as 64 lowercase hex characters.
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    /// Accepts only what [`generate`](Self::generate) makes, so nothing else ever
+    /// reaches the store.
+    pub fn parse(value: &str) -> Option<Self> {
+        (value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The session's id in the store: SHA-256 of the token, hex.
+    pub fn session_id(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+/// What a new session starts with.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Seconds from now until the session ends, however active it is.
+    pub lifetime: i64,
+    pub remember: bool,
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
+
+/// A stored session. `id` is the hash of its token: safe to show and to use for
+/// revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub username: Username,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub remember: bool,
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Session {
+    /// Live at `now` with an idle timeout of `idle_timeout` seconds.
+    pub fn is_live(&self, now: i64, idle_timeout: i64) -> bool {
+        now < self.expires_at && now < self.last_seen.saturating_add(idle_timeout)
+    }
+}
+
+#[derive(Debug, SurrealValue)]
+struct SessionRecord {
+    id: RecordId,
+    user: RecordId,
+    created_at: i64,
+    last_seen: i64,
+    expires_at: i64,
+    remember: bool,
+    user_agent: Option<String>,
+    address: Option<String>,
+}
+
+impl SessionRecord {
+    fn into_session(self) -> Result<Session, StorageError> {
+        let key = |id: &RecordId| match &id.key {
+            RecordIdKey::String(key) => Ok(key.clone()),
+            other => Err(StorageError::Corrupt(format!("unexpected record key {other:?}"))),
+        };
+        let username = Username::parse(&key(&self.user)?)
+            .map_err(|e| StorageError::Corrupt(format!("session user: {e}")))?;
+        Ok(Session {
+            id: key(&self.id)?,
+            username,
+            created_at: self.created_at,
+            last_seen: self.last_seen,
+            expires_at: self.expires_at,
+            remember: self.remember,
+            user_agent: self.user_agent,
+            address: self.address,
+        })
+    }
+}
+
+fn session_record_id(id: &str) -> RecordId {
+    RecordId::new("session", id)
+}
+
+impl Store {
+    /// Starts a session for `username` and returns its token: the only time the
+    /// token exists outside the user's browser.
+    pub async fn create_session(
+        &self,
+        username: &Username,
+        new: NewSession,
+    ) -> Result<(SessionToken, Session), StorageError> {
+        let token = SessionToken::generate();
+        let now = crate::now();
+        let session = Session {
+            id: token.session_id(),
+            username: username.clone(),
+            created_at: now,
+            last_seen: now,
+            expires_at: now.saturating_add(new.lifetime),
+            remember: new.remember,
+            user_agent: new.user_agent,
+            address: new.address,
+        };
+        self.db
+            .query(
+                "CREATE $id SET user = $user, created_at = $created_at, last_seen = $created_at, \
+                 expires_at = $expires_at, remember = $remember, user_agent = $user_agent, \
+                 address = $address RETURN NONE",
+            )
+            .bind(("id", session_record_id(&session.id)))
+            .bind(("user", user_id(username)))
+            .bind(("created_at", session.created_at))
+            .bind(("expires_at", session.expires_at))
+            .bind(("remember", session.remember))
+            .bind(("user_agent", session.user_agent.clone()))
+            .bind(("address", session.address.clone()))
+            .await?
+            .check()?;
+        Ok((token, session))
+    }
+
+    /// The session a token belongs to, live or not; the caller decides with
+    /// [`Session::is_live`].
+    pub async fn session(&self, token: &SessionToken) -> Result<Option<Session>, StorageError> {
+        self.session_by_id(&token.session_id()).await
+    }
+
+    pub async fn session_by_id(&self, id: &str) -> Result<Option<Session>, StorageError> {
+        let record: Option<SessionRecord> = self.db.select(session_record_id(id)).await?;
+        record.map(SessionRecord::into_session).transpose()
+    }
+
+    /// Records activity, for the idle timeout and the sessions page.
+    pub async fn touch_session(&self, id: &str, now: i64) -> Result<(), StorageError> {
+        self.db
+            .query("UPDATE $id SET last_seen = $now RETURN NONE")
+            .bind(("id", session_record_id(id)))
+            .bind(("now", now))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id: &str) -> Result<(), StorageError> {
+        self.db
+            .query("DELETE $id")
+            .bind(("id", session_record_id(id)))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// All of a user's sessions, newest first.
+    pub async fn sessions_of(&self, username: &Username) -> Result<Vec<Session>, StorageError> {
+        let mut response = self
+            .db
+            .query("SELECT * FROM session WHERE user = $user ORDER BY created_at DESC")
+            .bind(("user", user_id(username)))
+            .await?
+            .check()?;
+        let records: Vec<SessionRecord> = response.take(0)?;
+        records
+            .into_iter()
+            .map(SessionRecord::into_session)
+            .collect()
+    }
+
+    /// Ends every session of `username` except `keep`.
+    pub async fn delete_other_sessions(
+        &self,
+        username: &Username,
+        keep: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.db
+            .query("DELETE session WHERE user = $user AND id != $keep")
+            .bind(("user", user_id(username)))
+            .bind(("keep", keep.map(session_record_id)))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// Removes sessions past their absolute lifetime or idle for `idle_timeout`.
+    pub async fn delete_expired_sessions(&self, now: i64, idle_timeout: i64) -> Result<(), StorageError> {
+        self.db
+            .query("DELETE session WHERE expires_at <= $now OR last_seen + $idle <= $now")
+            .bind(("now", now))
+            .bind(("idle", idle_timeout))
+            .await?
+            .check()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_session() -> NewSession {
+        NewSession {
+            lifetime: 3600,
+            remember: false,
+            user_agent: Some("test".into()),
+            address: Some("127.0.0.1".into()),
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_hex_and_only_their_hash_is_the_id() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert_ne!(a, b);
+        assert_eq!(SessionToken::parse(a.expose()), Some(a.clone()));
+        assert_eq!(a.session_id().len(), 64);
+        assert_ne!(a.session_id(), a.expose());
+        assert_eq!(SessionToken::parse("zz"), None);
+        assert_eq!(SessionToken::parse(&"A".repeat(64)), None);
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[tokio::test]
+    async fn sessions_are_created_found_and_revoked() {
+        let store = Store::memory().await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let (token, created) = store.create_session(&alice, new_session()).await.unwrap();
+        let (other, _) = store.create_session(&alice, new_session()).await.unwrap();
+        let found = store.session(&token).await.unwrap().unwrap();
+        assert_eq!(found, created);
+        assert!(found.is_live(found.created_at, 60));
+        assert!(!found.is_live(found.expires_at, i64::MAX));
+        assert!(!found.is_live(found.last_seen + 60, 60));
+        assert_eq!(store.sessions_of(&alice).await.unwrap().len(), 2);
+
+        store.touch_session(&found.id, found.last_seen + 5).await.unwrap();
+        let touched = store.session(&token).await.unwrap().unwrap();
+        assert_eq!(touched.last_seen, found.last_seen + 5);
+
+        store.delete_other_sessions(&alice, Some(&found.id)).await.unwrap();
+        assert!(store.session(&other).await.unwrap().is_none());
+        assert!(store.session(&token).await.unwrap().is_some());
+        store.delete_session(&found.id).await.unwrap();
+        assert!(store.session(&token).await.unwrap().is_none());
+    }
+}

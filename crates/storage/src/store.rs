@@ -1,0 +1,128 @@
+use std::fmt;
+
+use surrealdb::Surreal;
+use surrealdb::engine::any::{self, Any};
+use surrealdb::opt::auth::Root;
+
+use crate::StorageError;
+use crate::schema::SCHEMA;
+
+const NAMESPACE: &str = "gatehouse";
+const DATABASE: &str = "gatehouse";
+
+/// Root credentials for a remote SurrealDB (`ws://`, `wss://`). `Debug` hides the
+/// password.
+#[derive(Clone)]
+pub struct DbCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The one handle to the database. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Surreal<Any>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Connects to `url`, signs in when credentials are given, and applies the schema.
+    pub async fn open(url: &str, credentials: Option<&DbCredentials>) -> Result<Self, StorageError> {
+        let db = any::connect(url)
+            .await
+            .map_err(|e| open_error(url, &e.to_string()))?;
+        if let Some(creds) = credentials {
+            db.signin(Root {
+                username: creds.username.clone(),
+                password: creds.password.clone(),
+            })
+            .await
+            .map_err(|e| open_error(url, &format!("signing in failed: {e}")))?;
+        }
+        db.use_ns(NAMESPACE)
+            .use_db(DATABASE)
+            .await
+            .map_err(|e| open_error(url, &e.to_string()))?;
+        db.query(SCHEMA)
+            .await
+            .and_then(|r| r.check())
+            .map_err(|e| open_error(url, &format!("applying the schema failed: {e}")))?;
+        Ok(Self { db })
+    }
+
+    /// A fresh in-memory store, for tests and demos.
+    pub async fn memory() -> Result<Self, StorageError> {
+        Self::open("mem://", None).await
+    }
+
+    /// Whether the database answers: for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.db.query("RETURN 1").await?.check()?;
+        Ok(())
+    }
+}
+
+/// Turns a connection failure into a message an operator can act on; a held
+/// surrealkv lock is the common one.
+fn open_error(url: &str, message: &str) -> StorageError {
+    let lower = message.to_ascii_lowercase();
+    let locked = lower.contains("lock")
+        && (lower.contains("held")
+            || lower.contains("in use")
+            || lower.contains("would block")
+            || lower.contains("temporarily unavailable")
+            || lower.contains("already"));
+    if locked {
+        let path = url
+            .split_once("://")
+            .map_or(url, |(_, path)| path.split('?').next().unwrap_or(path));
+        return StorageError::Locked {
+            path: path.to_owned(),
+        };
+    }
+    StorageError::Open {
+        url: url.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_messages_name_the_folder() {
+        let err = open_error(
+            "surrealkv://./data/gatehouse?sync=every",
+            "IO error: LOCK file is already held by another process",
+        );
+        assert!(
+            matches!(&err, StorageError::Locked { path } if path == "./data/gatehouse"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("LOCK"));
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let creds = DbCredentials {
+            username: "root".into(),
+            password: "s3cret".into(),
+        };
+        assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+}

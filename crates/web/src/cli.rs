@@ -1,0 +1,289 @@
+//! The `gatehouse` command line. Settings come from flags, then `GATEHOUSE_*`
+//! environment variables, then an optional TOML file, then defaults — in that order
+//! of precedence. clap handles the first two; [`ServeArgs::resolve`] the rest.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use domain::HashParams;
+use serde::Deserialize;
+use storage::DbCredentials;
+use url::Url;
+
+use crate::config::{Config, HashingPolicy, SessionPolicy, default_public_url};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Login and forward-auth server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the site, /auth and the API (the default command).
+    Serve(Box<ServeArgs>),
+    /// Load users from a TOML file (`[[users]]` with username, email, password,
+    /// name); an existing user is updated, not duplicated.
+    Seed(SeedArgs),
+}
+
+/// Where the store is. Shared by every command that opens it.
+#[derive(Debug, Clone, Args, Default)]
+pub struct DbArgs {
+    /// Database URL: surrealkv://PATH (embedded, default surrealkv://./data/gatehouse),
+    /// mem:// (nothing kept), ws://HOST:PORT or wss://… (a SurrealDB server or cluster).
+    #[arg(long, env = "GATEHOUSE_DB", value_name = "URL")]
+    pub db: Option<String>,
+    /// Root user for a ws:// or wss:// database.
+    #[arg(long, env = "GATEHOUSE_DB_USER", value_name = "NAME")]
+    pub db_user: Option<String>,
+    /// Password for --db-user (prefer the environment variable to the flag).
+    #[arg(long, env = "GATEHOUSE_DB_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub db_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The URL users reach gatehouse at; its host is where `next` may point
+    /// [default: http://LISTEN/].
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<Url>,
+    /// Plain-HTTP development only: session cookies without Secure or __Host-.
+    #[arg(long, env = "GATEHOUSE_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
+    /// Cookie domain for single sign-on across subdomains (e.g. example.com).
+    #[arg(long, env = "GATEHOUSE_COOKIE_DOMAIN", value_name = "DOMAIN")]
+    pub cookie_domain: Option<String>,
+    /// Seconds of inactivity after which a session ends [default: 86400].
+    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub session_idle_timeout: Option<i64>,
+    /// Seconds after login at which a session ends [default: 604800].
+    #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME", value_name = "SECONDS")]
+    pub session_lifetime: Option<i64>,
+    /// Lifetime of a "remember me" session, in seconds [default: 2592000].
+    #[arg(long, env = "GATEHOUSE_REMEMBER_LIFETIME", value_name = "SECONDS")]
+    pub remember_lifetime: Option<i64>,
+    /// scrypt log2(N) for new password hashes [default: 15].
+    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
+    pub scrypt_log_n: Option<u8>,
+    /// scrypt block size r [default: 8].
+    #[arg(long, env = "GATEHOUSE_SCRYPT_R", value_name = "R")]
+    pub scrypt_r: Option<u32>,
+    /// scrypt parallelism p [default: 3].
+    #[arg(long, env = "GATEHOUSE_SCRYPT_P", value_name = "P")]
+    pub scrypt_p: Option<u32>,
+    /// Password hashes computed at once [default: number of cores].
+    #[arg(long, env = "GATEHOUSE_HASH_SLOTS", value_name = "N")]
+    pub hash_slots: Option<usize>,
+    /// TOML file with any of these settings (flag names with '_' for '-').
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The TOML file of users.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// scrypt log2(N) for the seeded hashes [default: 15].
+    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
+    pub scrypt_log_n: Option<u8>,
+}
+
+/// The TOML configuration file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<SocketAddr>,
+    db: Option<String>,
+    db_user: Option<String>,
+    db_password: Option<String>,
+    public_url: Option<Url>,
+    insecure_cookies: Option<bool>,
+    cookie_domain: Option<String>,
+    session_idle_timeout: Option<i64>,
+    session_lifetime: Option<i64>,
+    remember_lifetime: Option<i64>,
+    scrypt_log_n: Option<u8>,
+    scrypt_r: Option<u32>,
+    scrypt_p: Option<u32>,
+    hash_slots: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+}
+
+impl DbArgs {
+    /// The database URL and credentials, falling back to `file` and then the default.
+    pub fn resolve(self, file: &FileConfig) -> (String, Option<DbCredentials>) {
+        let url = self
+            .db
+            .or_else(|| file.db.clone())
+            .unwrap_or_else(|| storage::DEFAULT_DB_URL.to_owned());
+        let username = self.db_user.or_else(|| file.db_user.clone());
+        let password = self.db_password.or_else(|| file.db_password.clone());
+        let credentials = username.map(|username| DbCredentials {
+            username,
+            password: password.unwrap_or_default(),
+        });
+        (url, credentials)
+    }
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Config::default();
+        let listen = self.listen.or(file.listen).unwrap_or(defaults.listen);
+        let public_url = self
+            .public_url
+            .or_else(|| file.public_url.clone())
+            .unwrap_or_else(|| default_public_url(listen));
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "--public-url must be an http(s) URL with a host, not {public_url}"
+            )));
+        }
+        let session_defaults = SessionPolicy::default();
+        let sessions = SessionPolicy {
+            idle_timeout: self
+                .session_idle_timeout
+                .or(file.session_idle_timeout)
+                .unwrap_or(session_defaults.idle_timeout),
+            lifetime: self
+                .session_lifetime
+                .or(file.session_lifetime)
+                .unwrap_or(session_defaults.lifetime),
+            remember_lifetime: self
+                .remember_lifetime
+                .or(file.remember_lifetime)
+                .unwrap_or(session_defaults.remember_lifetime),
+        };
+        if sessions.idle_timeout <= 0 || sessions.lifetime <= 0 || sessions.remember_lifetime <= 0
+        {
+            return Err(ConfigError::Invalid(
+                "session timeouts and lifetimes must be positive numbers of seconds".into(),
+            ));
+        }
+        let hashing_defaults = HashingPolicy::default();
+        let params = HashParams {
+            log_n: self
+                .scrypt_log_n
+                .or(file.scrypt_log_n)
+                .unwrap_or(HashParams::DEFAULT.log_n),
+            r: self.scrypt_r.or(file.scrypt_r).unwrap_or(HashParams::DEFAULT.r),
+            p: self.scrypt_p.or(file.scrypt_p).unwrap_or(HashParams::DEFAULT.p),
+        };
+        domain::PasswordHasher::new(params).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let slots = self
+            .hash_slots
+            .or(file.hash_slots)
+            .unwrap_or(hashing_defaults.slots)
+            .max(1);
+        let insecure_cookies = self.insecure_cookies || file.insecure_cookies.unwrap_or(false);
+        let cookie_domain = self
+            .cookie_domain
+            .or_else(|| file.cookie_domain.clone())
+            .map(|d| d.trim_start_matches('.').to_ascii_lowercase());
+        let (db_url, db_credentials) = self.db.resolve(&file);
+        Ok(Config {
+            listen,
+            db_url,
+            db_credentials,
+            public_url,
+            insecure_cookies,
+            cookie_domain,
+            sessions,
+            hashing: HashingPolicy {
+                params,
+                slots,
+                queue: slots * 16,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["gatehouse", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Serve(args)) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndb = \"mem://\"\nscrypt_log_n = 12\ncookie_domain = \".Example.com\"\n",
+        )
+        .unwrap();
+        let config = serve(&["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:9100"])
+            .resolve()
+            .unwrap();
+        assert_eq!(config.listen.port(), 9100, "flag wins");
+        assert_eq!(config.db_url, "mem://", "file beats default");
+        assert_eq!(config.hashing.params.log_n, 12);
+        assert_eq!(config.hashing.params.p, 3, "default");
+        assert_eq!(config.cookie_domain.as_deref(), Some("example.com"));
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9100/");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listne = \"x\"\n").unwrap();
+        let err = serve(&["--config", path.to_str().unwrap()]).resolve().unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+        let err = serve(&["--scrypt-log-n", "40"]).resolve().unwrap_err();
+        assert!(err.to_string().contains("scrypt"), "{err}");
+        let err = serve(&["--public-url", "ftp://example.com"]).resolve().unwrap_err();
+        assert!(err.to_string().contains("public-url"), "{err}");
+    }
+
+}
