@@ -1,1 +1,131 @@
-fn main() {}
+//! The `gatehouse` binary: parses the command line and hands over to the library.
+
+use anyhow::Context;
+use clap::Parser;
+use domain::{HashParams, PasswordHasher};
+use storage::Store;
+use web::AppState;
+use web::cli::{Cli, Command, SeedArgs, ServeArgs};
+use web::seed::seed_file;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(ServeArgs::default()).await,
+        Some(Command::Serve(args)) => serve(*args).await,
+        Some(Command::Seed(args)) => seed(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // `gatehouse` with no subcommand still reads GATEHOUSE_* variables.
+    let args = if args.config.is_none() && args.listen.is_none() {
+        merge_env(args)?
+    } else {
+        args
+    };
+    let config = args.resolve()?;
+    let store = Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        db = %redact_url(&config.db_url),
+        public_url = %config.public_url,
+        secure_cookies = config.secure_cookies(),
+        "gatehouse listening on http://{addr}/"
+    );
+    let state = AppState::new(store, config)?;
+    web::startup::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("gatehouse stopped");
+    Ok(())
+}
+
+/// `gatehouse` alone behaves as `gatehouse serve`, environment included.
+fn merge_env(args: ServeArgs) -> anyhow::Result<ServeArgs> {
+    match Cli::try_parse_from(["gatehouse", "serve"])?.command {
+        Some(Command::Serve(from_env)) => Ok(*from_env),
+        _ => Ok(args),
+    }
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let (url, credentials) = args.db.resolve(&Default::default());
+    let store = Store::open(&url, credentials.as_ref()).await?;
+    let params = HashParams {
+        log_n: args.scrypt_log_n.unwrap_or(HashParams::DEFAULT.log_n),
+        ..HashParams::DEFAULT
+    };
+    let hasher = PasswordHasher::new(params)?;
+    let report = seed_file(&store, &hasher, &args.file).await?;
+    println!(
+        "seeded {}: {} created, {} updated",
+        args.file.display(),
+        report.created,
+        report.updated
+    );
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Database URLs may carry credentials: never log them.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Human-readable logs by default; `GATEHOUSE_LOG_FORMAT=json` for JSON lines.
+/// `RUST_LOG` filters (default `info`, SurrealDB at `warn`).
+fn init_logging() {
+    use std::io::IsTerminal;
+    // SurrealDB's start-up chatter is not what an operator needs to read.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if std::env::var("GATEHOUSE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

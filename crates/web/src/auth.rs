@@ -1,0 +1,349 @@
+//! The proxy contract and everything that decides who a request comes from.
+//!
+//! Invariants (ARCHITECTURE.md repeats them):
+//! - Inbound `X-Auth-*` and `Remote-*` headers are removed before any handler runs;
+//!   identity comes only from the session cookie.
+//! - Every response to a request with a live session carries `X-Auth-User`.
+//! - A `next` URL is followed only if [`safe_next`] accepts it.
+//! - The cookie holds the session token; the store only its hash.
+
+use std::borrow::Cow;
+
+use domain::{User, Username};
+use poem::http::header::{self, HeaderName, HeaderValue};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use storage::{NewSession, Session, SessionToken, StorageError};
+use url::Url;
+
+use crate::config::Config;
+use crate::error::WebError;
+use crate::state::AppState;
+
+/// Header naming the logged-in user on responses (and, for `/auth`, to the proxy).
+pub const X_AUTH_USER: &str = "x-auth-user";
+
+/// How often at most a session's `last_seen` is written: a write per request would
+/// cost more than the whole lookup.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// The request's logged-in user and session, put in the request's extensions by
+/// [`middleware`] (Flask-Login's `current_user`).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub session: Session,
+}
+
+/// Put by a handler into its response's extensions when it ended the session, so
+/// the response does not announce a user who just logged out.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionEnded;
+
+/// The logged-in user of `req`, if any.
+pub fn current(req: &Request) -> Option<&Authenticated> {
+    req.extensions().get::<Authenticated>()
+}
+
+/// The logged-in user, or the error that sends the visitor to the login page
+/// (Flask-Login's `login_required`).
+pub fn require_login(req: &Request) -> Result<&Authenticated, WebError> {
+    current(req).ok_or_else(|| WebError::LoginRequired {
+        next: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        htmx: crate::pages::is_htmx(req),
+    })
+}
+
+/// Wraps the whole app: strips spoofable identity headers, loads the session
+/// (Flask-Login's `user_loader`) and tags authenticated responses.
+pub fn middleware<E: Endpoint + 'static>(ep: E, state: AppState) -> impl Endpoint<Output = Response> {
+    ep.around(move |ep, mut req| {
+        let state = state.clone();
+        async move {
+            strip_identity_headers(&mut req);
+            let had_cookie = session_token(&req, &state.config).is_some();
+            let auth = match load(&state, &req).await {
+                Ok(auth) => auth,
+                Err(err) => return Ok(WebError::from(err).into_response()),
+            };
+            let username = auth.as_ref().map(|a| a.user.username.to_string());
+            if let Some(auth) = auth {
+                req.extensions_mut().insert(auth);
+            }
+            let mut resp = match ep.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            if !resp.headers().contains_key(header::CACHE_CONTROL) {
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            let ended = resp.extensions().get::<SessionEnded>().is_some();
+            match username {
+                Some(name) if !ended => {
+                    if let Ok(value) = HeaderValue::from_str(&name) {
+                        resp.headers_mut().insert(X_AUTH_USER, value);
+                    }
+                }
+                // A cookie that names no live session is cleared.
+                None if had_cookie && !resp.headers().contains_key(header::SET_COOKIE) => {
+                    if let Ok(value) = HeaderValue::from_str(&clear_cookie(&state.config)) {
+                        resp.headers_mut().append(header::SET_COOKIE, value);
+                    }
+                }
+                _ => {}
+            }
+            Ok(resp)
+        }
+    })
+}
+
+fn strip_identity_headers(req: &mut Request) {
+    let spoofable: Vec<HeaderName> = req
+        .headers()
+        .keys()
+        .filter(|name| is_identity_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in spoofable {
+        req.headers_mut().remove(name);
+    }
+}
+
+/// Headers that name a user: never believed from a client.
+pub fn is_identity_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("x-auth-") || name.starts_with("remote-")
+}
+
+async fn load(state: &AppState, req: &Request) -> Result<Option<Authenticated>, StorageError> {
+    let Some(token) = session_token(req, &state.config) else {
+        return Ok(None);
+    };
+    let Some(session) = state.store.session(&token).await? else {
+        return Ok(None);
+    };
+    let now = storage::now();
+    if !session.is_live(now, state.config.sessions.idle_timeout) {
+        state.store.delete_session(&session.id).await?;
+        return Ok(None);
+    }
+    let Some(user) = state.store.user_by_username(&session.username).await? else {
+        return Ok(None);
+    };
+    if now - session.last_seen >= TOUCH_INTERVAL {
+        state.store.touch_session(&session.id, now).await?;
+    }
+    Ok(Some(Authenticated { user, session }))
+}
+
+/// Starts a fresh session for `username` (Flask-Login's `login_user`) and returns
+/// its `Set-Cookie`. A session the request already had is ended: the token a browser
+/// held before login is worthless after it (no session fixation).
+pub async fn login_user(
+    state: &AppState,
+    req: &Request,
+    username: &Username,
+    remember: bool,
+) -> Result<String, StorageError> {
+    if let Some(old) = session_token(req, &state.config) {
+        state.store.delete_session(&old.session_id()).await?;
+    }
+    let policy = state.config.sessions;
+    let lifetime = if remember {
+        policy.remember_lifetime
+    } else {
+        policy.lifetime
+    };
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    let new = NewSession {
+        lifetime,
+        remember,
+        user_agent,
+        address: client_address(req),
+    };
+    let (token, _) = state.store.create_session(username, new).await?;
+    Ok(session_cookie(
+        &state.config,
+        &token,
+        remember.then_some(lifetime),
+    ))
+}
+
+/// The client's address as seen on the socket.
+pub fn client_address(req: &Request) -> Option<String> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+}
+
+/// The session token from the request's cookie, if it holds a well-formed one.
+pub fn session_token(req: &Request, config: &Config) -> Option<SessionToken> {
+    let name = config.session_cookie_name();
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, value)| SessionToken::parse(value.trim_matches('"')))
+}
+
+/// `Set-Cookie` for a new session. Without "remember me" it is a browser-session
+/// cookie; with it, it lasts as long as the session may.
+pub fn session_cookie(config: &Config, token: &SessionToken, max_age: Option<i64>) -> String {
+    let mut cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax",
+        config.session_cookie_name(),
+        token.expose()
+    );
+    append_cookie_attributes(&mut cookie, config);
+    if let Some(max_age) = max_age {
+        cookie.push_str(&format!("; Max-Age={max_age}"));
+    }
+    cookie
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(config: &Config) -> String {
+    let mut cookie = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+        config.session_cookie_name()
+    );
+    append_cookie_attributes(&mut cookie, config);
+    cookie
+}
+
+fn append_cookie_attributes(cookie: &mut String, config: &Config) {
+    if config.secure_cookies() {
+        cookie.push_str("; Secure");
+    }
+    if let Some(domain) = &config.cookie_domain {
+        cookie.push_str("; Domain=");
+        cookie.push_str(domain);
+    }
+}
+
+/// Returns `raw` if it is a safe place to send a user after login: a path on this
+/// site (one leading `/`, not `//` or `/\`), or an http(s) URL on this site's host.
+/// Anything else — other hosts, userinfo, backslashes, control characters,
+/// `javascript:` — is refused, and the caller falls back to a default.
+pub fn safe_next(raw: &str, config: &Config) -> Option<String> {
+    if raw.is_empty()
+        || raw.len() > 2048
+        || raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return None;
+    }
+    if raw.starts_with('/') {
+        return (!raw.starts_with("//")).then(|| raw.to_owned());
+    }
+    let url = Url::parse(raw).ok()?;
+    let same_host = url
+        .host_str()
+        .zip(config.public_url.host_str())
+        .is_some_and(|(host, own)| host.eq_ignore_ascii_case(own));
+    let allowed = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && same_host;
+    allowed.then(|| url.to_string())
+}
+
+/// The login page, carrying `next` when there is a safe one.
+pub fn login_url(next: Option<&str>) -> String {
+    match next {
+        Some(next) if next != "/" => {
+            let encoded: Cow<'_, str> =
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            format!("/login?next={encoded}")
+        }
+        _ => "/login".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            public_url: Url::parse("https://auth.example.com/").unwrap(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn next_accepts_local_paths_and_own_host() {
+        let config = config();
+        for ok in ["/", "/user/alice", "/a?b=c#d", "/%2F%2Fevil.example", "https://AUTH.example.com/x"] {
+            assert!(safe_next(ok, &config).is_some(), "{ok} refused");
+        }
+    }
+
+    #[test]
+    fn next_refuses_open_redirects() {
+        let config = config();
+        for bad in [
+            "",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https:evil.example",
+            "https://evil.example/",
+            "https://auth.example.com.evil.example/",
+            "https://auth.example.com@evil.example/",
+            "https://a@auth.example.com/",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,x",
+            "/\tevil",
+            "/ /evil.example",
+            "ftp://auth.example.com/",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(bad, &config), None, "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn cookies_follow_the_policy() {
+        let token = SessionToken::generate();
+        let secure = config();
+        let cookie = session_cookie(&secure, &token, None);
+        assert!(cookie.starts_with("__Host-gatehouse_session="));
+        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie}");
+        }
+        assert!(!cookie.contains("Max-Age"));
+        let insecure = Config {
+            insecure_cookies: true,
+            ..config()
+        };
+        let cookie = session_cookie(&insecure, &token, Some(60));
+        assert!(cookie.starts_with("gatehouse_session=") && !cookie.contains("Secure"));
+        assert!(cookie.ends_with("Max-Age=60"));
+        let sso = Config {
+            cookie_domain: Some("example.com".into()),
+            ..config()
+        };
+        let cookie = session_cookie(&sso, &token, None);
+        assert!(cookie.starts_with("gatehouse_session=") && cookie.contains("Domain=example.com"));
+    }
+
+    #[test]
+    fn identity_headers_are_recognised_in_any_case() {
+        for name in ["X-Auth-User", "x-auth-email", "Remote-User", "REMOTE-EMAIL"] {
+            assert!(is_identity_header(name));
+        }
+        assert!(!is_identity_header("authorization"));
+    }
+}

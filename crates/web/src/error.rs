@@ -1,0 +1,98 @@
+//! The one place that turns a failure into an HTTP answer: a redirect to the login
+//! page, or an error page with a status a client can act on.
+
+use poem::http::{StatusCode, header};
+use poem::{IntoResponse, Response};
+use storage::StorageError;
+
+use crate::form::FormError;
+use crate::hashing::HashingError;
+use crate::{auth, pages};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Not logged in on a page that needs it; `next` is where to come back to.
+    #[error("login required")]
+    LoginRequired { next: String, htmx: bool },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Form(#[from] FormError),
+    /// The password hashing queue is full.
+    #[error("busy")]
+    Busy,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<HashingError> for WebError {
+    fn from(err: HashingError) -> Self {
+        match err {
+            HashingError::Busy => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<WebError> for poem::Error {
+    fn from(err: WebError) -> Self {
+        poem::Error::from_response(err.into_response())
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::LoginRequired { next, htmx } => {
+                let login = auth::login_url(Some(&next));
+                if htmx {
+                    // A redirect would be followed by the browser and its login page
+                    // swapped into a fragment: tell htmx to navigate instead.
+                    Response::builder()
+                        .status(StatusCode::UNAUTHORIZED)
+                        .header("HX-Redirect", login)
+                        .finish()
+                } else {
+                    Response::builder()
+                        .status(StatusCode::SEE_OTHER)
+                        .header(header::LOCATION, login)
+                        .finish()
+                }
+            }
+            Self::NotFound => pages::error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing at this address.",
+            ),
+            Self::Form(err) => pages::error_page(err.status(), "Bad request", &err.to_string()),
+            Self::Busy => {
+                let mut resp = pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy",
+                    "Too many logins at once. Try again in a few seconds.",
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+                resp
+            }
+            Self::Storage(err) => {
+                tracing::error!(error = %err, "storage failure");
+                pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The user database is not answering. Try again shortly.",
+                )
+            }
+            Self::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                pages::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Error",
+                    "Something went wrong on our side.",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `GET /signup` shows the form; `POST /signup` creates the user and logs them in.
+
+use domain::{DisplayName, Email, Password, User, Username};
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
+use poem::{Body, Request, Response, handler};
+use storage::StorageError;
+
+use super::{Field, FieldErrors, NextQuery};
+use crate::auth;
+use crate::error::WebError;
+use crate::form::Form;
+use crate::state::AppState;
+
+const FIELDS: &[&str] = &["username", "email", "name", "password", "confirm", "next"];
+
+#[derive(Debug, Default)]
+pub struct SignupForm<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub next: Option<&'a str>,
+}
+
+/// The signup form, with the user's input kept except the passwords.
+pub fn form(input: &SignupForm<'_>, errors: &FieldErrors) -> Markup {
+    html! {
+        form #signup-form method="post" action="/signup" novalidate {
+            @if let Some(next) = input.next {
+                input type="hidden" name="next" value=(next);
+            }
+            (Field { name: "username", label: "Username", kind: "text", value: input.username,
+                     autocomplete: "username", required: true, error: errors.get("username") })
+            (Field { name: "email", label: "Email", kind: "email", value: input.email,
+                     autocomplete: "email", required: true, error: errors.get("email") })
+            (Field { name: "name", label: "Display name (optional)", kind: "text",
+                     value: input.name, autocomplete: "name", required: false,
+                     error: errors.get("name") })
+            (Field { name: "password", label: "Password (at least 8 characters)",
+                     kind: "password", value: "", autocomplete: "new-password", required: true,
+                     error: errors.get("password") })
+            (Field { name: "confirm", label: "Confirm password", kind: "password", value: "",
+                     autocomplete: "new-password", required: true, error: errors.get("confirm") })
+            button type="submit" { "Create account" }
+        }
+    }
+}
+
+fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+    let body = html! {
+        section.card {
+            h1 { "Create an account" }
+            (content)
+            p.muted { "Already have one? " a href="/login" { "Log in" } "." }
+        }
+    };
+    super::page(status, "Sign up", auth::current(req).map(|a| &a.user), body)
+}
+
+#[handler]
+pub fn get(
+    req: &Request,
+    Query(query): Query<NextQuery>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let next = query
+        .next()
+        .and_then(|n| auth::safe_next(n, &state.config));
+    let input = SignupForm {
+        next: next.as_deref(),
+        ..SignupForm::default()
+    };
+    page(req, StatusCode::OK, form(&input, &FieldErrors::default()))
+}
+
+#[handler]
+pub async fn post(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let form_data = Form::read(req, body, FIELDS).await?;
+    let next = form_data
+        .optional("next")
+        .and_then(|n| auth::safe_next(n, &state.config));
+    let input = SignupForm {
+        username: form_data.required("username")?,
+        email: form_data.required("email")?,
+        name: form_data.optional("name").unwrap_or_default(),
+        next: next.as_deref(),
+    };
+    let password_input = form_data.required("password")?;
+    let confirm = form_data.required("confirm")?;
+
+    let mut errors = FieldErrors::default();
+    let username = errors.check(Username::parse(input.username));
+    let email = errors.check(Email::parse(input.email));
+    let name = errors.check(DisplayName::parse(input.name));
+    let password = errors.check(Password::parse(password_input));
+    if password.is_some() && confirm != password_input {
+        errors.add("confirm", "The passwords do not match.");
+    }
+    let (Some(username), Some(email), Some(name), Some(password), true) =
+        (username, email, name, password, errors.is_empty())
+    else {
+        return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, form(&input, &errors)));
+    };
+
+    let user = User {
+        password_hash: state.hashing.hash(password).await?,
+        username,
+        email,
+        name,
+        created_at: storage::now(),
+    };
+    match state.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StorageError::UsernameTaken) => {
+            errors.add("username", "This username is already taken.");
+            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors)));
+        }
+        Err(StorageError::EmailTaken) => {
+            errors.add("email", "An account with this email already exists.");
+            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors)));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    let address = auth::client_address(req);
+    tracing::info!(
+        event = "signup",
+        user = %user.username,
+        address = address.as_deref().unwrap_or("-"),
+    );
+    let cookie = auth::login_user(state, req, &user.username, false).await?;
+    let target = next.unwrap_or_else(|| super::profile_path(&user));
+    Ok(super::with_cookie(super::see_other(&target), &cookie))
+}

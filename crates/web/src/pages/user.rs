@@ -1,0 +1,67 @@
+use domain::Username;
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+
+use crate::auth;
+use crate::error::WebError;
+use crate::state::AppState;
+
+/// A user's profile. Login required; an unknown or invalid name is a 404 page.
+#[handler]
+pub async fn get(
+    req: &Request,
+    Path(name): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let me = &auth::require_login(req)?.user;
+    let username = Username::parse(&name).map_err(|_| WebError::NotFound)?;
+    // Addresses are case-insensitive; the canonical one is lowercase.
+    if username.as_str() != name {
+        return Ok(super::see_other(&format!("/user/{username}")));
+    }
+    let Some(user) = state.store.user_by_username(&username).await? else {
+        return Err(WebError::NotFound);
+    };
+    let own = user.username == me.username;
+    let content = html! {
+        section.card {
+            h1 { (user.display_name()) }
+            dl {
+                dt { "Username" } dd { (user.username) }
+                @if let Some(name) = &user.name { dt { "Name" } dd { (name.as_str()) } }
+                @if own { dt { "Email" } dd { (user.email) } }
+                dt { "Member since" } dd { (date(user.created_at)) }
+            }
+            @if own { p.muted { "This is you." } }
+        }
+    };
+    Ok(super::page(StatusCode::OK, user.display_name(), Some(me), content))
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix timestamp.
+pub fn date(unix: i64) -> String {
+    // Civil-from-days, after Howard Hinnant's algorithm.
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(super::date(0), "1970-01-01");
+        assert_eq!(super::date(951_782_400), "2000-02-29");
+        assert_eq!(super::date(1_795_000_000), "2026-11-18");
+    }
+}

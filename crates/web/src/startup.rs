@@ -1,0 +1,99 @@
+//! Builds the app — the same way for `main` and for the tests — and runs it on a
+//! listener until told to stop.
+
+use std::future::Future;
+use std::time::Duration;
+
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::StatusCode;
+use poem::listener::TcpAcceptor;
+use poem::middleware::SetHeader;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
+
+use crate::auth;
+use crate::error::WebError;
+use crate::pages::{self, home, login, logout, signup, user};
+use crate::state::AppState;
+
+/// No inline script, no eval, nothing from other origins, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+    frame-ancestors 'none'";
+
+/// The whole application as one poem endpoint.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    let routes = Route::new()
+        .at("/", get(home::get))
+        .at("/signup", get(signup::get).post(signup::post))
+        .at("/login", get(login::get).post(login::post))
+        .at("/logout", post(logout::post))
+        .at("/user/:username", get(user::get))
+        .at(pages::STYLE_PATH, get(pages::style))
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .data(state.clone())
+        .catch_error(|_: NotFoundError| async { WebError::NotFound.into_response() })
+        .catch_error(|_: MethodNotAllowedError| async {
+            pages::error_page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "This address does not take that kind of request.",
+            )
+        });
+    let mut headers = SetHeader::new()
+        .overriding("content-security-policy", CONTENT_SECURITY_POLICY)
+        .overriding("x-content-type-options", "nosniff")
+        .overriding("referrer-policy", "same-origin")
+        .overriding("x-frame-options", "DENY");
+    if state.config.secure_cookies() {
+        headers = headers.overriding("strict-transport-security", "max-age=31536000");
+    }
+    auth::middleware(routes, state).with(headers)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets
+/// requests in flight finish (up to 10 s).
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    state.hashing.warm_up();
+    spawn_session_sweeper(state.clone());
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app(state), shutdown, Some(Duration::from_secs(10)))
+        .await
+}
+
+/// Deletes ended sessions once an hour, so the table holds only live ones.
+fn spawn_session_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            interval.tick().await;
+            let idle = state.config.sessions.idle_timeout;
+            if let Err(err) = state.store.delete_expired_sessions(storage::now(), idle).await {
+                tracing::warn!(error = %err, "sweeping expired sessions failed");
+            }
+        }
+    });
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the store answers.
+#[handler]
+async fn readyz(Data(state): Data<&AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
