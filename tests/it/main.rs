@@ -1,1 +1,10 @@
+//! gatehouse's integration tests: the real app on port 0 over the real store
+//! (`mem://` or a temp surrealkv folder), driven over HTTP like a browser with
+//! JavaScript off. One binary; `app` holds `spawn_app()` and typed helpers.
 
+mod app;
+mod binary;
+mod input;
+mod persistence;
+mod security;
+mod site;

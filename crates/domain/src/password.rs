@@ -76,7 +76,7 @@ impl HashParams {
     const MAX_MEMORY: u64 = 1 << 30;
 
     pub fn memory_bytes(&self) -> u64 {
-        128 * u64::from(self.r) << self.log_n
+        (128 * u64::from(self.r)) << self.log_n
     }
 
     fn to_scrypt(self) -> Result<scrypt::Params, PasswordError> {
@@ -110,8 +110,7 @@ pub struct PasswordHash(String);
 impl PasswordHash {
     pub fn parse(phc: &str) -> Result<Self, PasswordError> {
         let parsed = Phc::new(phc).map_err(|e| PasswordError::Malformed(e.to_string()))?;
-        if parsed.algorithm.as_str() != "scrypt" || parsed.hash.is_none() || parsed.salt.is_none()
-        {
+        if parsed.algorithm.as_str() != "scrypt" || parsed.hash.is_none() || parsed.salt.is_none() {
             return Err(PasswordError::Malformed(format!(
                 "algorithm {} without salt or hash",
                 parsed.algorithm
@@ -157,7 +156,9 @@ impl fmt::Debug for PasswordHash {
 pub enum Verdict {
     /// The password is right; `needs_rehash` when the hash was made with other
     /// parameters than the configured ones.
-    Valid { needs_rehash: bool },
+    Valid {
+        needs_rehash: bool,
+    },
     Invalid,
 }
 
@@ -199,7 +200,7 @@ impl PasswordHasher {
             .verify_password(password.expose().as_bytes(), &parsed)
         {
             Ok(()) => Verdict::Valid {
-                needs_rehash: hash.params().map_or(true, |p| p != self.params),
+                needs_rehash: hash.params().ok() != Some(self.params),
             },
             Err(_) => Verdict::Invalid,
         }
@@ -226,14 +227,21 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"é".repeat(1024)).is_ok());
         assert!(Password::parse(&"a".repeat(1025)).is_err());
-        assert_eq!(format!("{:?}", password("hunter22")), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", password("hunter22")),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]
     fn hash_is_phc_and_verifies() -> Result<(), PasswordError> {
         let hasher = PasswordHasher::new(FAST)?;
         let hash = hasher.hash(&password("correct horse"))?;
-        assert!(hash.as_str().starts_with("$scrypt$ln=4,r=8,p=1$"), "{}", hash.0);
+        assert!(
+            hash.as_str().starts_with("$scrypt$ln=4,r=8,p=1$"),
+            "{}",
+            hash.0
+        );
         assert_eq!(PasswordHash::parse(hash.as_str())?, hash);
         assert_eq!(
             hasher.verify(&password("correct horse"), &hash),

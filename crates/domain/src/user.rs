@@ -33,7 +33,7 @@ impl Username {
             return err("Choose a username.");
         }
         let len = name.chars().count();
-        if len < Self::MIN || len > Self::MAX {
+        if !(Self::MIN..=Self::MAX).contains(&len) {
             return err("A username is 3 to 32 characters long.");
         }
         if !name

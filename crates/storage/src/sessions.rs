@@ -27,8 +27,11 @@ impl SessionToken {
     /// Accepts only what [`generate`](Self::generate) makes, so nothing else ever
     /// reaches the store.
     pub fn parse(value: &str) -> Option<Self> {
-        (value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Self(value.to_owned()))
+        (value.len() == 64
+            && value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| Self(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -94,7 +97,9 @@ impl SessionRecord {
     fn into_session(self) -> Result<Session, StorageError> {
         let key = |id: &RecordId| match &id.key {
             RecordIdKey::String(key) => Ok(key.clone()),
-            other => Err(StorageError::Corrupt(format!("unexpected record key {other:?}"))),
+            other => Err(StorageError::Corrupt(format!(
+                "unexpected record key {other:?}"
+            ))),
         };
         let username = Username::parse(&key(&self.user)?)
             .map_err(|e| StorageError::Corrupt(format!("session user: {e}")))?;
@@ -215,7 +220,11 @@ impl Store {
     }
 
     /// Removes sessions past their absolute lifetime or idle for `idle_timeout`.
-    pub async fn delete_expired_sessions(&self, now: i64, idle_timeout: i64) -> Result<(), StorageError> {
+    pub async fn delete_expired_sessions(
+        &self,
+        now: i64,
+        idle_timeout: i64,
+    ) -> Result<(), StorageError> {
         self.db
             .query("DELETE session WHERE expires_at <= $now OR last_seen + $idle <= $now")
             .bind(("now", now))
@@ -265,11 +274,17 @@ mod tests {
         assert!(!found.is_live(found.last_seen + 60, 60));
         assert_eq!(store.sessions_of(&alice).await.unwrap().len(), 2);
 
-        store.touch_session(&found.id, found.last_seen + 5).await.unwrap();
+        store
+            .touch_session(&found.id, found.last_seen + 5)
+            .await
+            .unwrap();
         let touched = store.session(&token).await.unwrap().unwrap();
         assert_eq!(touched.last_seen, found.last_seen + 5);
 
-        store.delete_other_sessions(&alice, Some(&found.id)).await.unwrap();
+        store
+            .delete_other_sessions(&alice, Some(&found.id))
+            .await
+            .unwrap();
         assert!(store.session(&other).await.unwrap().is_none());
         assert!(store.session(&token).await.unwrap().is_some());
         store.delete_session(&found.id).await.unwrap();

@@ -41,7 +41,10 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Connects to `url`, signs in when credentials are given, and applies the schema.
-    pub async fn open(url: &str, credentials: Option<&DbCredentials>) -> Result<Self, StorageError> {
+    pub async fn open(
+        url: &str,
+        credentials: Option<&DbCredentials>,
+    ) -> Result<Self, StorageError> {
         let db = any::connect(url)
             .await
             .map_err(|e| open_error(url, &e.to_string()))?;

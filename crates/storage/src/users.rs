@@ -114,7 +114,10 @@ impl Store {
         })
     }
 
-    pub async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StorageError> {
+    pub async fn user_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<User>, StorageError> {
         let record: Option<UserRecord> = self.db.select(user_id(username)).await?;
         record.map(UserRecord::into_user).transpose()
     }
@@ -127,7 +130,11 @@ impl Store {
             .await?
             .check()?;
         let records: Vec<UserRecord> = response.take(0)?;
-        records.into_iter().next().map(UserRecord::into_user).transpose()
+        records
+            .into_iter()
+            .next()
+            .map(UserRecord::into_user)
+            .transpose()
     }
 
     pub async fn set_password_hash(
@@ -223,8 +230,15 @@ mod tests {
         assert_eq!(store.upsert_user(&alice).await.unwrap(), Upserted::Created);
         let mut changed = user("alice", "new@example.com");
         changed.created_at = 1;
-        assert_eq!(store.upsert_user(&changed).await.unwrap(), Upserted::Updated);
-        let stored = store.user_by_username(&alice.username).await.unwrap().unwrap();
+        assert_eq!(
+            store.upsert_user(&changed).await.unwrap(),
+            Upserted::Updated
+        );
+        let stored = store
+            .user_by_username(&alice.username)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.email.as_str(), "new@example.com");
         assert_eq!(stored.created_at, alice.created_at, "created_at is kept");
         assert_eq!(store.count_users().await.unwrap(), 1);
@@ -244,7 +258,9 @@ mod tests {
             } else {
                 user(&format!("racer{i}"), "racer@example.com")
             };
-            tasks.push(tokio::spawn(async move { store.create_user(&candidate).await }));
+            tasks.push(tokio::spawn(
+                async move { store.create_user(&candidate).await },
+            ));
         }
         let mut wins = 0;
         for task in tasks {

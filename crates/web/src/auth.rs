@@ -58,7 +58,10 @@ pub fn require_login(req: &Request) -> Result<&Authenticated, WebError> {
 
 /// Wraps the whole app: strips spoofable identity headers, loads the session
 /// (Flask-Login's `user_loader`) and tags authenticated responses.
-pub fn middleware<E: Endpoint + 'static>(ep: E, state: AppState) -> impl Endpoint<Output = Response> {
+pub fn middleware<E: Endpoint + 'static>(
+    ep: E,
+    state: AppState,
+) -> impl Endpoint<Output = Response> {
     ep.around(move |ep, mut req| {
         let state = state.clone();
         async move {
@@ -238,7 +241,9 @@ fn append_cookie_attributes(cookie: &mut String, config: &Config) {
 pub fn safe_next(raw: &str, config: &Config) -> Option<String> {
     if raw.is_empty()
         || raw.len() > 2048
-        || raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        || raw
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     {
         return None;
     }
@@ -283,7 +288,13 @@ mod tests {
     #[test]
     fn next_accepts_local_paths_and_own_host() {
         let config = config();
-        for ok in ["/", "/user/alice", "/a?b=c#d", "/%2F%2Fevil.example", "https://AUTH.example.com/x"] {
+        for ok in [
+            "/",
+            "/user/alice",
+            "/a?b=c#d",
+            "/%2F%2Fevil.example",
+            "https://AUTH.example.com/x",
+        ] {
             assert!(safe_next(ok, &config).is_some(), "{ok} refused");
         }
     }

@@ -40,7 +40,12 @@ pub struct DbArgs {
     #[arg(long, env = "GATEHOUSE_DB_USER", value_name = "NAME")]
     pub db_user: Option<String>,
     /// Password for --db-user (prefer the environment variable to the flag).
-    #[arg(long, env = "GATEHOUSE_DB_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GATEHOUSE_DB_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
     pub db_password: Option<String>,
 }
 
@@ -196,8 +201,7 @@ impl ServeArgs {
                 .or(file.remember_lifetime)
                 .unwrap_or(session_defaults.remember_lifetime),
         };
-        if sessions.idle_timeout <= 0 || sessions.lifetime <= 0 || sessions.remember_lifetime <= 0
-        {
+        if sessions.idle_timeout <= 0 || sessions.lifetime <= 0 || sessions.remember_lifetime <= 0 {
             return Err(ConfigError::Invalid(
                 "session timeouts and lifetimes must be positive numbers of seconds".into(),
             ));
@@ -208,8 +212,14 @@ impl ServeArgs {
                 .scrypt_log_n
                 .or(file.scrypt_log_n)
                 .unwrap_or(HashParams::DEFAULT.log_n),
-            r: self.scrypt_r.or(file.scrypt_r).unwrap_or(HashParams::DEFAULT.r),
-            p: self.scrypt_p.or(file.scrypt_p).unwrap_or(HashParams::DEFAULT.p),
+            r: self
+                .scrypt_r
+                .or(file.scrypt_r)
+                .unwrap_or(HashParams::DEFAULT.r),
+            p: self
+                .scrypt_p
+                .or(file.scrypt_p)
+                .unwrap_or(HashParams::DEFAULT.p),
         };
         domain::PasswordHasher::new(params).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let slots = self
@@ -262,9 +272,14 @@ mod tests {
             "listen = \"127.0.0.1:9000\"\ndb = \"mem://\"\nscrypt_log_n = 12\ncookie_domain = \".Example.com\"\n",
         )
         .unwrap();
-        let config = serve(&["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:9100"])
-            .resolve()
-            .unwrap();
+        let config = serve(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9100",
+        ])
+        .resolve()
+        .unwrap();
         assert_eq!(config.listen.port(), 9100, "flag wins");
         assert_eq!(config.db_url, "mem://", "file beats default");
         assert_eq!(config.hashing.params.log_n, 12);
@@ -278,12 +293,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "listne = \"x\"\n").unwrap();
-        let err = serve(&["--config", path.to_str().unwrap()]).resolve().unwrap_err();
+        let err = serve(&["--config", path.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
         let err = serve(&["--scrypt-log-n", "40"]).resolve().unwrap_err();
         assert!(err.to_string().contains("scrypt"), "{err}");
-        let err = serve(&["--public-url", "ftp://example.com"]).resolve().unwrap_err();
+        let err = serve(&["--public-url", "ftp://example.com"])
+            .resolve()
+            .unwrap_err();
         assert!(err.to_string().contains("public-url"), "{err}");
     }
-
 }

@@ -6,8 +6,8 @@
 //! was wrong, before any handler logic runs.
 
 use percent_encoding::percent_decode;
-use poem::{Body, Request};
 use poem::http::{StatusCode, header};
+use poem::{Body, Request};
 
 /// Form bodies larger than this are refused (SPEC §7).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -119,7 +119,9 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
         match raw[i] {
             b'+' => bytes.push(b' '),
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let hex = raw
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
                 let Some(hex) = hex else {
                     return Err(FormError::Malformed("invalid percent-encoding".into()));
                 };
@@ -133,17 +135,16 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
     let text = String::from_utf8(bytes)
         .map_err(|_| FormError::Malformed("the text is not valid UTF-8".into()))?;
     if text.contains('\0') {
-        return Err(FormError::Malformed("a field contains a NUL character".into()));
+        return Err(FormError::Malformed(
+            "a field contains a NUL character".into(),
+        ));
     }
     Ok(text)
 }
 
 /// Field names are echoed in messages: keep what an attacker sends short.
 fn truncate(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_control())
-        .take(40)
-        .collect()
+    name.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
 #[cfg(test)]
@@ -154,8 +155,11 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent_escapes() {
-        let form = Form::parse(b"email=a%40b.example&password=p+w%C3%A9&remember=on", FIELDS)
-            .unwrap();
+        let form = Form::parse(
+            b"email=a%40b.example&password=p+w%C3%A9&remember=on",
+            FIELDS,
+        )
+        .unwrap();
         assert_eq!(form.required("email"), Ok("a@b.example"));
         assert_eq!(form.required("password"), Ok("p wé"));
         assert!(form.checked("remember"));
@@ -165,18 +169,43 @@ mod tests {
     fn refuses_what_it_does_not_understand() {
         let cases: &[(&[u8], FormError)] = &[
             (b"email=a&admin=1", FormError::UnknownField("admin".into())),
-            (b"email=a&email=b", FormError::DuplicateField("email".into())),
-            (b"email=%ZZ", FormError::Malformed("invalid percent-encoding".into())),
-            (b"email=%4", FormError::Malformed("invalid percent-encoding".into())),
-            (b"email=%FF%FE", FormError::Malformed("the text is not valid UTF-8".into())),
-            (b"email=\xff", FormError::Malformed("the text is not valid UTF-8".into())),
-            (b"email=a%00b", FormError::Malformed("a field contains a NUL character".into())),
+            (
+                b"email=a&email=b",
+                FormError::DuplicateField("email".into()),
+            ),
+            (
+                b"email=%ZZ",
+                FormError::Malformed("invalid percent-encoding".into()),
+            ),
+            (
+                b"email=%4",
+                FormError::Malformed("invalid percent-encoding".into()),
+            ),
+            (
+                b"email=%FF%FE",
+                FormError::Malformed("the text is not valid UTF-8".into()),
+            ),
+            (
+                b"email=\xff",
+                FormError::Malformed("the text is not valid UTF-8".into()),
+            ),
+            (
+                b"email=a%00b",
+                FormError::Malformed("a field contains a NUL character".into()),
+            ),
         ];
         for (body, expected) in cases {
-            assert_eq!(Form::parse(body, FIELDS).unwrap_err(), *expected, "{body:?}");
+            assert_eq!(
+                Form::parse(body, FIELDS).unwrap_err(),
+                *expected,
+                "{body:?}"
+            );
         }
         let form = Form::parse(b"email=a", FIELDS).unwrap();
-        assert_eq!(form.required("password"), Err(FormError::MissingField("password")));
+        assert_eq!(
+            form.required("password"),
+            Err(FormError::MissingField("password"))
+        );
         assert!(!form.checked("remember"));
         let big = vec![b'a'; MAX_FORM_BYTES + 1];
         assert_eq!(Form::parse(&big, FIELDS).unwrap_err(), FormError::TooLarge);

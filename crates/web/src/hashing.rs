@@ -52,7 +52,9 @@ impl Hashing {
 
     pub async fn hash(&self, password: Password) -> Result<PasswordHash, HashingError> {
         let hasher = self.inner.hasher.clone();
-        self.run(move || hasher.hash(&password)).await?.map_err(Into::into)
+        self.run(move || hasher.hash(&password))
+            .await?
+            .map_err(Into::into)
     }
 
     pub async fn verify(

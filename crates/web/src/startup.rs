@@ -74,7 +74,11 @@ fn spawn_session_sweeper(state: AppState) {
         loop {
             interval.tick().await;
             let idle = state.config.sessions.idle_timeout;
-            if let Err(err) = state.store.delete_expired_sessions(storage::now(), idle).await {
+            if let Err(err) = state
+                .store
+                .delete_expired_sessions(storage::now(), idle)
+                .await
+            {
                 tracing::warn!(error = %err, "sweeping expired sessions failed");
             }
         }

@@ -64,14 +64,16 @@ pub fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let next = query
-        .next()
-        .and_then(|n| auth::safe_next(n, &state.config));
+    let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
     let input = LoginForm {
         next: next.as_deref(),
         ..LoginForm::default()
     };
-    page(req, StatusCode::OK, form(&input, &FieldErrors::default(), None))
+    page(
+        req,
+        StatusCode::OK,
+        form(&input, &FieldErrors::default(), None),
+    )
 }
 
 #[handler]
@@ -101,7 +103,11 @@ pub async fn post(
         errors.add("password", "A password is at most 1024 characters long.");
     }
     let (Some(email), true) = (email, errors.is_empty()) else {
-        return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, form(&input, &errors, None)));
+        return Ok(page(
+            req,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form(&input, &errors, None),
+        ));
     };
 
     let user = state.store.user_by_email(&email).await?;

@@ -188,4 +188,3 @@ pub fn style() -> Response {
         .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
         .body(STYLE)
 }
-

@@ -64,9 +64,7 @@ pub fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let next = query
-        .next()
-        .and_then(|n| auth::safe_next(n, &state.config));
+    let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
     let input = SignupForm {
         next: next.as_deref(),
         ..SignupForm::default()
@@ -104,7 +102,11 @@ pub async fn post(
     let (Some(username), Some(email), Some(name), Some(password), true) =
         (username, email, name, password, errors.is_empty())
     else {
-        return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, form(&input, &errors)));
+        return Ok(page(
+            req,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form(&input, &errors),
+        ));
     };
 
     let user = User {

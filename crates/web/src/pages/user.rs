@@ -37,7 +37,12 @@ pub async fn get(
             @if own { p.muted { "This is you." } }
         }
     };
-    Ok(super::page(StatusCode::OK, user.display_name(), Some(me), content))
+    Ok(super::page(
+        StatusCode::OK,
+        user.display_name(),
+        Some(me),
+        content,
+    ))
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp.

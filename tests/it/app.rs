@@ -1,0 +1,255 @@
+//! `spawn_app()`: the app as `main` builds it, on 127.0.0.1:0, with a test-speed
+//! scrypt (ln=10, set through configuration like any operator would) and
+//! plain-HTTP cookies. `TestApp` hands out `Browser`s — clients with their own
+//! cookie jar that do not follow redirects, so tests see every 303.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use domain::HashParams;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use storage::Store;
+use tokio::sync::oneshot;
+use web::config::{Config, HashingPolicy};
+use web::{AppState, startup};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    /// Dropping it stops the server.
+    _shutdown: oneshot::Sender<()>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Test configuration: fast hashing, insecure cookies (plain HTTP), given store URL.
+pub fn test_config() -> Config {
+    Config {
+        db_url: "mem://".into(),
+        insecure_cookies: true,
+        hashing: HashingPolicy {
+            params: HashParams {
+                log_n: 10,
+                r: 8,
+                p: 1,
+            },
+            slots: 2,
+            queue: 64,
+        },
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config(), Store::memory().await.unwrap()).await
+}
+
+pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    config.listen = addr;
+    if config.public_url.host_str() == Some("127.0.0.1") {
+        config.public_url = format!("http://{addr}/").parse().unwrap();
+    }
+    let state = AppState::new(store.clone(), config).unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(startup::run(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        store,
+        _shutdown: tx,
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A new visitor: an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        browser_for(&self.url(""))
+    }
+
+    /// A visitor who has signed up (and so is logged in) as `username`.
+    pub async fn logged_in(&self, username: &str) -> Browser {
+        let browser = self.browser();
+        let resp = browser
+            .signup(username, &email_of(username), PASSWORD)
+            .await;
+        assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+        browser
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+/// A new visitor to the server at `base` (`http://host:port`).
+pub fn browser_for(base: &str) -> Browser {
+    Browser {
+        base: base.to_owned(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        jar: Arc::default(),
+    }
+}
+
+pub fn email_of(username: &str) -> String {
+    format!("{username}@example.com")
+}
+
+/// What a test looks at in a response.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn assert_redirect_to(&self, location: &str) {
+        assert_eq!(self.status, StatusCode::SEE_OTHER, "{}", self.body);
+        assert_eq!(self.header("location"), Some(location));
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) {
+        assert!(
+            self.body.contains(text),
+            "{text:?} not in page:\n{}",
+            self.body
+        );
+    }
+
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+}
+
+/// A client that keeps cookies as a browser would (by name, removed by
+/// `Max-Age=0`) and does not follow redirects. The jar is ours rather than
+/// reqwest's so the tests use reqwest with no features beyond those SurrealDB
+/// already turns on: the test build then shares its compiled dependencies with
+/// the server build.
+pub struct Browser {
+    base: String,
+    pub client: reqwest::Client,
+    jar: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Browser {
+    /// The same visitor (same cookies) talking to another server.
+    pub fn at(&self, base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            client: self.client.clone(),
+            jar: Arc::clone(&self.jar),
+        }
+    }
+
+    pub async fn page(resp: reqwest::Response) -> Page {
+        Page {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let cookies = self
+            .jar
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookies)
+        };
+        let page = Self::page(request.send().await.unwrap()).await;
+        let mut jar = self.jar.lock().unwrap();
+        for cookie in page.set_cookies() {
+            let Some((name, value)) = cookie.split(';').next().and_then(|p| p.split_once('='))
+            else {
+                continue;
+            };
+            jar.retain(|(n, _)| n != name);
+            if !cookie.contains("Max-Age=0") {
+                jar.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        drop(jar);
+        page
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .form(fields),
+        )
+        .await
+    }
+
+    /// POSTs `body` byte for byte with the given content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Page {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        self.send(request).await
+    }
+
+    pub async fn signup(&self, username: &str, email: &str, password: &str) -> Page {
+        self.post_form(
+            "/signup",
+            &[
+                ("username", username),
+                ("email", email),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Page {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn logout(&self) -> Page {
+        self.post_form("/logout", &[]).await
+    }
+}

@@ -1,0 +1,272 @@
+//! The real `gatehouse` binary, as an operator runs it: restarts on the embedded
+//! store, the lock held against a second process, seeding, `--help`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use storage::Store;
+
+use crate::app::{Browser, PASSWORD};
+
+/// Builds the binary once per test run (a no-op when it is up to date) and returns
+/// its path, next to this test executable's target directory.
+fn gatehouse_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/it-<hash>
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace)
+            .args(["build", "--quiet", "-p", "web", "--bin", "gatehouse"])
+            .arg("--target-dir")
+            .arg(target_dir);
+        // Cargo gives this test process the variables of the `tests` package; build
+        // scripts (ring's) fingerprint some of them, so passing them on would
+        // rebuild half the dependency tree for nothing.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_package = ["CARGO_PKG_", "CARGO_CFG_", "CARGO_MANIFEST_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&name.as_ref());
+            if per_package {
+                build.env_remove(name.as_ref());
+            }
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building gatehouse failed");
+        profile_dir.join("gatehouse")
+    })
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(gatehouse_bin())
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+/// A `gatehouse serve` process on an ephemeral port, killed by PID when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(db_url: &str) -> Self {
+        let mut child = Command::new(gatehouse_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"])
+            .args(["--db", db_url, "--scrypt-log-n", "10"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.trim_end_matches('/').to_owned());
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("gatehouse did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    fn browser(&self) -> Browser {
+        crate::app::browser_for(&format!("http://{}", self.addr))
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_user_survives_a_restart_and_the_folder_is_locked_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+
+    let server = Server::start(&db);
+    let browser = server.browser();
+    browser
+        .signup("pat", "pat@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/pat");
+
+    // A second process on the same folder is refused with a way out.
+    let seed = dir.path().join("users.toml");
+    std::fs::write(
+        &seed,
+        "[[users]]\nusername = \"quinn\"\nemail = \"quinn@example.com\"\npassword = \"password1\"\n",
+    )
+    .unwrap();
+    let second = run(&["seed", seed.to_str().unwrap(), "--db", &db]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(
+        stderr.contains("in use by another process") && stderr.contains("LOCK"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ws://"), "no way out named: {stderr}");
+
+    assert!(server.terminate().success(), "unclean exit on SIGTERM");
+
+    let server = Server::start(&db);
+    // The session survived too: the same browser is still logged in.
+    let profile = browser
+        .at(&format!("http://{}", server.addr))
+        .get("/user/pat")
+        .await;
+    assert_eq!(profile.status, StatusCode::OK);
+    assert_eq!(profile.header("x-auth-user"), Some("pat"));
+    server
+        .browser()
+        .login("pat@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/pat");
+}
+
+#[tokio::test]
+async fn seeding_twice_updates_instead_of_duplicating() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/users.toml");
+    let fixtures = fixtures.to_str().unwrap();
+    let text = std::fs::read_to_string(fixtures).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    let users = parsed["users"].as_array().unwrap();
+    let count = users.len();
+    assert!(count >= 2, "fixtures should hold a few users");
+
+    let first = run(&["seed", fixtures, "--db", &db, "--scrypt-log-n", "10"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains(&format!("{count} created, 0 updated")),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let second = run(&["seed", fixtures, "--db", &db, "--scrypt-log-n", "10"]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains(&format!("0 created, {count} updated")),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+
+    // A fixture user logs in on a server over the seeded folder.
+    let user = &users[0];
+    let server = Server::start(&db);
+    server
+        .browser()
+        .login(
+            user["email"].as_str().unwrap(),
+            user["password"].as_str().unwrap(),
+        )
+        .await
+        .assert_redirect_to(&format!("/user/{}", user["username"].as_str().unwrap()));
+    assert!(server.terminate().success());
+
+    let store = Store::open(&db, None).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), count as u64);
+}
+
+#[tokio::test]
+async fn a_bad_seed_file_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+    let seed = dir.path().join("users.toml");
+    std::fs::write(
+        &seed,
+        "[[users]]\nusername = \"ruth\"\nemail = \"ruth@example.com\"\npassword = \"password1\"\n\n\
+         [[users]]\nusername = \"x\"\nemail = \"bad\"\npassword = \"password1\"\n",
+    )
+    .unwrap();
+    let out = run(&["seed", seed.to_str().unwrap(), "--db", &db]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("user #2"), "{stderr}");
+    let store = Store::open(&db, None).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+}
+
+#[test]
+fn serve_help_documents_the_stable_flags() {
+    let out = run(&["serve", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--db",
+        "--public-url",
+        "--insecure-cookies",
+        "--config",
+    ] {
+        assert!(help.contains(flag), "{flag} not in --help:\n{help}");
+    }
+    assert!(
+        help.contains("GATEHOUSE_DB"),
+        "environment not documented:\n{help}"
+    );
+}
