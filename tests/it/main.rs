@@ -8,3 +8,4 @@ mod input;
 mod persistence;
 mod security;
 mod site;
+mod tidy;
