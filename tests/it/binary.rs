@@ -100,12 +100,12 @@ impl Server {
                 sink.lock().unwrap().push('\n');
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("gatehouse did not start:\n{}", log.lock().unwrap());
-            }
+        let addr = rx.recv_timeout(Duration::from_secs(60)).ok();
+        let Some(addr) = addr.and_then(|a| a.parse().ok()) else {
+            // Killed by PID here: no `Server` exists yet to do it on drop.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gatehouse did not start:\n{}", log.lock().unwrap());
         };
         Self { child, addr, log }
     }

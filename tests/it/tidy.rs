@@ -15,9 +15,16 @@ fn domain_depends_on_neither_surrealdb_nor_poem_nor_tokio() {
         .args(["--format", "{p}"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
-    assert!(tree.lines().any(|l| l.starts_with("scrypt ")), "unexpected tree:\n{tree}");
+    assert!(
+        tree.lines().any(|l| l.starts_with("scrypt ")),
+        "unexpected tree:\n{tree}"
+    );
     for forbidden in ["surrealdb", "poem", "tokio", "storage", "web"] {
         let found: Vec<&str> = tree
             .lines()

@@ -32,7 +32,9 @@ fn workspace_root() -> PathBuf {
 fn seed(extra: &[String]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Same profile as the README's run command, so nothing is built twice.
-    let status = Command::new(cargo)
+    let mut run = Command::new(cargo);
+    scrub_package_env(&mut run);
+    let status = run
         .current_dir(workspace_root())
         .args(["run", "--quiet", "-p", "web", "--bin", "gatehouse", "--"])
         .args(["seed", "fixtures/users.toml"])
@@ -43,4 +45,28 @@ fn seed(extra: &[String]) -> anyhow::Result<()> {
         bail!("gatehouse seed failed ({status})");
     }
     Ok(())
+}
+
+/// Cargo gives xtask the variables of the xtask package; some build scripts (ring's)
+/// fingerprint them, so passing them on to a nested cargo would rebuild half the
+/// dependency tree, and the README's own `cargo run` would rebuild it back.
+fn scrub_package_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_package = ["CARGO_PKG_", "CARGO_CFG_", "CARGO_MANIFEST_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if per_package {
+            command.env_remove(name.as_ref());
+        }
+    }
 }
