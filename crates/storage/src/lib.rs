@@ -8,17 +8,21 @@
 //! - [`sessions`]: [`SessionToken`]s are random 256-bit values; the store keys each
 //!   session by the SHA-256 of its token and never sees the token itself.
 //!
+//! - [`tokens`]: API tokens, stored the same way as sessions.
+//!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
 
 mod error;
 mod schema;
 pub mod sessions;
 mod store;
+pub mod tokens;
 pub mod users;
 
 pub use error::StorageError;
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
+pub use tokens::{ApiToken, TokenInfo};
 
 /// The default embedded store, relative to the working directory.
 pub const DEFAULT_DB_URL: &str = "surrealkv://./data/gatehouse";

@@ -20,4 +20,12 @@ DEFINE FIELD IF NOT EXISTS remember ON session TYPE bool;
 DEFINE FIELD IF NOT EXISTS user_agent ON session TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS address ON session TYPE option<string>;
 DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS api_token SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON api_token TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS name ON api_token TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON api_token TYPE int;
+DEFINE FIELD IF NOT EXISTS expires_at ON api_token TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS last_used ON api_token TYPE option<int>;
+DEFINE INDEX IF NOT EXISTS api_token_user ON api_token FIELDS user;
 "#;

@@ -19,9 +19,7 @@ pub struct SessionToken(String);
 
 impl SessionToken {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(hex::encode(bytes))
+        Self(random_hex())
     }
 
     /// Accepts only what [`generate`](Self::generate) makes, so nothing else ever
@@ -40,7 +38,29 @@ impl SessionToken {
 
     /// The session's id in the store: SHA-256 of the token, hex.
     pub fn session_id(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        sha256_hex(&self.0)
+    }
+}
+
+/// 32 random bytes as 64 lowercase hex characters.
+pub(crate) fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// SHA-256 of `secret`, hex: the id under which a secret's record is stored.
+pub(crate) fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The string key of a record id such as `session:⟨hex⟩`.
+pub(crate) fn record_key(id: &RecordId) -> Result<String, StorageError> {
+    match &id.key {
+        RecordIdKey::String(key) => Ok(key.clone()),
+        other => Err(StorageError::Corrupt(format!(
+            "unexpected record key {other:?}"
+        ))),
     }
 }
 
@@ -95,16 +115,10 @@ struct SessionRecord {
 
 impl SessionRecord {
     fn into_session(self) -> Result<Session, StorageError> {
-        let key = |id: &RecordId| match &id.key {
-            RecordIdKey::String(key) => Ok(key.clone()),
-            other => Err(StorageError::Corrupt(format!(
-                "unexpected record key {other:?}"
-            ))),
-        };
-        let username = Username::parse(&key(&self.user)?)
+        let username = Username::parse(&record_key(&self.user)?)
             .map_err(|e| StorageError::Corrupt(format!("session user: {e}")))?;
         Ok(Session {
-            id: key(&self.id)?,
+            id: record_key(&self.id)?,
             username,
             created_at: self.created_at,
             last_seen: self.last_seen,

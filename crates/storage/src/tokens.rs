@@ -1,0 +1,223 @@
+//! API tokens: long-lived credentials for scripts and for `/auth` (Flask-Login's
+//! `request_loader`). Like sessions, a token is 256 random bits shown once; the store
+//! keys it by its SHA-256 (`api_token:⟨hex⟩`), so a lookup is a select by record id
+//! and a leaked database holds no usable token.
+
+use std::fmt;
+
+use domain::Username;
+use surrealdb::types::{RecordId, SurrealValue};
+
+use crate::sessions::{random_hex, record_key, sha256_hex};
+use crate::users::user_id;
+use crate::{StorageError, Store};
+
+/// Prefix that makes a token recognisable (in logs that must not hold it, and to
+/// secret scanners).
+const PREFIX: &str = "gh_";
+
+/// The secret a client holds: `gh_` and 64 lowercase hex characters. `Debug` never
+/// shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn generate() -> Self {
+        Self(format!("{PREFIX}{}", random_hex()))
+    }
+
+    /// Accepts only what [`generate`](Self::generate) makes.
+    pub fn parse(value: &str) -> Option<Self> {
+        let hex = value.strip_prefix(PREFIX)?;
+        (hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The token's id in the store: SHA-256 of the token, hex.
+    pub fn token_id(&self) -> String {
+        sha256_hex(&self.0)
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// A stored token. `id` is the hash of the secret: safe to show and to revoke by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub username: Username,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used: Option<i64>,
+}
+
+impl TokenInfo {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+#[derive(Debug, SurrealValue)]
+struct TokenRecord {
+    id: RecordId,
+    user: RecordId,
+    name: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used: Option<i64>,
+}
+
+impl TokenRecord {
+    fn into_info(self) -> Result<TokenInfo, StorageError> {
+        let username = Username::parse(&record_key(&self.user)?)
+            .map_err(|e| StorageError::Corrupt(format!("token user: {e}")))?;
+        Ok(TokenInfo {
+            id: record_key(&self.id)?,
+            username,
+            name: self.name,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used: self.last_used,
+        })
+    }
+}
+
+fn token_record_id(id: &str) -> RecordId {
+    RecordId::new("api_token", id)
+}
+
+impl Store {
+    /// Creates a token for `username` and returns its secret: the only time the
+    /// secret exists outside the client. The caller checks that the user exists.
+    pub async fn create_api_token(
+        &self,
+        username: &Username,
+        name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(ApiToken, TokenInfo), StorageError> {
+        let token = ApiToken::generate();
+        let info = TokenInfo {
+            id: token.token_id(),
+            username: username.clone(),
+            name: name.to_owned(),
+            created_at: crate::now(),
+            expires_at,
+            last_used: None,
+        };
+        self.db
+            .query(
+                "CREATE $id SET user = $user, name = $name, created_at = $created_at, \
+                 expires_at = $expires_at, last_used = NONE RETURN NONE",
+            )
+            .bind(("id", token_record_id(&info.id)))
+            .bind(("user", user_id(username)))
+            .bind(("name", info.name.clone()))
+            .bind(("created_at", info.created_at))
+            .bind(("expires_at", expires_at))
+            .await?
+            .check()?;
+        Ok((token, info))
+    }
+
+    /// The token's record, expired or not; the caller decides with
+    /// [`TokenInfo::is_live`].
+    pub async fn api_token(&self, token: &ApiToken) -> Result<Option<TokenInfo>, StorageError> {
+        let record: Option<TokenRecord> = self.db.select(token_record_id(&token.token_id())).await?;
+        record.map(TokenRecord::into_info).transpose()
+    }
+
+    /// Records use, for the tokens list (the caller rate-limits the writes).
+    pub async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StorageError> {
+        self.db
+            .query("UPDATE $id SET last_used = $now RETURN NONE")
+            .bind(("id", token_record_id(id)))
+            .bind(("now", now))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// A user's tokens, newest first.
+    pub async fn api_tokens_of(&self, username: &Username) -> Result<Vec<TokenInfo>, StorageError> {
+        let mut response = self
+            .db
+            .query("SELECT * FROM api_token WHERE user = $user ORDER BY created_at DESC")
+            .bind(("user", user_id(username)))
+            .await?
+            .check()?;
+        let records: Vec<TokenRecord> = response.take(0)?;
+        records.into_iter().map(TokenRecord::into_info).collect()
+    }
+
+    /// Revokes the token `id` if it belongs to `username`; true when one was removed.
+    pub async fn delete_api_token(
+        &self,
+        username: &Username,
+        id: &str,
+    ) -> Result<bool, StorageError> {
+        let mut response = self
+            .db
+            .query("DELETE $id WHERE user = $user RETURN BEFORE")
+            .bind(("id", token_record_id(id)))
+            .bind(("user", user_id(username)))
+            .await?
+            .check()?;
+        let removed: Vec<TokenRecord> = response.take(0)?;
+        Ok(!removed.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_random_hex_and_only_their_hash_is_the_id() {
+        let a = ApiToken::generate();
+        assert!(a.expose().starts_with("gh_") && a.expose().len() == 67);
+        assert_ne!(a, ApiToken::generate());
+        assert_eq!(ApiToken::parse(a.expose()), Some(a.clone()));
+        assert_eq!(ApiToken::parse(&a.expose()[3..]), None);
+        assert_eq!(ApiToken::parse("gh_zz"), None);
+        assert_ne!(a.token_id(), a.expose());
+        assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[tokio::test]
+    async fn tokens_are_created_found_listed_and_revoked_by_their_owner_only() {
+        let store = Store::memory().await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let bob = Username::parse("bob").unwrap();
+        let (token, info) = store.create_api_token(&alice, "ci", None).await.unwrap();
+        let (_, expiring) = store
+            .create_api_token(&alice, "tmp", Some(100))
+            .await
+            .unwrap();
+        assert_eq!(store.api_token(&token).await.unwrap(), Some(info.clone()));
+        assert!(info.is_live(i64::MAX - 1));
+        assert!(expiring.is_live(99) && !expiring.is_live(100));
+        assert_eq!(store.api_tokens_of(&alice).await.unwrap().len(), 2);
+
+        store.touch_api_token(&info.id, 42).await.unwrap();
+        let touched = store.api_token(&token).await.unwrap().unwrap();
+        assert_eq!(touched.last_used, Some(42));
+
+        assert!(!store.delete_api_token(&bob, &info.id).await.unwrap());
+        assert!(store.api_token(&token).await.unwrap().is_some());
+        assert!(store.delete_api_token(&alice, &info.id).await.unwrap());
+        assert!(store.api_token(&token).await.unwrap().is_none());
+        assert!(!store.delete_api_token(&alice, &info.id).await.unwrap());
+    }
+}
