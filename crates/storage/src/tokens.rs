@@ -29,11 +29,8 @@ impl ApiToken {
     /// Accepts only what [`generate`](Self::generate) makes.
     pub fn parse(value: &str) -> Option<Self> {
         let hex = value.strip_prefix(PREFIX)?;
-        (hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| Self(value.to_owned()))
+        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -134,7 +131,8 @@ impl Store {
     /// The token's record, expired or not; the caller decides with
     /// [`TokenInfo::is_live`].
     pub async fn api_token(&self, token: &ApiToken) -> Result<Option<TokenInfo>, StorageError> {
-        let record: Option<TokenRecord> = self.db.select(token_record_id(&token.token_id())).await?;
+        let record: Option<TokenRecord> =
+            self.db.select(token_record_id(&token.token_id())).await?;
         record.map(TokenRecord::into_info).transpose()
     }
 

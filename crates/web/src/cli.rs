@@ -11,7 +11,10 @@ use serde::Deserialize;
 use storage::DbCredentials;
 use url::Url;
 
-use crate::config::{Config, HashingPolicy, SessionPolicy, default_public_url};
+use crate::config::{
+    Config, HashingPolicy, IdentityHeaders, SessionPolicy, default_public_url,
+    default_trusted_proxies,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about = "Login and forward-auth server")]
@@ -27,6 +30,43 @@ pub enum Command {
     /// Load users from a TOML file (`[[users]]` with username, email, password,
     /// name); an existing user is updated, not duplicated.
     Seed(SeedArgs),
+    /// Create, list and revoke API tokens (`Authorization: Bearer` for /auth and
+    /// the site).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check that a proxy in front of an app gates it the way gatehouse expects:
+    /// spoofed identity headers refused or overwritten, the original URL forwarded.
+    CheckProxy(crate::check_proxy::CheckProxyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for USER and print it (it is shown only this once).
+    Create {
+        /// The user the token acts as.
+        user: String,
+        /// A label to recognise the token by in lists.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Seconds until the token stops working [default: never].
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List USER's tokens (ids, names, dates; never the secrets).
+    List {
+        user: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke USER's token ID (as shown by `list`); it stops working at once.
+    Revoke {
+        user: String,
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Where the store is. Shared by every command that opens it.
@@ -66,6 +106,42 @@ pub struct ServeArgs {
     /// Cookie domain for single sign-on across subdomains (e.g. example.com).
     #[arg(long, env = "GATEHOUSE_COOKIE_DOMAIN", value_name = "DOMAIN")]
     pub cookie_domain: Option<String>,
+    /// Domains whose hosts (and subdomains) may be return URLs after login, besides
+    /// the public URL's host and the cookie domain (comma-separated).
+    #[arg(
+        long,
+        env = "GATEHOUSE_ALLOWED_DOMAINS",
+        value_name = "DOMAIN,...",
+        value_delimiter = ','
+    )]
+    pub allowed_domains: Vec<String>,
+    /// Addresses or CIDR ranges of proxies whose X-Forwarded-*/X-Original-* headers
+    /// are believed (comma-separated) [default: 127.0.0.0/8,::1/128].
+    #[arg(
+        long,
+        env = "GATEHOUSE_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Headers naming the user on an allowed /auth answer
+    /// [default: X-Auth-User,Remote-User]; X-Auth-User is always sent.
+    #[arg(
+        long,
+        env = "GATEHOUSE_AUTH_USER_HEADERS",
+        value_name = "NAME,...",
+        value_delimiter = ','
+    )]
+    pub auth_user_headers: Vec<String>,
+    /// Headers carrying the user's email on an allowed /auth answer
+    /// [default: X-Auth-Email,Remote-Email].
+    #[arg(
+        long,
+        env = "GATEHOUSE_AUTH_EMAIL_HEADERS",
+        value_name = "NAME,...",
+        value_delimiter = ','
+    )]
+    pub auth_email_headers: Vec<String>,
     /// Seconds of inactivity after which a session ends [default: 86400].
     #[arg(long, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub session_idle_timeout: Option<i64>,
@@ -114,6 +190,10 @@ pub struct FileConfig {
     public_url: Option<Url>,
     insecure_cookies: Option<bool>,
     cookie_domain: Option<String>,
+    allowed_domains: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    auth_user_headers: Option<Vec<String>>,
+    auth_email_headers: Option<Vec<String>>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
     remember_lifetime: Option<i64>,
@@ -232,6 +312,30 @@ impl ServeArgs {
             .cookie_domain
             .or_else(|| file.cookie_domain.clone())
             .map(|d| d.trim_start_matches('.').to_ascii_lowercase());
+        let allowed_domains = pick(self.allowed_domains, file.allowed_domains.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|d| parse_domain(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let trusted_proxies = match pick(self.trusted_proxies, file.trusted_proxies.clone()) {
+            Some(list) => list
+                .iter()
+                .map(|net| parse_network(net))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => default_trusted_proxies(),
+        };
+        let header_defaults = IdentityHeaders::default();
+        let mut user_headers = match pick(self.auth_user_headers, file.auth_user_headers.clone()) {
+            Some(list) => parse_header_names(&list)?,
+            None => header_defaults.user,
+        };
+        if !user_headers.iter().any(|h| h == crate::auth::X_AUTH_USER) {
+            user_headers.insert(0, crate::auth::X_AUTH_USER.to_owned());
+        }
+        let email_headers = match pick(self.auth_email_headers, file.auth_email_headers.clone()) {
+            Some(list) => parse_header_names(&list)?,
+            None => header_defaults.email,
+        };
         let (db_url, db_credentials) = self.db.resolve(&file);
         Ok(Config {
             listen,
@@ -240,6 +344,12 @@ impl ServeArgs {
             public_url,
             insecure_cookies,
             cookie_domain,
+            allowed_domains,
+            trusted_proxies,
+            identity_headers: IdentityHeaders {
+                user: user_headers,
+                email: email_headers,
+            },
             sessions,
             hashing: HashingPolicy {
                 params,
@@ -248,6 +358,52 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// A list from the flag or environment if given there, else from the file.
+fn pick(flag: Vec<String>, file: Option<Vec<String>>) -> Option<Vec<String>> {
+    if flag.is_empty() { file } else { Some(flag) }
+}
+
+fn parse_domain(raw: &str) -> Result<String, ConfigError> {
+    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(domain)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "allowed domain {raw:?} is not a domain name like example.com"
+        )))
+    }
+}
+
+fn parse_network(raw: &str) -> Result<ipnet::IpNet, ConfigError> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "trusted proxy {raw:?} is not an address or CIDR range like 10.0.0.0/8"
+            ))
+        })
+}
+
+fn parse_header_names(list: &[String]) -> Result<Vec<String>, ConfigError> {
+    list.iter()
+        .map(|raw| {
+            let name = raw.trim().to_ascii_lowercase();
+            poem::http::HeaderName::from_bytes(name.as_bytes())
+                .map(|_| name)
+                .map_err(|_| ConfigError::Invalid(format!("{raw:?} is not a header name")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -286,6 +442,50 @@ mod tests {
         assert_eq!(config.hashing.params.p, 3, "default");
         assert_eq!(config.cookie_domain.as_deref(), Some("example.com"));
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9100/");
+    }
+
+    #[test]
+    fn proxy_settings_are_parsed_and_checked() {
+        let config = serve(&[
+            "--trusted-proxies",
+            "10.0.0.0/8,192.168.1.7",
+            "--allowed-domains",
+            ".Apps.Example.com",
+            "--auth-user-headers",
+            "Remote-User",
+        ])
+        .resolve()
+        .unwrap();
+        assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+        assert!(config.is_trusted_proxy("192.168.1.7".parse().unwrap()));
+        assert!(config.is_trusted_proxy("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(
+            !config.is_trusted_proxy("127.0.0.1".parse().unwrap()),
+            "replaced"
+        );
+        assert_eq!(config.allowed_domains, ["apps.example.com"]);
+        assert!(config.is_allowed_host("wiki.APPS.example.com"));
+        assert!(config.is_allowed_host("apps.example.com"));
+        assert!(!config.is_allowed_host("evilapps.example.com"));
+        assert!(!config.is_allowed_host("apps.example.com.evil.example"));
+        assert_eq!(config.identity_headers.user, ["x-auth-user", "remote-user"]);
+
+        let defaults = serve(&[]).resolve().unwrap();
+        assert!(defaults.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(defaults.is_trusted_proxy("::1".parse().unwrap()));
+        assert!(!defaults.is_trusted_proxy("10.0.0.1".parse().unwrap()));
+
+        for bad in [
+            &["--trusted-proxies", "10.0.0.0/33"][..],
+            &["--allowed-domains", "https://example.com"],
+            &["--auth-user-headers", "bad header"],
+        ] {
+            let err = serve(bad).resolve().unwrap_err();
+            assert!(
+                err.to_string().contains(bad[1].split(',').next().unwrap()),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use domain::HashParams;
+use ipnet::IpNet;
 use storage::DbCredentials;
 use url::Url;
 
@@ -18,8 +19,40 @@ pub struct Config {
     pub insecure_cookies: bool,
     /// Set for single sign-on across subdomains (`example.com` covers `*.example.com`).
     pub cookie_domain: Option<String>,
+    /// Domains (with their subdomains) that return URLs may point at, besides the
+    /// public URL's host and the cookie domain. Lowercase, no leading dot.
+    pub allowed_domains: Vec<String>,
+    /// Peers whose `X-Forwarded-*` / `X-Original-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// What `/auth` answers with when a request is allowed.
+    pub identity_headers: IdentityHeaders,
     pub sessions: SessionPolicy,
     pub hashing: HashingPolicy,
+}
+
+/// Response headers of an allowed `/auth`, by what they carry. Lowercase names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: Vec<String>,
+    pub email: Vec<String>,
+}
+
+impl Default for IdentityHeaders {
+    /// gatehouse's own names and Authelia's, which many apps already read.
+    fn default() -> Self {
+        Self {
+            user: vec!["x-auth-user".into(), "remote-user".into()],
+            email: vec!["x-auth-email".into(), "remote-email".into()],
+        }
+    }
+}
+
+/// Loopback only: a proxy on the same machine.
+pub fn default_trusted_proxies() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
 }
 
 /// How long sessions last, in seconds.
@@ -78,6 +111,9 @@ impl Default for Config {
             public_url: default_public_url(listen),
             insecure_cookies: false,
             cookie_domain: None,
+            allowed_domains: Vec::new(),
+            trusted_proxies: default_trusted_proxies(),
+            identity_headers: IdentityHeaders::default(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
         }
@@ -93,6 +129,37 @@ impl Config {
     /// Cookies carry `Secure` (and, without a domain, the `__Host-` prefix).
     pub fn secure_cookies(&self) -> bool {
         !self.insecure_cookies
+    }
+
+    /// Whether `addr` is a proxy whose forwarded headers are believed.
+    pub fn is_trusted_proxy(&self, addr: std::net::IpAddr) -> bool {
+        let addr = match addr {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted_proxies.iter().any(|net| net.contains(&addr))
+    }
+
+    /// Whether a return URL may point at `host`: the public URL's host, or the cookie
+    /// domain or an allowed domain, or a subdomain of either. Case-insensitive.
+    pub fn is_allowed_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if self
+            .public_url
+            .host_str()
+            .is_some_and(|own| own.eq_ignore_ascii_case(&host))
+        {
+            return true;
+        }
+        self.cookie_domain
+            .iter()
+            .chain(&self.allowed_domains)
+            .any(|domain| {
+                host == *domain
+                    || host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|sub| sub.ends_with('.'))
+            })
     }
 
     pub fn session_cookie_name(&self) -> &'static str {

@@ -12,6 +12,7 @@
 //!   users from TOML.
 
 pub mod auth;
+pub mod check_proxy;
 pub mod cli;
 pub mod config;
 pub mod error;

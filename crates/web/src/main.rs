@@ -5,7 +5,8 @@ use clap::Parser;
 use domain::{HashParams, PasswordHasher};
 use storage::Store;
 use web::AppState;
-use web::cli::{Cli, Command, SeedArgs, ServeArgs};
+use web::check_proxy::{CheckProxyArgs, Outcome};
+use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand};
 use web::seed::seed_file;
 
 #[tokio::main]
@@ -16,6 +17,8 @@ async fn main() -> anyhow::Result<()> {
         None => serve(ServeArgs::default()).await,
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Seed(args)) => seed(args).await,
+        Some(Command::Token(command)) => token(command).await,
+        Some(Command::CheckProxy(args)) => check_proxy(args).await,
     }
 }
 
@@ -54,8 +57,7 @@ fn merge_env(args: ServeArgs) -> anyhow::Result<ServeArgs> {
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    let (url, credentials) = args.db.resolve(&Default::default());
-    let store = Store::open(&url, credentials.as_ref()).await?;
+    let store = open_store(args.db.clone()).await?;
     let params = HashParams {
         log_n: args.scrypt_log_n.unwrap_or(HashParams::DEFAULT.log_n),
         ..HashParams::DEFAULT
@@ -68,6 +70,96 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         report.created,
         report.updated
     );
+    Ok(())
+}
+
+async fn open_store(db: DbArgs) -> anyhow::Result<Store> {
+    let (url, credentials) = db.resolve(&Default::default());
+    Ok(Store::open(&url, credentials.as_ref()).await?)
+}
+
+/// The user `name` names, or an error saying there is none.
+async fn existing_user(store: &Store, name: &str) -> anyhow::Result<domain::Username> {
+    let username = domain::Username::parse(name)?;
+    store
+        .user_by_username(&username)
+        .await?
+        .with_context(|| format!("there is no user {username}"))?;
+    Ok(username)
+}
+
+async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            expires_in,
+            db,
+        } => {
+            let store = open_store(db).await?;
+            let username = existing_user(&store, &user).await?;
+            if expires_in.is_some_and(|s| s <= 0) {
+                anyhow::bail!("--expires-in must be a positive number of seconds");
+            }
+            let name: String = name.trim().chars().take(64).collect();
+            let expires_at = expires_in.map(|s| storage::now().saturating_add(s));
+            let (token, info) = store.create_api_token(&username, &name, expires_at).await?;
+            tracing::info!(event = "token_created", user = %username, token_id = %info.id);
+            eprintln!(
+                "token {} for {username} (shown once; keep it secret):",
+                info.id
+            );
+            println!("{}", token.expose());
+        }
+        TokenCommand::List { user, db } => {
+            let store = open_store(db).await?;
+            let username = existing_user(&store, &user).await?;
+            for info in store.api_tokens_of(&username).await? {
+                let expires = info
+                    .expires_at
+                    .map_or_else(|| "never".to_owned(), |at| at.to_string());
+                let used = info
+                    .last_used
+                    .map_or_else(|| "never".to_owned(), |at| at.to_string());
+                println!(
+                    "{}  name={}  created={}  expires={expires}  last_used={used}",
+                    info.id, info.name, info.created_at
+                );
+            }
+        }
+        TokenCommand::Revoke { user, id, db } => {
+            let store = open_store(db).await?;
+            let username = existing_user(&store, &user).await?;
+            if !store.delete_api_token(&username, &id).await? {
+                anyhow::bail!("{username} has no token {id}");
+            }
+            tracing::info!(event = "token_revoked", user = %username, token_id = %id);
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints one line per check; fails when any check failed.
+async fn check_proxy(args: CheckProxyArgs) -> anyhow::Result<()> {
+    let findings = web::check_proxy::check(&args)
+        .await
+        .with_context(|| format!("cannot reach {}", args.url))?;
+    let mut failed = 0;
+    for finding in &findings {
+        let mark = match finding.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => {
+                failed += 1;
+                "FAIL"
+            }
+            Outcome::Unknown => "??  ",
+        };
+        println!("{mark} {}", finding.message);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} proxy checks failed", findings.len());
+    }
     Ok(())
 }
 

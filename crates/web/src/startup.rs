@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/login", get(login::get).post(login::post))
         .at("/logout", post(logout::post))
         .at("/user/:username", get(user::get))
+        .at("/auth", auth::endpoint::auth)
         .at(pages::STYLE_PATH, get(pages::style))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))

@@ -93,7 +93,7 @@ pub async fn post(
         remember: form_data.checked("remember"),
         next: next.as_deref(),
     };
-    let address = auth::client_address(req);
+    let address = auth::client_address(req, &state.config);
     let address = address.as_deref().unwrap_or("-");
 
     let mut errors = FieldErrors::default();

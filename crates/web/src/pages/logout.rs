@@ -9,11 +9,14 @@ use crate::state::AppState;
 #[handler]
 pub async fn post(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
     if let Some(current) = auth::current(req) {
-        state.store.delete_session(&current.session.id).await?;
+        // A bearer token is not a session: revoking it is a deliberate act elsewhere.
+        if let Some(session) = current.session() {
+            state.store.delete_session(&session.id).await?;
+        }
         tracing::info!(
             event = "logout",
             user = %current.user.username,
-            address = auth::client_address(req).as_deref().unwrap_or("-"),
+            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
         );
     }
     let mut resp = super::with_cookie(super::see_other("/"), &auth::clear_cookie(&state.config));

@@ -128,7 +128,7 @@ pub async fn post(
         }
         Err(other) => return Err(other.into()),
     }
-    let address = auth::client_address(req);
+    let address = auth::client_address(req, &state.config);
     tracing::info!(
         event = "signup",
         user = %user.username,

@@ -1,19 +1,31 @@
 //! The proxy contract and everything that decides who a request comes from.
 //!
+//! - this file: the middleware (Flask-Login's `user_loader` and `request_loader`),
+//!   `login_user`, session cookies;
+//! - [`endpoint`]: `/auth`, the forward-auth answer to nginx, Caddy and Traefik;
+//! - [`proxy`]: forwarded headers and the client address, believed from trusted
+//!   proxies only;
+//! - [`next`]: return URLs, the defence against open redirects.
+//!
 //! Invariants (ARCHITECTURE.md repeats them):
-//! - Inbound `X-Auth-*` and `Remote-*` headers are removed before any handler runs;
-//!   identity comes only from the session cookie.
+//! - Inbound `X-Auth-*` and `Remote-*` headers (any case, `_` for `-`) are removed
+//!   before any handler runs; identity comes only from the session cookie or an
+//!   `Authorization: Bearer` API token.
 //! - Every response to a request with a live session carries `X-Auth-User`.
 //! - A `next` URL is followed only if [`safe_next`] accepts it.
 //! - The cookie holds the session token; the store only its hash.
 
-use std::borrow::Cow;
+pub mod endpoint;
+mod next;
+pub mod proxy;
 
 use domain::{User, Username};
 use poem::http::header::{self, HeaderName, HeaderValue};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
-use storage::{NewSession, Session, SessionToken, StorageError};
-use url::Url;
+use storage::{ApiToken, NewSession, Session, SessionToken, StorageError, TokenInfo};
+
+pub use next::{absolute_login_url, login_url, safe_next};
+pub use proxy::client_address;
 
 use crate::config::Config;
 use crate::error::WebError;
@@ -26,12 +38,39 @@ pub const X_AUTH_USER: &str = "x-auth-user";
 /// cost more than the whole lookup.
 const TOUCH_INTERVAL: i64 = 60;
 
-/// The request's logged-in user and session, put in the request's extensions by
-/// [`middleware`] (Flask-Login's `current_user`).
+/// The request's logged-in user and how they proved it, put in the request's
+/// extensions by [`middleware`] (Flask-Login's `current_user`).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,
-    pub session: Session,
+    pub via: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// The session cookie.
+    Session(Session),
+    /// An `Authorization: Bearer` API token.
+    Token(TokenInfo),
+}
+
+impl Authenticated {
+    /// The browser session, when the request came with the cookie.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.via {
+            Credential::Session(session) => Some(session),
+            Credential::Token(_) => None,
+        }
+    }
+
+    /// When the user last proved who they are: the login that started the session,
+    /// or the creation of the token.
+    pub fn authenticated_at(&self) -> i64 {
+        match &self.via {
+            Credential::Session(session) => session.created_at,
+            Credential::Token(token) => token.created_at,
+        }
+    }
 }
 
 /// Put by a handler into its response's extensions when it ended the session, so
@@ -115,17 +154,29 @@ fn strip_identity_headers(req: &mut Request) {
     }
 }
 
-/// Headers that name a user: never believed from a client.
+/// Headers that name a user: never believed from a client. Underscores count as
+/// dashes, because many app servers (CGI, WSGI, Rack) read `X_Auth_User` as
+/// `X-Auth-User`.
 pub fn is_identity_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+    let name = name.to_ascii_lowercase().replace('_', "-");
     name.starts_with("x-auth-") || name.starts_with("remote-")
 }
 
 async fn load(state: &AppState, req: &Request) -> Result<Option<Authenticated>, StorageError> {
-    let Some(token) = session_token(req, &state.config) else {
-        return Ok(None);
-    };
-    let Some(session) = state.store.session(&token).await? else {
+    if let Some(token) = session_token(req, &state.config) {
+        return load_session(state, &token).await;
+    }
+    match bearer_token(req) {
+        Some(token) => load_token(state, &token).await,
+        None => Ok(None),
+    }
+}
+
+async fn load_session(
+    state: &AppState,
+    token: &SessionToken,
+) -> Result<Option<Authenticated>, StorageError> {
+    let Some(session) = state.store.session(token).await? else {
         return Ok(None);
     };
     let now = storage::now();
@@ -139,7 +190,43 @@ async fn load(state: &AppState, req: &Request) -> Result<Option<Authenticated>, 
     if now - session.last_seen >= TOUCH_INTERVAL {
         state.store.touch_session(&session.id, now).await?;
     }
-    Ok(Some(Authenticated { user, session }))
+    Ok(Some(Authenticated {
+        user,
+        via: Credential::Session(session),
+    }))
+}
+
+async fn load_token(
+    state: &AppState,
+    token: &ApiToken,
+) -> Result<Option<Authenticated>, StorageError> {
+    let Some(info) = state.store.api_token(token).await? else {
+        return Ok(None);
+    };
+    let now = storage::now();
+    if !info.is_live(now) {
+        return Ok(None);
+    }
+    let Some(user) = state.store.user_by_username(&info.username).await? else {
+        return Ok(None);
+    };
+    if info.last_used.is_none_or(|at| now - at >= TOUCH_INTERVAL) {
+        state.store.touch_api_token(&info.id, now).await?;
+    }
+    Ok(Some(Authenticated {
+        user,
+        via: Credential::Token(info),
+    }))
+}
+
+/// The API token of an `Authorization: Bearer` header, if well-formed.
+pub fn bearer_token(req: &Request) -> Option<ApiToken> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| ApiToken::parse(token.trim()))
+        .flatten()
 }
 
 /// Starts a fresh session for `username` (Flask-Login's `login_user`) and returns
@@ -169,7 +256,7 @@ pub async fn login_user(
         lifetime,
         remember,
         user_agent,
-        address: client_address(req),
+        address: client_address(req, &state.config),
     };
     let (token, _) = state.store.create_session(username, new).await?;
     Ok(session_cookie(
@@ -177,13 +264,6 @@ pub async fn login_user(
         &token,
         remember.then_some(lifetime),
     ))
-}
-
-/// The client's address as seen on the socket.
-pub fn client_address(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
 }
 
 /// The session token from the request's cookie, if it holds a well-formed one.
@@ -234,94 +314,14 @@ fn append_cookie_attributes(cookie: &mut String, config: &Config) {
     }
 }
 
-/// Returns `raw` if it is a safe place to send a user after login: a path on this
-/// site (one leading `/`, not `//` or `/\`), or an http(s) URL on this site's host.
-/// Anything else — other hosts, userinfo, backslashes, control characters,
-/// `javascript:` — is refused, and the caller falls back to a default.
-pub fn safe_next(raw: &str, config: &Config) -> Option<String> {
-    if raw.is_empty()
-        || raw.len() > 2048
-        || raw
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-    {
-        return None;
-    }
-    if raw.starts_with('/') {
-        return (!raw.starts_with("//")).then(|| raw.to_owned());
-    }
-    let url = Url::parse(raw).ok()?;
-    let same_host = url
-        .host_str()
-        .zip(config.public_url.host_str())
-        .is_some_and(|(host, own)| host.eq_ignore_ascii_case(own));
-    let allowed = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && same_host;
-    allowed.then(|| url.to_string())
-}
-
-/// The login page, carrying `next` when there is a safe one.
-pub fn login_url(next: Option<&str>) -> String {
-    match next {
-        Some(next) if next != "/" => {
-            let encoded: Cow<'_, str> =
-                url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-            format!("/login?next={encoded}")
-        }
-        _ => "/login".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config() -> Config {
         Config {
-            public_url: Url::parse("https://auth.example.com/").unwrap(),
+            public_url: url::Url::parse("https://auth.example.com/").unwrap(),
             ..Config::default()
-        }
-    }
-
-    #[test]
-    fn next_accepts_local_paths_and_own_host() {
-        let config = config();
-        for ok in [
-            "/",
-            "/user/alice",
-            "/a?b=c#d",
-            "/%2F%2Fevil.example",
-            "https://AUTH.example.com/x",
-        ] {
-            assert!(safe_next(ok, &config).is_some(), "{ok} refused");
-        }
-    }
-
-    #[test]
-    fn next_refuses_open_redirects() {
-        let config = config();
-        for bad in [
-            "",
-            "//evil.example",
-            "///evil.example",
-            "/\\evil.example",
-            "\\\\evil.example",
-            "https:evil.example",
-            "https://evil.example/",
-            "https://auth.example.com.evil.example/",
-            "https://auth.example.com@evil.example/",
-            "https://a@auth.example.com/",
-            "javascript:alert(1)",
-            "JavaScript:alert(1)",
-            "data:text/html,x",
-            "/\tevil",
-            "/ /evil.example",
-            "ftp://auth.example.com/",
-            "evil.example",
-        ] {
-            assert_eq!(safe_next(bad, &config), None, "{bad:?} accepted");
         }
     }
 
@@ -352,7 +352,14 @@ mod tests {
 
     #[test]
     fn identity_headers_are_recognised_in_any_case() {
-        for name in ["X-Auth-User", "x-auth-email", "Remote-User", "REMOTE-EMAIL"] {
+        for name in [
+            "X-Auth-User",
+            "x-auth-email",
+            "Remote-User",
+            "REMOTE-EMAIL",
+            "X_Auth_User",
+            "remote_user",
+        ] {
             assert!(is_identity_header(name));
         }
         assert!(!is_identity_header("authorization"));

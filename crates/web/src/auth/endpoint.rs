@@ -1,0 +1,215 @@
+//! `/auth`: the question a reverse proxy asks before every request to an app it
+//! gates — "is this request logged in, and may it pass?" (SPEC §6).
+//!
+//! - Allowed: `200` with the user in `X-Auth-User`, `Remote-User` and the email in
+//!   `X-Auth-Email`, `Remote-Email` (names from [`Config::identity_headers`]).
+//! - Not logged in: what each proxy can act on ([`deny`]).
+//! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
+//!   `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
+//!   configured with; the client's URL (in `X-Original-URL`/`X-Forwarded-Uri`) never
+//!   adds to them or relaxes them.
+
+use maud::html;
+use poem::http::header::{self, HeaderValue};
+use poem::http::{HeaderMap, StatusCode};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, handler};
+
+use super::proxy::{self, Asker, Forwarded};
+use super::{Authenticated, absolute_login_url, safe_next};
+use crate::config::Config;
+use crate::state::AppState;
+
+/// The rules of one `/auth` location, from its query.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Only these users pass (lowercase); `None` lets every logged-in user through.
+    pub users: Option<Vec<String>>,
+    /// The login must be at most this many seconds old.
+    pub max_age: Option<i64>,
+    /// `proxy=nginx`: answer as to nginx even without `X-Original-URL`.
+    pub nginx: bool,
+}
+
+impl Rules {
+    /// Parses `/auth`'s query. Unknown keys are refused: a typo such as `user=alice`
+    /// must not silently let everyone in.
+    pub fn parse(query: Option<&str>) -> Result<Self, String> {
+        let mut rules = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "users" => {
+                    let users: Vec<String> = value
+                        .split(',')
+                        .map(|u| u.trim().to_ascii_lowercase())
+                        .filter(|u| !u.is_empty())
+                        .collect();
+                    rules.users.get_or_insert_with(Vec::new).extend(users);
+                }
+                "max_age" => {
+                    let seconds = value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|s| *s >= 0)
+                        .ok_or_else(|| format!("max_age={value} is not a number of seconds"))?;
+                    rules.max_age = Some(seconds);
+                }
+                "proxy" if value == "nginx" => rules.nginx = true,
+                "proxy" => return Err(format!("proxy={value}: only proxy=nginx is known")),
+                other => {
+                    return Err(format!(
+                        "unknown /auth rule {other:?}: the rules are users, max_age and proxy"
+                    ));
+                }
+            }
+        }
+        Ok(rules)
+    }
+
+    /// Why `who` may not pass, if they may not.
+    fn refuse(&self, who: &Authenticated, now: i64) -> Option<String> {
+        let name = who.user.username.as_str();
+        if let Some(users) = &self.users
+            && !users.iter().any(|u| u == name)
+        {
+            return Some(format!(
+                "You are logged in as {name}, but this app is not open to you."
+            ));
+        }
+        if let Some(max_age) = self.max_age
+            && now.saturating_sub(who.authenticated_at()) > max_age
+        {
+            return Some("This app needs a recent login. Log in again to continue.".to_owned());
+        }
+        None
+    }
+}
+
+/// `/auth`, any method.
+#[handler]
+pub fn auth(req: &Request, Data(state): Data<&AppState>) -> Response {
+    let config = &state.config;
+    let rules = match Rules::parse(req.uri().query()) {
+        Ok(rules) => rules,
+        Err(message) => {
+            tracing::warn!(%message, "bad /auth rules in the proxy configuration");
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
+    let forwarded = match proxy::forwarded(req, config) {
+        Ok(forwarded) => forwarded,
+        Err(err) => {
+            tracing::warn!(
+                error = %err,
+                address = proxy::client_address(req, config).as_deref().unwrap_or("-"),
+                "refused forwarded headers"
+            );
+            return (StatusCode::BAD_REQUEST, err.to_string()).into_response();
+        }
+    };
+    let next = forwarded
+        .original_url
+        .as_ref()
+        .and_then(|url| safe_next(url.as_str(), config));
+    let Some(who) = super::current(req) else {
+        return deny(req, config, &forwarded, rules.nginx, next.as_deref());
+    };
+    if let Some(reason) = rules.refuse(who, storage::now()) {
+        let login = absolute_login_url(config, next.as_deref());
+        let body = html! {
+            p { (reason) }
+            p { a href=(login) { "Log in as someone else" } }
+        };
+        return (StatusCode::FORBIDDEN, body).into_response();
+    }
+    let mut resp = Response::builder().status(StatusCode::OK).finish();
+    identity_headers(resp.headers_mut(), config, who);
+    resp
+}
+
+fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticated) {
+    let user = HeaderValue::from_str(who.user.username.as_str());
+    let email = HeaderValue::from_bytes(who.user.email.as_str().as_bytes());
+    for (names, value) in [
+        (&config.identity_headers.user, user),
+        (&config.identity_headers.email, email),
+    ] {
+        let Ok(value) = value else { continue };
+        for name in names {
+            if let Ok(name) = header::HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, value.clone());
+            }
+        }
+    }
+}
+
+/// Not logged in. nginx cannot follow a redirect from `auth_request`: it gets `401`
+/// with the login URL in `Location`, for its `error_page` to redirect to. Caddy and
+/// Traefik pass the answer to the client: a browser gets `302` to the login page, an
+/// htmx request `401` with `HX-Redirect` (a redirect would be swapped into a
+/// fragment), anything else a plain `401`.
+fn deny(
+    req: &Request,
+    config: &Config,
+    forwarded: &Forwarded,
+    nginx: bool,
+    next: Option<&str>,
+) -> Response {
+    let login = absolute_login_url(config, next);
+    let unauthorized = |name, value: &str| {
+        Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(name, value)
+            .body("login required")
+    };
+    if nginx || forwarded.asker == Asker::Nginx {
+        return unauthorized(header::LOCATION, &login);
+    }
+    if forwarded.asker == Asker::Direct {
+        return (StatusCode::UNAUTHORIZED, "login required").into_response();
+    }
+    if crate::pages::is_htmx(req) {
+        return unauthorized(header::HeaderName::from_static("hx-redirect"), &login);
+    }
+    if accepts_html(req) {
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, login)
+            .finish();
+    }
+    (StatusCode::UNAUTHORIZED, "login required").into_response()
+}
+
+fn accepts_html(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_refuse_typos() {
+        assert_eq!(Rules::parse(None), Ok(Rules::default()));
+        let rules = Rules::parse(Some("users=Alice,%20bob&max_age=600&proxy=nginx")).unwrap();
+        assert_eq!(
+            rules.users.as_deref(),
+            Some(&["alice".to_owned(), "bob".to_owned()][..])
+        );
+        assert_eq!(rules.max_age, Some(600));
+        assert!(rules.nginx);
+        for bad in [
+            "user=alice",
+            "max_age=-1",
+            "max_age=ten",
+            "proxy=apache",
+            "users=a&groups=b",
+        ] {
+            assert!(Rules::parse(Some(bad)).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! What a reverse proxy tells gatehouse about the request it is asking about, and
+//! who the client is. Forwarded headers are believed only from trusted proxies
+//! ([`Config::is_trusted_proxy`]); from anyone else they are ignored.
+
+use std::net::IpAddr;
+
+use poem::Request;
+use poem::http::HeaderMap;
+use url::Url;
+
+use crate::config::Config;
+
+/// Which kind of proxy asks, known by the headers it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// nginx `auth_request`: `X-Original-URL`. It cannot follow a redirect from the
+    /// subrequest, so a denial is `401` with the login URL in `Location`.
+    Nginx,
+    /// Caddy `forward_auth`, Traefik `ForwardAuth`: `X-Forwarded-Proto/Host/Uri`. The
+    /// answer goes to the browser as is, so a denial may be a redirect.
+    ForwardAuth,
+    /// No (believable) proxy headers: a direct call.
+    Direct,
+}
+
+/// The request a proxy asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    pub asker: Asker,
+    /// The URL the client asked the proxy for, when the proxy said.
+    pub original_url: Option<Url>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardedError {
+    /// Both families at once: one of them came from the client through the proxy.
+    #[error(
+        "the request carries both X-Original-URL and X-Forwarded-Host/Uri; a proxy sends one \
+         family, so the other came from the client"
+    )]
+    Mixed,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+const X_ORIGINAL_URL: &str = "x-original-url";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+const X_FORWARDED_URI: &str = "x-forwarded-uri";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// Reads the proxy headers of `req`, if its peer is a trusted proxy.
+pub fn forwarded(req: &Request, config: &Config) -> Result<Forwarded, ForwardedError> {
+    let trusted = peer(req).is_some_and(|ip| config.is_trusted_proxy(ip));
+    if !trusted {
+        return Ok(Forwarded {
+            asker: Asker::Direct,
+            original_url: None,
+        });
+    }
+    parse_forwarded(req.headers())
+}
+
+/// The proxy headers of a request from a trusted proxy.
+pub fn parse_forwarded(headers: &HeaderMap) -> Result<Forwarded, ForwardedError> {
+    let original = single(headers, X_ORIGINAL_URL)?;
+    let host = single(headers, X_FORWARDED_HOST)?;
+    let uri = single(headers, X_FORWARDED_URI)?;
+    match (original, host.is_some() || uri.is_some()) {
+        (Some(_), true) => Err(ForwardedError::Mixed),
+        (Some(original), false) => Ok(Forwarded {
+            asker: Asker::Nginx,
+            original_url: Some(parse_original(original)?),
+        }),
+        (None, true) => {
+            let proto = single(headers, X_FORWARDED_PROTO)?.unwrap_or("https");
+            let original_url = match host {
+                Some(host) => Some(rebuild(proto, host, uri.unwrap_or("/"))?),
+                None => None,
+            };
+            Ok(Forwarded {
+                asker: Asker::ForwardAuth,
+                original_url,
+            })
+        }
+        (None, false) => Ok(Forwarded {
+            asker: Asker::Direct,
+            original_url: None,
+        }),
+    }
+}
+
+/// The one value of header `name`: a repeated header or a comma list means a chain
+/// of proxies or a client adding its own, and neither can be believed.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ForwardedError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ForwardedError::Invalid("a forwarded header is repeated"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| ForwardedError::Invalid("a forwarded header is not ASCII"))?
+        .trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(value))
+}
+
+fn parse_original(raw: &str) -> Result<Url, ForwardedError> {
+    let url = Url::parse(raw)
+        .map_err(|_| ForwardedError::Invalid("X-Original-URL is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ForwardedError::Invalid(
+            "X-Original-URL is not an http(s) URL",
+        ));
+    }
+    Ok(url)
+}
+
+fn rebuild(proto: &str, host: &str, uri: &str) -> Result<Url, ForwardedError> {
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "http" | "https") {
+        return Err(ForwardedError::Invalid(
+            "X-Forwarded-Proto is not http or https",
+        ));
+    }
+    // A host with a path, userinfo or query would turn into another URL.
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !host_ok {
+        return Err(ForwardedError::Invalid("X-Forwarded-Host is not a host"));
+    }
+    if !uri.starts_with('/') || uri.starts_with("//") {
+        return Err(ForwardedError::Invalid("X-Forwarded-Uri is not a path"));
+    }
+    Url::parse(&format!("{proto}://{host}{uri}"))
+        .map_err(|_| ForwardedError::Invalid("the forwarded URL does not parse"))
+}
+
+fn peer(req: &Request) -> Option<IpAddr> {
+    req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+}
+
+/// The client's address: the socket peer, or — when the peer is a trusted proxy —
+/// the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(req: &Request, config: &Config) -> Option<String> {
+    let peer = peer(req)?;
+    if !config.is_trusted_proxy(peer) {
+        return Some(peer.to_string());
+    }
+    let chain: Vec<IpAddr> = req
+        .headers()
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect();
+    let client = chain
+        .iter()
+        .rev()
+        .find(|ip| !config.is_trusted_proxy(**ip))
+        .or(chain.first())
+        .copied()
+        .unwrap_or(peer);
+    Some(client.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn nginx_and_forward_auth_proxies_are_told_apart() {
+        let nginx = parse_forwarded(&headers(&[(
+            "x-original-url",
+            "https://app.example.com/a?b=c",
+        )]))
+        .unwrap();
+        assert_eq!(nginx.asker, Asker::Nginx);
+        assert_eq!(
+            nginx.original_url.unwrap().as_str(),
+            "https://app.example.com/a?b=c"
+        );
+        let caddy = parse_forwarded(&headers(&[
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-host", "App.Example.com:8443"),
+            ("x-forwarded-uri", "/wiki?page=1"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]))
+        .unwrap();
+        assert_eq!(caddy.asker, Asker::ForwardAuth);
+        assert_eq!(
+            caddy.original_url.unwrap().as_str(),
+            "http://app.example.com:8443/wiki?page=1"
+        );
+        let direct = parse_forwarded(&headers(&[("x-forwarded-for", "203.0.113.9")])).unwrap();
+        assert_eq!(direct.asker, Asker::Direct);
+    }
+
+    #[test]
+    fn mixed_repeated_and_malformed_headers_are_refused() {
+        assert_eq!(
+            parse_forwarded(&headers(&[
+                ("x-original-url", "https://app.example.com/"),
+                ("x-forwarded-host", "evil.example"),
+            ])),
+            Err(ForwardedError::Mixed)
+        );
+        for bad in [
+            &[("x-original-url", "/relative")][..],
+            &[("x-original-url", "javascript:alert(1)")],
+            &[("x-forwarded-host", "evil.example/@app.example.com")],
+            &[("x-forwarded-host", "a@evil.example")],
+            &[
+                ("x-forwarded-host", "app.example.com"),
+                ("x-forwarded-uri", "//evil.example"),
+            ],
+            &[
+                ("x-forwarded-host", "app.example.com"),
+                ("x-forwarded-proto", "javascript"),
+            ],
+            &[
+                ("x-forwarded-host", "a.example"),
+                ("x-forwarded-host", "b.example"),
+            ],
+        ] {
+            assert!(
+                matches!(
+                    parse_forwarded(&headers(bad)),
+                    Err(ForwardedError::Invalid(_))
+                ),
+                "{bad:?} accepted"
+            );
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `gatehouse check-proxy URL`: an operator's self-test of the proxy in front of an
+//! app. It asks the proxy for URL as a stranger who claims to be someone
+//! (`X-Auth-User`, `Remote-User`, `X_Auth_User` set by the client) and, with
+//! `--token`, as a logged-in user making the same claim, then reports:
+//!
+//! 1. whether an anonymous request is stopped (and sent to gatehouse's login page);
+//! 2. whether the proxy forwards the original URL (`X-Original-URL`, or
+//!    `X-Forwarded-Host/Uri`), seen as the `next` of that login redirect;
+//! 3. whether the proxy overwrites the client's identity headers, seen in what the
+//!    app echoes back (any page that shows its request headers, such as httpbin's
+//!    `/headers` or traefik/whoami).
+
+use std::time::Duration;
+
+use clap::Args;
+use reqwest::StatusCode;
+use url::Url;
+
+#[derive(Debug, Args)]
+pub struct CheckProxyArgs {
+    /// A URL of an app behind the proxy, ideally one that echoes its request headers.
+    pub url: Url,
+    /// An API token (`gatehouse token create USER`) for the logged-in check.
+    #[arg(long, env = "GATEHOUSE_CHECK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The check could not tell (the app does not echo headers, say).
+    Unknown,
+}
+
+#[derive(Debug)]
+pub struct Finding {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+impl Finding {
+    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            message: message.into(),
+        }
+    }
+}
+
+/// A value no real user has, so seeing it anywhere means it came from the client.
+const SPOOFED_USER: &str = "check-proxy-spoofed-user";
+const SPOOFED_HEADERS: [&str; 4] = ["X-Auth-User", "Remote-User", "X_Auth_User", "X-Auth-Email"];
+
+/// Runs every check against `args.url`.
+pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let spoofed = |mut request: reqwest::RequestBuilder| {
+        for name in SPOOFED_HEADERS {
+            request = request.header(name, SPOOFED_USER);
+        }
+        request.header("accept", "text/html")
+    };
+    let mut findings = Vec::new();
+
+    let anonymous = spoofed(client.get(args.url.clone())).send().await?;
+    let status = anonymous.status();
+    let location = anonymous
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = anonymous.text().await.unwrap_or_default();
+    findings.push(anonymous_finding(status, &body));
+    findings.push(original_url_finding(&args.url, status, location.as_deref()));
+
+    match &args.token {
+        Some(token) => {
+            let request = client.get(args.url.clone()).bearer_auth(token);
+            let resp = spoofed(request).send().await?;
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            findings.push(overwrite_finding(status, &body));
+        }
+        None => findings.push(Finding::new(
+            Outcome::Unknown,
+            "identity headers overwritten: not checked (give --token to check as a logged-in user)",
+        )),
+    }
+    Ok(findings)
+}
+
+fn anonymous_finding(status: StatusCode, body: &str) -> Finding {
+    if status.is_success() {
+        let seen = if body.contains(SPOOFED_USER) {
+            " and the app received the client's X-Auth-User"
+        } else {
+            ""
+        };
+        return Finding::new(
+            Outcome::Fail,
+            format!(
+                "anonymous request stopped: NO — a stranger claiming X-Auth-User got {status}{seen}"
+            ),
+        );
+    }
+    if status.is_redirection() || status == StatusCode::UNAUTHORIZED {
+        return Finding::new(
+            Outcome::Pass,
+            format!("anonymous request stopped: yes ({status})"),
+        );
+    }
+    Finding::new(
+        Outcome::Fail,
+        format!(
+            "anonymous request stopped: the proxy answered {status}; is gatehouse reachable from \
+             the proxy and is /auth's query valid?"
+        ),
+    )
+}
+
+fn original_url_finding(url: &Url, status: StatusCode, location: Option<&str>) -> Finding {
+    let Some(location) = location.filter(|_| status.is_redirection()) else {
+        return Finding::new(
+            Outcome::Fail,
+            format!(
+                "original URL forwarded: cannot tell — the anonymous request was not redirected \
+                 to the login page ({status}); for nginx, add `error_page 401 =302 \
+                 $auth_location` with `auth_request_set $auth_location $upstream_http_location`"
+            ),
+        );
+    };
+    let next = Url::parse(location).ok().and_then(|login| {
+        login
+            .query_pairs()
+            .find(|(key, _)| key == "next")
+            .map(|(_, value)| value.into_owned())
+    });
+    match next {
+        Some(next) if Url::parse(&next).is_ok_and(|next| next == *url) => Finding::new(
+            Outcome::Pass,
+            format!("original URL forwarded: yes (login redirect returns to {next})"),
+        ),
+        Some(next) => Finding::new(
+            Outcome::Fail,
+            format!(
+                "original URL forwarded: wrongly — the login redirect returns to {next}, not {url}"
+            ),
+        ),
+        None => Finding::new(
+            Outcome::Fail,
+            format!(
+                "original URL forwarded: NO — the login redirect ({location}) has no next. The \
+                 proxy must send X-Original-URL (nginx) or X-Forwarded-Proto/Host/Uri \
+                 (Caddy, Traefik), gatehouse must trust the proxy's address \
+                 (--trusted-proxies), and the app's host must be allowed (--allowed-domains)"
+            ),
+        ),
+    }
+}
+
+fn overwrite_finding(status: StatusCode, body: &str) -> Finding {
+    if !status.is_success() {
+        return Finding::new(
+            Outcome::Fail,
+            format!(
+                "identity headers overwritten: cannot tell — with --token the proxy answered {status}"
+            ),
+        );
+    }
+    if body.contains(SPOOFED_USER) {
+        return Finding::new(
+            Outcome::Fail,
+            "identity headers overwritten: NO — the app received the client's spoofed identity \
+             header; set X-Auth-User/Remote-User/X-Auth-Email from gatehouse's answer and remove \
+             any the client sent",
+        );
+    }
+    let seen_user = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| {
+            json.get("headers")?
+                .as_object()?
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("x-auth-user"))
+                .and_then(|(_, value)| value.as_str().map(str::to_owned))
+        });
+    match seen_user {
+        Some(user) => Finding::new(
+            Outcome::Pass,
+            format!("identity headers overwritten: yes (the app saw X-Auth-User: {user})"),
+        ),
+        None => Finding::new(
+            Outcome::Unknown,
+            "identity headers overwritten: the client's value did not come back, but the app does \
+             not echo its headers as JSON; point check-proxy at a URL that does",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_read_what_the_proxy_did() {
+        let url = Url::parse("http://app.example.com/x?y=1").unwrap();
+        assert_eq!(anonymous_finding(StatusCode::OK, "").outcome, Outcome::Fail);
+        assert_eq!(
+            anonymous_finding(StatusCode::FOUND, "").outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            anonymous_finding(StatusCode::BAD_GATEWAY, "").outcome,
+            Outcome::Fail
+        );
+        let good = "http://auth.example.com/login?next=http%3A%2F%2Fapp.example.com%2Fx%3Fy%3D1";
+        assert_eq!(
+            original_url_finding(&url, StatusCode::FOUND, Some(good)).outcome,
+            Outcome::Pass
+        );
+        let bare = "http://auth.example.com/login";
+        assert_eq!(
+            original_url_finding(&url, StatusCode::FOUND, Some(bare)).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            overwrite_finding(StatusCode::OK, r#"{"headers":{"X-Auth-User":"alice"}}"#).outcome,
+            Outcome::Pass
+        );
+        let leaked = format!(r#"{{"headers":{{"X-Auth-User":"{SPOOFED_USER}"}}}}"#);
+        assert_eq!(
+            overwrite_finding(StatusCode::OK, &leaked).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            overwrite_finding(StatusCode::OK, "<html>").outcome,
+            Outcome::Unknown
+        );
+    }
+}
