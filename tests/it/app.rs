@@ -97,12 +97,19 @@ impl Drop for TestApp {
 
 /// A new visitor to the server at `base` (`http://host:port`).
 pub fn browser_for(base: &str) -> Browser {
+    browser_resolving(base, &[], "127.0.0.1:1".parse().unwrap())
+}
+
+/// A new visitor for whom each of `hosts` resolves to `addr`'s IP (the port comes
+/// from the URL), as if DNS pointed them at a proxy on this machine.
+pub fn browser_resolving(base: &str, hosts: &[&str], addr: SocketAddr) -> Browser {
+    let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    for host in hosts {
+        client = client.resolve(host, addr);
+    }
     Browser {
         base: base.to_owned(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: client.build().unwrap(),
         jar: Arc::default(),
     }
 }
@@ -178,14 +185,7 @@ impl Browser {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Page {
-        let cookies = self
-            .jar
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let cookies = self.cookie_header();
         let request = if cookies.is_empty() {
             request
         } else {
@@ -210,6 +210,26 @@ impl Browser {
     pub async fn get(&self, path: &str) -> Page {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await
+    }
+
+    /// GET with extra request headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
+    /// The cookies this visitor holds, as a `Cookie` header value.
+    pub fn cookie_header(&self) -> String {
+        self.jar
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {

@@ -4,6 +4,7 @@
 
 mod app;
 mod binary;
+mod forward_auth;
 mod input;
 mod persistence;
 mod security;
