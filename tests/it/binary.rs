@@ -16,7 +16,7 @@ use crate::app::{Browser, PASSWORD};
 
 /// Builds the binary once per test run (a no-op when it is up to date) and returns
 /// its path, next to this test executable's target directory.
-fn gatehouse_bin() -> &'static Path {
+pub(crate) fn gatehouse_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
@@ -61,7 +61,7 @@ fn gatehouse_bin() -> &'static Path {
     })
 }
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new(gatehouse_bin())
         .args(args)
         .env("RUST_LOG", "info")
@@ -269,4 +269,82 @@ fn serve_help_documents_the_stable_flags() {
         help.contains("GATEHOUSE_DB"),
         "environment not documented:\n{help}"
     );
+}
+
+#[tokio::test]
+async fn api_tokens_are_created_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/users.toml");
+    let seeded = run(&[
+        "seed",
+        fixtures.to_str().unwrap(),
+        "--db",
+        &db,
+        "--scrypt-log-n",
+        "10",
+    ]);
+    assert!(seeded.status.success());
+
+    let nobody = run(&["token", "create", "nobody", "--db", &db]);
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user nobody"));
+
+    let created = run(&[
+        "token",
+        "create",
+        "alice",
+        "--name",
+        "backup job",
+        "--db",
+        &db,
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(token.starts_with("gh_") && token.len() == 67, "{token}");
+    let log = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        !log.contains(&token),
+        "the secret leaked into the log: {log}"
+    );
+
+    let listed = run(&["token", "list", "alice", "--db", &db]);
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listing.contains("name=backup job"), "{listing}");
+    assert!(!listing.contains(&token));
+    let id = listing.split_whitespace().next().unwrap().to_owned();
+
+    let ask = |addr: SocketAddr, token: String| async move {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/auth"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let server = Server::start(&db);
+    let resp = ask(server.addr, token.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-auth-user"], "alice");
+    assert!(server.terminate().success());
+
+    let revoked = run(&["token", "revoke", "alice", &id, "--db", &db]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let again = run(&["token", "revoke", "alice", &id, "--db", &db]);
+    assert!(!again.status.success());
+
+    let server = Server::start(&db);
+    assert_eq!(
+        ask(server.addr, token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(server.terminate().success());
 }

@@ -354,3 +354,17 @@ async fn api_tokens_authenticate_until_revoked_or_expired() {
     .await;
     assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "expired");
 }
+
+#[tokio::test]
+async fn a_proxy_passing_the_clients_query_as_rules_is_refused() {
+    let app = spawn().await;
+    let bob = app.logged_in("bob").await.cookie_header();
+    // Caddy with a bare `uri /auth` sends the client's `?users=bob` as /auth's query.
+    let leaked = caddy("https", "app.example.com", "/admin?users=bob");
+    let resp = ask(&app, "?users=bob", Some(&bob), &leaked).await;
+    assert_eq!(resp.status, StatusCode::BAD_REQUEST);
+    resp.assert_contains("uri /auth?");
+    // An explicit query of the proxy's own is read as rules.
+    let resp = ask(&app, "?users=alice", Some(&bob), &leaked).await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN);
+}

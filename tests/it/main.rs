@@ -7,6 +7,7 @@ mod binary;
 mod forward_auth;
 mod input;
 mod persistence;
+mod proxies;
 mod security;
 mod site;
 mod tidy;

@@ -23,6 +23,20 @@ pub struct CheckProxyArgs {
     /// An API token (`gatehouse token create USER`) for the logged-in check.
     #[arg(long, env = "GATEHOUSE_CHECK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Connect to HOST at IP instead of asking DNS (like curl's --resolve), to check a
+    /// proxy before DNS points at it. Repeatable.
+    #[arg(long, value_name = "HOST=IP", value_parser = parse_resolve)]
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+}
+
+fn parse_resolve(raw: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (host, ip) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: expected HOST=IP"))?;
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IP address"))?;
+    Ok((host.to_ascii_lowercase(), ip))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +68,13 @@ const SPOOFED_HEADERS: [&str; 4] = ["X-Auth-User", "Remote-User", "X_Auth_User",
 
 /// Runs every check against `args.url`.
 pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error> {
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()?;
+        .timeout(Duration::from_secs(10));
+    for (host, ip) in &args.resolve {
+        client = client.resolve(host, std::net::SocketAddr::new(*ip, 0));
+    }
+    let client = client.build()?;
     let spoofed = |mut request: reqwest::RequestBuilder| {
         for name in SPOOFED_HEADERS {
             request = request.header(name, SPOOFED_USER);

@@ -7,7 +7,8 @@
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
 //!   `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
 //!   configured with; the client's URL (in `X-Original-URL`/`X-Forwarded-Uri`) never
-//!   adds to them or relaxes them.
+//!   adds to them or relaxes them, and a proxy that passes the client's query on as
+//!   `/auth`'s own is refused.
 
 use maud::html;
 use poem::http::header::{self, HeaderValue};
@@ -107,6 +108,15 @@ pub fn auth(req: &Request, Data(state): Data<&AppState>) -> Response {
             return (StatusCode::BAD_REQUEST, err.to_string()).into_response();
         }
     };
+    if forwarded.asker == Asker::ForwardAuth
+        && proxy::forwards_client_query(req.headers(), req.uri().query())
+    {
+        let message = "the proxy passes the client's query string on to /auth, where it would \
+                       choose the rules; give /auth an explicit query (Caddy: `uri /auth?` or \
+                       `uri /auth?users=...`)";
+        tracing::warn!(message);
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
     let next = forwarded
         .original_url
         .as_ref()

@@ -110,6 +110,18 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, For
     Ok(Some(value))
 }
 
+/// Whether the query of `/auth` is the client's own, passed on by the proxy (Caddy's
+/// `forward_auth` with a bare `uri /auth` does this): rules read from it would be the
+/// client's to choose. Only meaningful for [`Asker::ForwardAuth`].
+pub fn forwards_client_query(headers: &HeaderMap, auth_query: Option<&str>) -> bool {
+    let client_query = headers
+        .get(X_FORWARDED_URI)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|uri| uri.split_once('?'))
+        .map(|(_, query)| query);
+    matches!((client_query, auth_query), (Some(client), Some(auth)) if !auth.is_empty() && client == auth)
+}
+
 fn parse_original(raw: &str) -> Result<Url, ForwardedError> {
     let url = Url::parse(raw)
         .map_err(|_| ForwardedError::Invalid("X-Original-URL is not an absolute URL"))?;
