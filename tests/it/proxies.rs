@@ -423,9 +423,9 @@ async fn caddy_gates_an_app_with_the_shipped_config() {
     gates_an_app(Kind::Caddy).await;
 }
 
-/// `gatehouse check-proxy` against nginx as shipped and as broken on purpose.
-async fn check_proxy(edit: impl Fn(String) -> String) -> Option<(bool, String)> {
-    let setup = Setup::start(Kind::Nginx, edit).await?;
+/// `gatehouse check-proxy` against a proxy as shipped or as broken on purpose.
+async fn check_proxy(kind: Kind, edit: impl Fn(String) -> String) -> Option<(bool, String)> {
+    let setup = Setup::start(kind, edit).await?;
     setup.logged_in("alice").await;
     let alice = domain::Username::parse("alice").unwrap();
     let (token, _) = setup
@@ -459,11 +459,27 @@ async fn check_proxy(edit: impl Fn(String) -> String) -> Option<(bool, String)> 
 
 #[tokio::test]
 async fn check_proxy_passes_the_shipped_nginx_config() {
-    let Some((ok, report)) = check_proxy(|config| config).await else {
+    let Some((ok, report)) = check_proxy(Kind::Nginx, |config| config).await else {
         return;
     };
     assert!(ok, "{report}");
-    assert_eq!(report.matches("ok   ").count(), 3, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 4, "{report}");
+}
+
+#[tokio::test]
+async fn check_proxy_passes_the_shipped_caddyfile_and_catches_a_bare_auth_uri() {
+    let Some((ok, report)) = check_proxy(Kind::Caddy, |config| config).await else {
+        return;
+    };
+    assert!(ok, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 4, "{report}");
+    let bare = |config: String| config.replace("uri /auth?\n", "uri /auth\n");
+    let (ok, report) = check_proxy(Kind::Caddy, bare).await.unwrap();
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL client query kept from /auth: NO"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -478,7 +494,7 @@ async fn check_proxy_catches_a_proxy_that_passes_spoofed_identity_headers() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let Some((ok, report)) = check_proxy(without_overwrite).await else {
+    let Some((ok, report)) = check_proxy(Kind::Nginx, without_overwrite).await else {
         return;
     };
     assert!(!ok, "{report}");
@@ -497,7 +513,7 @@ async fn check_proxy_catches_a_proxy_that_does_not_forward_the_url() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let Some((ok, report)) = check_proxy(without_url).await else {
+    let Some((ok, report)) = check_proxy(Kind::Nginx, without_url).await else {
         return;
     };
     assert!(!ok, "{report}");

@@ -6,7 +6,9 @@
 //! 1. whether an anonymous request is stopped (and sent to gatehouse's login page);
 //! 2. whether the proxy forwards the original URL (`X-Original-URL`, or
 //!    `X-Forwarded-Host/Uri`), seen as the `next` of that login redirect;
-//! 3. whether the proxy overwrites the client's identity headers, seen in what the
+//! 3. whether the proxy keeps the client's query string away from `/auth`, where it
+//!    would be read as rules (Caddy's `forward_auth` with a bare `uri /auth`);
+//! 4. whether the proxy overwrites the client's identity headers, seen in what the
 //!    app echoes back (any page that shows its request headers, such as httpbin's
 //!    `/headers` or traefik/whoami).
 
@@ -94,6 +96,13 @@ pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error
     findings.push(anonymous_finding(status, &body));
     findings.push(original_url_finding(&args.url, status, location.as_deref()));
 
+    let mut probe = args.url.clone();
+    probe
+        .query_pairs_mut()
+        .append_pair("gatehouse_check_proxy", "1");
+    let status = spoofed(client.get(probe)).send().await?.status();
+    findings.push(query_finding(status));
+
     match &args.token {
         Some(token) => {
             let request = client.get(args.url.clone()).bearer_auth(token);
@@ -177,6 +186,22 @@ fn original_url_finding(url: &Url, status: StatusCode, location: Option<&str>) -
             ),
         ),
     }
+}
+
+fn query_finding(status: StatusCode) -> Finding {
+    if status.is_redirection() || status == StatusCode::UNAUTHORIZED {
+        return Finding::new(
+            Outcome::Pass,
+            "client query kept from /auth: yes (a URL with an extra query is still redirected)",
+        );
+    }
+    Finding::new(
+        Outcome::Fail,
+        format!(
+            "client query kept from /auth: NO — with an extra query string the proxy answered \
+             {status}; it passes the client's query on to /auth (Caddy: write `uri /auth?`)"
+        ),
+    )
 }
 
 fn overwrite_finding(status: StatusCode, body: &str) -> Finding {
