@@ -9,19 +9,23 @@
 //!   session by the SHA-256 of its token and never sees the token itself.
 //!
 //! - [`tokens`]: API tokens, stored the same way as sessions.
+//! - [`throttle`]: failed-login counters; `settings`: shared secrets (the CSRF key).
 //!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
 
 mod error;
 mod schema;
 pub mod sessions;
+mod settings;
 mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 
 pub use error::StorageError;
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
+pub use throttle::ThrottlePolicy;
 pub use tokens::{ApiToken, TokenInfo};
 
 /// The default embedded store, relative to the working directory.

@@ -28,4 +28,12 @@ DEFINE FIELD IF NOT EXISTS created_at ON api_token TYPE int;
 DEFINE FIELD IF NOT EXISTS expires_at ON api_token TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS last_used ON api_token TYPE option<int>;
 DEFINE INDEX IF NOT EXISTS api_token_user ON api_token FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS throttle SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS failures ON throttle TYPE int;
+DEFINE FIELD IF NOT EXISTS last_failure ON throttle TYPE int;
+DEFINE FIELD IF NOT EXISTS blocked_until ON throttle TYPE int DEFAULT 0;
+
+DEFINE TABLE IF NOT EXISTS setting SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS value ON setting TYPE string;
 "#;

@@ -1,0 +1,45 @@
+//! Values every node must share, generated once: the key that signs CSRF tokens.
+
+use surrealdb::types::{RecordId, SurrealValue};
+
+use crate::sessions::random_hex;
+use crate::{StorageError, Store};
+
+#[derive(Debug, SurrealValue)]
+struct SettingRecord {
+    value: String,
+}
+
+impl Store {
+    /// The secret named `name`: created (256 random bits, hex) by the first node that
+    /// asks, then the same for every node and every restart.
+    pub async fn shared_secret(&self, name: &str) -> Result<String, StorageError> {
+        let mut response = self
+            .db
+            .query("UPSERT $id SET value = value ?? $candidate RETURN AFTER")
+            .bind(("id", RecordId::new("setting", name)))
+            .bind(("candidate", random_hex()))
+            .await?
+            .check()?;
+        let records: Vec<SettingRecord> = response.take(0)?;
+        records
+            .into_iter()
+            .next()
+            .map(|r| r.value)
+            .ok_or_else(|| StorageError::Corrupt(format!("setting {name} was not stored")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_secret_is_made_once_and_kept() {
+        let store = Store::memory().await.unwrap();
+        let first = store.shared_secret("csrf").await.unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(store.shared_secret("csrf").await.unwrap(), first);
+        assert_ne!(store.shared_secret("other").await.unwrap(), first);
+    }
+}
