@@ -53,7 +53,7 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
     if config.public_url.host_str() == Some("127.0.0.1") {
         config.public_url = format!("http://{addr}/").parse().unwrap();
     }
-    let state = AppState::new(store.clone(), config).unwrap();
+    let state = AppState::new(store.clone(), config).await.unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(startup::run(listener, state, async {
         let _ = rx.await;
@@ -111,6 +111,7 @@ pub fn browser_resolving(base: &str, hosts: &[&str], addr: SocketAddr) -> Browse
         base: base.to_owned(),
         client: client.build().unwrap(),
         jar: Arc::default(),
+        csrf: Arc::default(),
     }
 }
 
@@ -164,6 +165,8 @@ pub struct Browser {
     base: String,
     pub client: reqwest::Client,
     jar: Arc<Mutex<Vec<(String, String)>>>,
+    /// The CSRF token last seen in a form (hidden `csrf` field).
+    csrf: Arc<Mutex<Option<String>>>,
 }
 
 impl Browser {
@@ -173,6 +176,7 @@ impl Browser {
             base: base.to_owned(),
             client: self.client.clone(),
             jar: Arc::clone(&self.jar),
+            csrf: Arc::clone(&self.csrf),
         }
     }
 
@@ -192,6 +196,14 @@ impl Browser {
             request.header("cookie", cookies)
         };
         let page = Self::page(request.send().await.unwrap()).await;
+        if let Some(token) = page
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            *self.csrf.lock().unwrap() = Some(token.to_owned());
+        }
         let mut jar = self.jar.lock().unwrap();
         for cookie in page.set_cookies() {
             let Some((name, value)) = cookie.split(';').next().and_then(|p| p.split_once('='))
@@ -232,7 +244,36 @@ impl Browser {
             .join("; ")
     }
 
+    /// The CSRF token a page of the site gave this visitor (loading the login
+    /// page for it, as a browser would have, when none was seen yet).
+    pub async fn csrf_token(&self) -> String {
+        if let Some(token) = self.csrf.lock().unwrap().clone() {
+            return token;
+        }
+        let page = self.get("/login").await;
+        self.csrf
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| panic!("no CSRF token on /login: {}", page.body))
+    }
+
+    /// Submits a form as the site's own page would: with the CSRF token.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.post_fields(path, fields).await
+    }
+
+    pub async fn post_fields(&self, path: &str, mut fields: Vec<(String, String)>) -> Page {
+        fields.push(("csrf".into(), self.csrf_token().await));
+        self.post_without_csrf(path, &fields).await
+    }
+
+    /// A form as a forger would send it: only the given fields.
+    pub async fn post_without_csrf(&self, path: &str, fields: &[(String, String)]) -> Page {
         self.send(
             self.client
                 .post(format!("{}{path}", self.base))
@@ -241,12 +282,25 @@ impl Browser {
         .await
     }
 
-    /// POSTs `body` byte for byte with the given content type.
+    /// POSTs `body` byte for byte with the given content type (the CSRF token in
+    /// its header, as htmx sends it).
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Page {
+        self.request_raw("POST", path, content_type, body).await
+    }
+
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Page {
+        let token = self.csrf_token().await;
         let request = self
             .client
-            .post(format!("{}{path}", self.base))
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .header("content-type", content_type)
+            .header("x-csrf-token", token)
             .body(body);
         self.send(request).await
     }

@@ -81,14 +81,7 @@ async fn invalid_signups_are_refused_with_messages_and_nothing_is_written() {
         ),
     ];
     for (body, status, message) in cases {
-        let resp = browser
-            .client
-            .post(app.url("/signup"))
-            .form(&body)
-            .send()
-            .await
-            .unwrap();
-        let page = crate::app::Browser::page(resp).await;
+        let page = browser.post_fields("/signup", body.clone()).await;
         assert_eq!(page.status, status, "{body:?}: {}", page.body);
         page.assert_contains(message);
         // Validation errors keep what the user typed, never the password.
@@ -206,17 +199,28 @@ async fn taken_usernames_and_emails_are_refused_whatever_their_case() {
 #[tokio::test]
 async fn wrong_methods_are_405_not_500() {
     let app = spawn_app().await;
-    let client = app.browser().client;
+    let browser = app.browser();
     for (method, path) in [("DELETE", "/login"), ("PUT", "/signup"), ("GET", "/logout")] {
-        let resp = client
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let resp = browser
+            .request_raw(
+                method,
+                path,
+                "application/x-www-form-urlencoded",
+                Vec::new(),
+            )
+            .await;
         assert_eq!(
-            resp.status(),
+            resp.status,
             StatusCode::METHOD_NOT_ALLOWED,
             "{method} {path}"
         );
     }
+    // Without the CSRF token an unsafe method is refused before routing.
+    let resp = browser
+        .client
+        .delete(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }

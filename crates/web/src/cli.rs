@@ -163,6 +163,10 @@ pub struct ServeArgs {
     /// Password hashes computed at once [default: number of cores].
     #[arg(long, env = "GATEHOUSE_HASH_SLOTS", value_name = "N")]
     pub hash_slots: Option<usize>,
+    /// File holding the secret that signs CSRF tokens (shared by every node)
+    /// [default: generated once and kept in the store].
+    #[arg(long, env = "GATEHOUSE_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// TOML file with any of these settings (flag names with '_' for '-').
     #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -201,6 +205,7 @@ pub struct FileConfig {
     scrypt_r: Option<u32>,
     scrypt_p: Option<u32>,
     hash_slots: Option<usize>,
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -336,6 +341,16 @@ impl ServeArgs {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.email,
         };
+        let secret_key = match self
+            .secret_key_file
+            .or_else(|| file.secret_key_file.clone())
+        {
+            Some(path) => Some(read_secret(&path)?),
+            // For containers that pass secrets in the environment.
+            None => std::env::var("GATEHOUSE_SECRET_KEY")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        };
         let (db_url, db_credentials) = self.db.resolve(&file);
         Ok(Config {
             listen,
@@ -356,8 +371,25 @@ impl ServeArgs {
                 slots,
                 queue: slots * 16,
             },
+            throttle: Default::default(),
+            secret_key,
         })
     }
+}
+
+fn read_secret(path: &Path) -> Result<String, ConfigError> {
+    let secret = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let secret = secret.trim().to_owned();
+    if secret.len() < 32 {
+        return Err(ConfigError::Invalid(format!(
+            "the secret key in {} is shorter than 32 characters",
+            path.display()
+        )));
+    }
+    Ok(secret)
 }
 
 /// A list from the flag or environment if given there, else from the file.

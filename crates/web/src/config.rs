@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use domain::HashParams;
 use ipnet::IpNet;
-use storage::DbCredentials;
+use storage::{DbCredentials, ThrottlePolicy};
 use url::Url;
 
 #[derive(Debug, Clone)]
@@ -28,6 +28,37 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     pub sessions: SessionPolicy,
     pub hashing: HashingPolicy,
+    pub throttle: ThrottleSettings,
+    /// Signs CSRF tokens; `None`: generated once and kept in the store.
+    pub secret_key: Option<String>,
+}
+
+/// Failed-login throttling, per account (the email tried) and per client address.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleSettings {
+    pub account: ThrottlePolicy,
+    pub address: ThrottlePolicy,
+}
+
+impl Default for ThrottleSettings {
+    /// An account gets 5 free failures, then waits 1, 2, 4 … s, at most a minute: a
+    /// stranger can slow a victim's logins, never lock them out. An address gets 20,
+    /// then up to 5 minutes: guessing across many accounts from one place is slow.
+    /// Counts are forgotten after 15 minutes without a failure.
+    fn default() -> Self {
+        Self {
+            account: ThrottlePolicy {
+                free_failures: 5,
+                max_delay: 60,
+                forget_after: 900,
+            },
+            address: ThrottlePolicy {
+                free_failures: 20,
+                max_delay: 300,
+                forget_after: 900,
+            },
+        }
+    }
 }
 
 /// Response headers of an allowed `/auth`, by what they carry. Lowercase names.
@@ -116,6 +147,8 @@ impl Default for Config {
             identity_headers: IdentityHeaders::default(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
+            throttle: ThrottleSettings::default(),
+            secret_key: None,
         }
     }
 }

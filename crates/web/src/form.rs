@@ -81,6 +81,10 @@ impl Form {
                 None => (pair, &b""[..]),
             };
             let name = decode(raw_name)?;
+            if name == crate::csrf::FIELD {
+                // Checked (exactly one, and valid) by the CSRF middleware already.
+                continue;
+            }
             let Some(&known) = allowed.iter().find(|&&a| a == name) else {
                 return Err(FormError::UnknownField(truncate(&name)));
             };

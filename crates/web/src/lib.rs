@@ -15,6 +15,7 @@ pub mod auth;
 pub mod check_proxy;
 pub mod cli;
 pub mod config;
+pub mod csrf;
 pub mod error;
 pub mod form;
 pub mod hashing;

@@ -42,7 +42,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies = config.secure_cookies(),
         "gatehouse listening on http://{addr}/"
     );
-    let state = AppState::new(store, config)?;
+    let state = AppState::new(store, config).await?;
     web::startup::run(listener, state, shutdown_signal()).await?;
     tracing::info!("gatehouse stopped");
     Ok(())

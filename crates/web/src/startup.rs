@@ -11,10 +11,10 @@ use poem::middleware::SetHeader;
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
 
-use crate::auth;
 use crate::error::WebError;
 use crate::pages::{self, home, login, logout, signup, user};
 use crate::state::AppState;
+use crate::{auth, csrf};
 
 /// No inline script, no eval, nothing from other origins, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -50,7 +50,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     if state.config.secure_cookies() {
         headers = headers.overriding("strict-transport-security", "max-age=31536000");
     }
-    auth::middleware(routes, state).with(headers)
+    let app = auth::middleware(routes, state.clone());
+    csrf::middleware(app, state).with(headers)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets

@@ -1,23 +1,40 @@
 use std::sync::Arc;
 
-use storage::Store;
+use storage::{StorageError, Store};
 
 use crate::config::Config;
+use crate::csrf::CsrfKey;
 use crate::hashing::Hashing;
 
-/// What every handler can reach: the store, the settings and the hashing pool.
-/// Cheap to clone.
+/// What every handler can reach: the store, the settings, the hashing pool and the
+/// CSRF key. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub hashing: Hashing,
+    pub csrf_key: CsrfKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Password(#[from] domain::PasswordError),
+    #[error("cannot load the shared secret from the store: {0}")]
+    Storage(#[from] StorageError),
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> Result<Self, domain::PasswordError> {
+    /// The state for `config`. The CSRF key comes from the configured secret, or
+    /// else from the store, where the first node to start generates it.
+    pub async fn new(store: Store, config: Config) -> Result<Self, StateError> {
+        let secret = match &config.secret_key {
+            Some(secret) => secret.clone(),
+            None => store.shared_secret("csrf").await?,
+        };
         Ok(Self {
             hashing: Hashing::new(&config.hashing)?,
+            csrf_key: CsrfKey::from_secret(&secret),
             store,
             config: Arc::new(config),
         })

@@ -21,5 +21,5 @@ pub fn get(req: &Request) -> Response {
             }
         }
     };
-    super::page(StatusCode::OK, "Home", user, content)
+    super::page(req, StatusCode::OK, "Home", content)
 }

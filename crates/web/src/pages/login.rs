@@ -7,7 +7,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
-use super::{Field, FieldErrors, NextQuery, form_alert};
+use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert};
 use crate::auth;
 use crate::error::WebError;
 use crate::form::Form;
@@ -23,12 +23,15 @@ pub struct LoginForm<'a> {
     pub email: &'a str,
     pub remember: bool,
     pub next: Option<&'a str>,
+    /// The CSRF token the form carries.
+    pub csrf: &'a str,
 }
 
 /// The login form. The password is never put back into it.
 pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) -> Markup {
     html! {
         form #login-form method="post" action="/login" novalidate {
+            (CsrfField(input.csrf))
             (form_alert(alert))
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
@@ -55,7 +58,7 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
             p.muted { "No account yet? " a href="/signup" { "Sign up" } "." }
         }
     };
-    super::page(status, "Log in", auth::current(req).map(|a| &a.user), body)
+    super::page(req, status, "Log in", body)
 }
 
 #[handler]
@@ -67,6 +70,7 @@ pub fn get(
     let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
     let input = LoginForm {
         next: next.as_deref(),
+        csrf: crate::csrf::token(req),
         ..LoginForm::default()
     };
     page(
@@ -92,6 +96,7 @@ pub async fn post(
         email: email_input,
         remember: form_data.checked("remember"),
         next: next.as_deref(),
+        csrf: crate::csrf::token(req),
     };
     let address = auth::client_address(req, &state.config);
     let address = address.as_deref().unwrap_or("-");

@@ -26,8 +26,9 @@ pub fn is_htmx(req: &Request) -> bool {
     header("hx-request") == Some("true") && header("hx-history-restore-request") != Some("true")
 }
 
-/// Wraps `content` in the page shell. `user` is who is logged in, for the header.
-pub fn layout(title: &str, user: Option<&User>, content: Markup) -> Markup {
+/// Wraps `content` in the page shell. `user` is who is logged in, for the header;
+/// `csrf` the token its logout form carries.
+pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -44,6 +45,7 @@ pub fn layout(title: &str, user: Option<&User>, content: Markup) -> Markup {
                         @if let Some(user) = user {
                             a href=(profile_path(user)) { (user.display_name()) }
                             form.inline method="post" action="/logout" {
+                                (CsrfField(csrf))
                                 button.link type="submit" { "Log out" }
                             }
                         } @else {
@@ -62,16 +64,30 @@ pub fn profile_path(user: &User) -> String {
     format!("/user/{}", user.username)
 }
 
-/// A full page with `status`.
-pub fn page(status: StatusCode, title: &str, user: Option<&User>, content: Markup) -> Response {
-    (status, layout(title, user, content)).into_response()
+/// A full page with `status`, for the request's user.
+pub fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
+    let user = crate::auth::current(req).map(|a| &a.user);
+    (
+        status,
+        layout(title, user, crate::csrf::token(req), content),
+    )
+        .into_response()
+}
+
+/// The hidden field that carries the CSRF token in every state-changing form.
+pub struct CsrfField<'a>(pub &'a str);
+
+impl Render for CsrfField<'_> {
+    fn render(&self) -> Markup {
+        html! { input type="hidden" name=(crate::csrf::FIELD) value=(self.0); }
+    }
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(
-        status,
+    let body = layout(
         title,
         None,
+        "",
         html! {
             section.card {
                 h1 { (title) }
@@ -79,7 +95,8 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
                 p { a href="/" { "Back to the start page" } }
             }
         },
-    )
+    );
+    (status, body).into_response()
 }
 
 /// `303 See Other` to `location`: after a form, the browser loads the next page

@@ -7,7 +7,7 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use storage::StorageError;
 
-use super::{Field, FieldErrors, NextQuery};
+use super::{CsrfField, Field, FieldErrors, NextQuery};
 use crate::auth;
 use crate::error::WebError;
 use crate::form::Form;
@@ -21,12 +21,15 @@ pub struct SignupForm<'a> {
     pub email: &'a str,
     pub name: &'a str,
     pub next: Option<&'a str>,
+    /// The CSRF token the form carries.
+    pub csrf: &'a str,
 }
 
 /// The signup form, with the user's input kept except the passwords.
 pub fn form(input: &SignupForm<'_>, errors: &FieldErrors) -> Markup {
     html! {
         form #signup-form method="post" action="/signup" novalidate {
+            (CsrfField(input.csrf))
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
             }
@@ -55,7 +58,7 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
             p.muted { "Already have one? " a href="/login" { "Log in" } "." }
         }
     };
-    super::page(status, "Sign up", auth::current(req).map(|a| &a.user), body)
+    super::page(req, status, "Sign up", body)
 }
 
 #[handler]
@@ -67,6 +70,7 @@ pub fn get(
     let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
     let input = SignupForm {
         next: next.as_deref(),
+        csrf: crate::csrf::token(req),
         ..SignupForm::default()
     };
     page(req, StatusCode::OK, form(&input, &FieldErrors::default()))
@@ -87,6 +91,7 @@ pub async fn post(
         email: form_data.required("email")?,
         name: form_data.optional("name").unwrap_or_default(),
         next: next.as_deref(),
+        csrf: crate::csrf::token(req),
     };
     let password_input = form_data.required("password")?;
     let confirm = form_data.required("confirm")?;

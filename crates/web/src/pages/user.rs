@@ -38,9 +38,9 @@ pub async fn get(
         }
     };
     Ok(super::page(
+        req,
         StatusCode::OK,
         user.display_name(),
-        Some(me),
         content,
     ))
 }
