@@ -4,6 +4,7 @@
 
 mod app;
 mod binary;
+mod defences;
 mod forward_auth;
 mod input;
 mod persistence;

@@ -3,7 +3,8 @@
 //! written by record id.
 //!
 //! The policy is the caller's ([`ThrottlePolicy`]): a few free failures, then each
-//! failure blocks the key for twice as long as the one before, up to a cap. A
+//! failure blocks the key for twice as long as the one before (2, 4, 8 … s), up
+//! to a cap. A
 //! stranger can delay a victim's logins by at most the cap, never lock them out.
 
 use surrealdb::types::{RecordId, SurrealValue};
@@ -22,14 +23,14 @@ pub struct ThrottlePolicy {
 }
 
 impl ThrottlePolicy {
-    /// The delay after the `failures`-th failure: 0 while free, then 1, 2, 4 … s,
-    /// capped.
+    /// The delay after the `failures`-th failure: 0 while free, then 2, 4, 8 … s,
+    /// capped. (Times are whole seconds, so a delay of d s lasts between d−1 and d.)
     pub fn delay(&self, failures: i64) -> i64 {
         let over = failures - self.free_failures;
         if over <= 0 {
             return 0;
         }
-        let doubled = 1_i64.checked_shl(u32::try_from(over - 1).unwrap_or(u32::MAX).min(62));
+        let doubled = 1_i64.checked_shl(u32::try_from(over).unwrap_or(u32::MAX).min(62));
         doubled.unwrap_or(i64::MAX).min(self.max_delay)
     }
 }
@@ -125,7 +126,7 @@ mod tests {
     #[test]
     fn delays_double_after_the_free_failures_and_are_capped() {
         let delays: Vec<i64> = (1..=12).map(|n| POLICY.delay(n)).collect();
-        assert_eq!(delays, [0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(delays, [0, 0, 0, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
         assert_eq!(POLICY.delay(i64::MAX), 60);
     }
 
@@ -138,10 +139,10 @@ mod tests {
             assert_eq!(store.throttle_wait(key, 1000).await.unwrap(), 0);
         }
         assert_eq!(store.record_failure(key, 1000, &POLICY).await.unwrap(), 4);
-        assert_eq!(store.throttle_wait(key, 1000).await.unwrap(), 1);
+        assert_eq!(store.throttle_wait(key, 1000).await.unwrap(), 2);
         store.record_failure(key, 1001, &POLICY).await.unwrap();
-        assert_eq!(store.throttle_wait(key, 1001).await.unwrap(), 2);
-        assert_eq!(store.throttle_wait(key, 1003).await.unwrap(), 0);
+        assert_eq!(store.throttle_wait(key, 1001).await.unwrap(), 4);
+        assert_eq!(store.throttle_wait(key, 1005).await.unwrap(), 0);
         assert_eq!(store.throttle_wait("account:other", 1001).await.unwrap(), 0);
 
         // Long after the last failure the count starts again.

@@ -34,9 +34,26 @@ pub enum Command {
     /// the site).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Check that a proxy in front of an app gates it the way gatehouse expects:
     /// spoofed identity headers refused or overwritten, the original URL forwarded.
     CheckProxy(crate::check_proxy::CheckProxyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set USER's password, read as one line from standard input
+    /// (`printf %s "$NEW" | gatehouse user passwd alice`), and end all their sessions.
+    Passwd {
+        user: String,
+        /// scrypt log2(N) for the new hash [default: 15].
+        #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
+        scrypt_log_n: Option<u8>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

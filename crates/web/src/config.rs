@@ -41,7 +41,7 @@ pub struct ThrottleSettings {
 }
 
 impl Default for ThrottleSettings {
-    /// An account gets 5 free failures, then waits 1, 2, 4 … s, at most a minute: a
+    /// An account gets 5 free failures, then waits 2, 4, 8 … s, at most a minute: a
     /// stranger can slow a victim's logins, never lock them out. An address gets 20,
     /// then up to 5 minutes: guessing across many accounts from one place is slow.
     /// Counts are forgotten after 15 minutes without a failure.

@@ -6,7 +6,7 @@ use domain::{HashParams, PasswordHasher};
 use storage::Store;
 use web::AppState;
 use web::check_proxy::{CheckProxyArgs, Outcome};
-use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand};
+use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand, UserCommand};
 use web::seed::seed_file;
 
 #[tokio::main]
@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Token(command)) => token(command).await,
+        Some(Command::User(command)) => user(command).await,
         Some(Command::CheckProxy(args)) => check_proxy(args).await,
     }
 }
@@ -135,6 +136,37 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
             tracing::info!(event = "token_revoked", user = %username, token_id = %id);
             println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Passwd {
+            user,
+            scrypt_log_n,
+            db,
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the new password from standard input")?;
+            let line = line.strip_suffix('\n').unwrap_or(&line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let password = domain::Password::parse(line)?;
+            let store = open_store(db).await?;
+            let username = existing_user(&store, &user).await?;
+            let params = HashParams {
+                log_n: scrypt_log_n.unwrap_or(HashParams::DEFAULT.log_n),
+                ..HashParams::DEFAULT
+            };
+            let hash = PasswordHasher::new(params)?.hash(&password)?;
+            store.set_password_hash(&username, &hash).await?;
+            let sessions = store.sessions_of(&username).await?.len();
+            store.delete_other_sessions(&username, None).await?;
+            tracing::info!(event = "password_changed", user = %username, via = "cli", sessions_revoked = sessions);
+            println!("password of {username} changed; {sessions} session(s) ended");
         }
     }
     Ok(())

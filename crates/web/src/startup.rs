@@ -12,7 +12,7 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
 
 use crate::error::WebError;
-use crate::pages::{self, home, login, logout, signup, user};
+use crate::pages::{self, home, login, logout, password, signup, user};
 use crate::state::AppState;
 use crate::{auth, csrf};
 
@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/login", get(login::get).post(login::post))
         .at("/logout", post(logout::post))
         .at("/user/:username", get(user::get))
+        .at("/account/password", get(password::get).post(password::post))
         .at("/auth", auth::endpoint::auth)
         .at(pages::STYLE_PATH, get(pages::style))
         .at("/healthz", get(healthz))
@@ -69,19 +70,20 @@ pub async fn run(
         .await
 }
 
-/// Deletes ended sessions once an hour, so the table holds only live ones.
+/// Deletes ended sessions and stale login throttles once an hour.
 fn spawn_session_sweeper(state: AppState) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(3600));
         loop {
             interval.tick().await;
             let idle = state.config.sessions.idle_timeout;
-            if let Err(err) = state
-                .store
-                .delete_expired_sessions(storage::now(), idle)
-                .await
-            {
+            let now = storage::now();
+            if let Err(err) = state.store.delete_expired_sessions(now, idle).await {
                 tracing::warn!(error = %err, "sweeping expired sessions failed");
+            }
+            let forget = state.config.throttle.address.forget_after;
+            if let Err(err) = state.store.sweep_throttles(now, forget).await {
+                tracing::warn!(error = %err, "sweeping login throttles failed");
             }
         }
     });

@@ -115,6 +115,30 @@ pub async fn post(
         ));
     };
 
+    // Throttled before any hashing, the same way for known and unknown emails.
+    let now = storage::now();
+    let account_key = format!("account:{email}");
+    let address_key = format!("address:{address}");
+    let wait = state
+        .store
+        .throttle_wait(&account_key, now)
+        .await?
+        .max(state.store.throttle_wait(&address_key, now).await?);
+    if wait > 0 {
+        tracing::warn!(event = "login_throttled", email = %email, address, wait);
+        let alert = format!(
+            "Too many failed logins. Try again in {wait} second{}.",
+            if wait == 1 { "" } else { "s" }
+        );
+        let content = form(&input, &FieldErrors::default(), Some(&alert));
+        let mut resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+        if let Ok(value) = poem::http::HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
+        }
+        return Ok(resp);
+    }
+
     let user = state.store.user_by_email(&email).await?;
     // A password too short to be anyone's still costs a full verification, so the
     // answer's timing says nothing about the account.
@@ -131,6 +155,15 @@ pub async fn post(
     let (Some(user), Verdict::Valid { needs_rehash }, Some(password)) = (user, verdict, candidate)
     else {
         tracing::info!(event = "login_failed", email = %email, address);
+        let throttle = state.config.throttle;
+        state
+            .store
+            .record_failure(&account_key, now, &throttle.account)
+            .await?;
+        state
+            .store
+            .record_failure(&address_key, now, &throttle.address)
+            .await?;
         let alert = Some(INVALID_CREDENTIALS);
         let content = form(&input, &FieldErrors::default(), alert);
         return Ok(page(req, StatusCode::UNAUTHORIZED, content));
@@ -143,6 +176,9 @@ pub async fn post(
         state.store.set_password_hash(&user.username, &hash).await?;
         tracing::info!(event = "password_rehashed", user = %user.username);
     }
+    // The account's count starts again; the address's does not, or one account of
+    // the attacker's own would reset it between guesses at others.
+    state.store.clear_failures(&account_key).await?;
     let cookie = auth::login_user(state, req, &user.username, input.remember).await?;
     tracing::info!(event = "login", user = %user.username, address);
     let target = next.unwrap_or_else(|| super::profile_path(&user));

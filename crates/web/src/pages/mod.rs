@@ -5,6 +5,7 @@
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod password;
 pub mod signup;
 pub mod user;
 

@@ -34,7 +34,9 @@ pub async fn get(
                 @if own { dt { "Email" } dd { (user.email) } }
                 dt { "Member since" } dd { (date(user.created_at)) }
             }
-            @if own { p.muted { "This is you." } }
+            @if own {
+                p.muted { "This is you. " a href="/account/password" { "Change your password" } "." }
+            }
         }
     };
     Ok(super::page(

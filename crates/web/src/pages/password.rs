@@ -1,0 +1,142 @@
+//! `GET /account/password` shows the form; `POST` checks the current password, sets
+//! the new one and ends every other session of the user (a thief holding a copied
+//! cookie is logged out by the change).
+
+use domain::{Password, Verdict};
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+
+use super::{CsrfField, Field, FieldErrors, form_alert};
+use crate::auth;
+use crate::error::WebError;
+use crate::form::Form;
+use crate::state::AppState;
+
+const FIELDS: &[&str] = &["current", "password", "confirm"];
+
+/// The form; passwords are never put back into it.
+pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
+    html! {
+        form #password-form method="post" action="/account/password" novalidate {
+            (CsrfField(csrf))
+            (form_alert(alert))
+            (Field { name: "current", label: "Current password", kind: "password", value: "",
+                     autocomplete: "current-password", required: true,
+                     error: errors.get("current") })
+            (Field { name: "password", label: "New password (at least 8 characters)",
+                     kind: "password", value: "", autocomplete: "new-password", required: true,
+                     error: errors.get("password") })
+            (Field { name: "confirm", label: "Confirm new password", kind: "password",
+                     value: "", autocomplete: "new-password", required: true,
+                     error: errors.get("confirm") })
+            button type="submit" { "Change password" }
+        }
+    }
+}
+
+fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+    let body = html! {
+        section.card {
+            h1 { "Change password" }
+            p.muted { "Every other session of yours ends when the password changes." }
+            (content)
+        }
+    };
+    super::page(req, status, "Change password", body)
+}
+
+#[handler]
+pub fn get(req: &Request) -> Result<Response, WebError> {
+    auth::require_login(req)?;
+    let content = form(crate::csrf::token(req), &FieldErrors::default(), None);
+    Ok(page(req, StatusCode::OK, content))
+}
+
+#[handler]
+pub async fn post(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let me = auth::require_login(req)?;
+    let form_data = Form::read(req, body, FIELDS).await?;
+    let current = form_data.required("current")?;
+    let new_input = form_data.required("password")?;
+    let confirm = form_data.required("confirm")?;
+    let csrf = crate::csrf::token(req);
+
+    let mut errors = FieldErrors::default();
+    let new = errors.check(Password::parse(new_input));
+    if new.is_some() && confirm != new_input {
+        errors.add("confirm", "The passwords do not match.");
+    }
+    if current.chars().count() > Password::MAX {
+        errors.add("current", "A password is at most 1024 characters long.");
+    }
+    let (Some(new), true) = (new, errors.is_empty()) else {
+        return Ok(page(
+            req,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form(csrf, &errors, None),
+        ));
+    };
+
+    // Guessing the current password here is throttled like a login.
+    let now = storage::now();
+    let account_key = format!("account:{}", me.user.email);
+    let wait = state.store.throttle_wait(&account_key, now).await?;
+    if wait > 0 {
+        let alert = format!("Too many wrong passwords. Try again in {wait} seconds.");
+        let mut resp = page(
+            req,
+            StatusCode::TOO_MANY_REQUESTS,
+            form(csrf, &errors, Some(&alert)),
+        );
+        if let Ok(value) = poem::http::HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
+        }
+        return Ok(resp);
+    }
+    let verdict = match Password::parse(current) {
+        Ok(current) => {
+            state
+                .hashing
+                .verify(current, me.user.password_hash.clone())
+                .await?
+        }
+        Err(_) => state.hashing.verify_unknown_user().await?,
+    };
+    if !matches!(verdict, Verdict::Valid { .. }) {
+        state
+            .store
+            .record_failure(&account_key, now, &state.config.throttle.account)
+            .await?;
+        errors.add("current", "That is not your current password.");
+        return Ok(page(
+            req,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form(csrf, &errors, None),
+        ));
+    }
+
+    let hash = state.hashing.hash(new).await?;
+    state
+        .store
+        .set_password_hash(&me.user.username, &hash)
+        .await?;
+    let keep = me.session().map(|s| s.id.as_str());
+    state
+        .store
+        .delete_other_sessions(&me.user.username, keep)
+        .await?;
+    tracing::info!(
+        event = "password_changed",
+        user = %me.user.username,
+        address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+        other_sessions_revoked = true,
+    );
+    Ok(super::see_other(&super::profile_path(&me.user)))
+}
