@@ -19,7 +19,7 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(transparent)]
-    Password(#[from] domain::PasswordError),
+    Hashing(#[from] crate::hashing::HashingError),
     #[error("cannot load the shared secret from the store: {0}")]
     Storage(#[from] StorageError),
 }
