@@ -170,6 +170,11 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The server this visitor talks to (`http://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The same visitor (same cookies) talking to another server.
     pub fn at(&self, base: &str) -> Browser {
         Browser {

@@ -491,3 +491,56 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
     );
     assert!((0.8..1.25).contains(&ratio), "ratio {ratio:.3}");
 }
+
+#[tokio::test]
+async fn the_throttled_address_is_the_real_one_unless_a_trusted_proxy_says_otherwise() {
+    let address = ThrottlePolicy {
+        free_failures: 2,
+        max_delay: 60,
+        forget_after: 900,
+    };
+    let guess = |browser: Browser, forwarded_for: String| async move {
+        let mut login = fields(&[("email", "x@example.com"), ("password", "password1")]);
+        login.push(("csrf".into(), browser.csrf_token().await));
+        browser
+            .client
+            .post(format!("{}/login", browser.base()))
+            .header("cookie", browser.cookie_header())
+            .header("x-forwarded-for", forwarded_for)
+            .form(&login)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // Loopback is not a trusted proxy here: X-Forwarded-For is the client's own
+    // claim, and rotating it does not escape the count on 127.0.0.1.
+    let mut config = throttled_config(LENIENT, address);
+    config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    let app = spawn_app_with(config, Store::memory().await.unwrap()).await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        statuses.push(guess(app.browser(), format!("203.0.113.{n}")).await);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+
+    // Behind a trusted proxy (loopback, the default), each forwarded client counts
+    // on its own.
+    let app = spawn_app_with(
+        throttled_config(LENIENT, address),
+        Store::memory().await.unwrap(),
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        statuses.push(guess(app.browser(), format!("203.0.113.{n}")).await);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
