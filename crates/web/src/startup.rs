@@ -12,7 +12,7 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
 
 use crate::error::WebError;
-use crate::pages::{self, home, login, logout, password, signup, user};
+use crate::pages::{self, home, login, logout, password, sessions, signup, user};
 use crate::state::AppState;
 use crate::{auth, csrf};
 
@@ -29,9 +29,17 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/login", get(login::get).post(login::post))
         .at("/logout", post(logout::post))
         .at("/user/:username", get(user::get))
+        .at("/signup/check/:field", get(signup::check))
         .at("/account/password", get(password::get).post(password::post))
+        .at(sessions::PATH, get(sessions::get))
+        .at("/account/sessions/:id/revoke", post(sessions::revoke))
+        .at(
+            "/account/sessions/revoke-others",
+            post(sessions::revoke_others),
+        )
         .at("/auth", auth::endpoint::auth)
         .at(pages::STYLE_PATH, get(pages::style))
+        .at(pages::HTMX_PATH, get(pages::htmx))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .data(state.clone())
@@ -47,12 +55,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .overriding("content-security-policy", CONTENT_SECURITY_POLICY)
         .overriding("x-content-type-options", "nosniff")
         .overriding("referrer-policy", "same-origin")
-        .overriding("x-frame-options", "DENY");
+        .overriding("x-frame-options", "DENY")
+        // Fragment or page depends on it: caches must keep them apart.
+        .appending("vary", "HX-Request");
     if state.config.secure_cookies() {
         headers = headers.overriding("strict-transport-security", "max-age=31536000");
     }
     let app = auth::middleware(routes, state.clone());
-    csrf::middleware(app, state).with(headers)
+    pages::htmx_errors(csrf::middleware(app, state)).with(headers)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets

@@ -30,35 +30,38 @@ pub struct LoginForm<'a> {
 /// The login form. The password is never put back into it.
 pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) -> Markup {
     html! {
-        form #login-form method="post" action="/login" novalidate {
+        form #login-form method="post" action="/login" novalidate
+            hx-post="/login" hx-target="this" hx-swap="outerHTML"
+            hx-disabled-elt="find button[type=submit]" {
             (CsrfField(input.csrf))
             (form_alert(alert))
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
             }
             (Field { name: "email", label: "Email", kind: "email", value: input.email,
-                     autocomplete: "username", required: true, error: errors.get("email") })
+                     autocomplete: "username", required: true, error: errors.get("email"), validate: None })
             (Field { name: "password", label: "Password", kind: "password", value: "",
                      autocomplete: "current-password", required: true,
-                     error: errors.get("password") })
+                     error: errors.get("password"), validate: None })
             label.checkbox {
                 input type="checkbox" name="remember" value="on" checked[input.remember];
                 "Remember me"
             }
-            button type="submit" { "Log in" }
+            (super::SubmitButton("Log in"))
         }
     }
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    let body = html! {
-        section.card {
-            h1 { "Log in" }
-            (content)
-            p.muted { "No account yet? " a href="/signup" { "Sign up" } "." }
+    super::respond(req, status, "Log in", content, |content| {
+        html! {
+            section.card {
+                h1 { "Log in" }
+                (content)
+                p.muted { "No account yet? " a href="/signup" { "Sign up" } "." }
+            }
         }
-    };
-    super::page(req, status, "Log in", body)
+    })
 }
 
 #[handler]
@@ -182,5 +185,8 @@ pub async fn post(
     let cookie = auth::login_user(state, req, &user.username, input.remember).await?;
     tracing::info!(event = "login", user = %user.username, address);
     let target = next.unwrap_or_else(|| super::profile_path(&user));
-    Ok(super::with_cookie(super::see_other(&target), &cookie))
+    Ok(super::with_cookie(
+        super::redirect_after_form(req, &target),
+        &cookie,
+    ))
 }

@@ -6,6 +6,7 @@ pub mod home;
 pub mod login;
 pub mod logout;
 pub mod password;
+pub mod sessions;
 pub mod signup;
 pub mod user;
 
@@ -19,6 +20,17 @@ use serde::Deserialize;
 /// The stylesheet's path carries the version, so it can be cached forever.
 pub const STYLE_PATH: &str = concat!("/assets/", env!("CARGO_PKG_VERSION"), "/style.css");
 const STYLE: &str = include_str!("../../assets/style.css");
+/// htmx 2.0.11, installed from npm by `build.rs` and embedded; its path carries the
+/// version too.
+pub const HTMX_PATH: &str = "/assets/htmx-2.0.11/htmx.min.js";
+const HTMX: &str = include_str!(env!("GATEHOUSE_HTMX_JS"));
+/// htmx without eval (the CSP forbids it) or injected styles, and swapping every
+/// answer: the server decides what to swap where (`HX-Retarget`, `HX-Reswap`),
+/// errors included, so a 422 form or a 429 alert appears in place.
+const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":".*","swap":true}]}"#;
+
+/// Where error fragments go on an htmx request.
+pub const ALERTS_ID: &str = "alerts";
 
 /// Whether the request came from htmx and wants a fragment. History restores ask
 /// with `HX-Request` too, but need the whole page.
@@ -37,9 +49,11 @@ pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · gatehouse" }
+                meta name="htmx-config" content=(HTMX_CONFIG);
                 link rel="stylesheet" href=(STYLE_PATH);
+                script src=(HTMX_PATH) defer {}
             }
-            body {
+            body hx-headers=[csrf_headers(csrf)] {
                 header.site {
                     a.brand href="/" { "gatehouse" }
                     nav {
@@ -55,7 +69,10 @@ pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> 
                         }
                     }
                 }
-                main { (content) }
+                main {
+                    div id=(ALERTS_ID) aria-live="polite" {}
+                    (content)
+                }
             }
         }
     }
@@ -63,6 +80,84 @@ pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> 
 
 pub fn profile_path(user: &User) -> String {
     format!("/user/{}", user.username)
+}
+
+/// `hx-headers` for the body: htmx sends the CSRF token with every request.
+fn csrf_headers(csrf: &str) -> Option<String> {
+    (!csrf.is_empty()).then(|| format!(r#"{{"{}": "{csrf}"}}"#, crate::csrf::HEADER))
+}
+
+/// The one place that decides between a fragment and a whole page: an htmx request
+/// (not a history restore) gets `fragment` alone, anything else the page `wrap`
+/// builds around it.
+pub fn respond(
+    req: &Request,
+    status: StatusCode,
+    title: &str,
+    fragment: Markup,
+    wrap: impl FnOnce(Markup) -> Markup,
+) -> Response {
+    if is_htmx(req) {
+        (status, fragment).into_response()
+    } else {
+        page(req, status, title, wrap(fragment))
+    }
+}
+
+/// After a successful form: htmx is told to navigate (`HX-Redirect`: a 303 would be
+/// followed by the browser and swapped into the form), a plain form gets `303`.
+pub fn redirect_after_form(req: &Request, location: &str) -> Response {
+    if is_htmx(req) {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("hx-redirect", location)
+            .finish()
+    } else {
+        see_other(location)
+    }
+}
+
+/// Put in the extensions of an error page, so that [`htmx_errors`] can turn it
+/// into a fragment for an htmx request.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage {
+    pub title: String,
+    pub message: String,
+}
+
+/// For htmx requests, replaces error pages (404, 403 CSRF, 400 bad form, 503 busy,
+/// …) with an alert swapped into the page's alert area: never a whole page inside a
+/// fragment slot. Status and headers (`Retry-After`) are kept.
+pub fn htmx_errors<E: poem::Endpoint + 'static>(ep: E) -> impl poem::Endpoint<Output = Response> {
+    use poem::EndpointExt;
+    ep.around(|ep, req| async move {
+        let wants_fragment = is_htmx(&req);
+        let resp = match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let Some(error) = resp.extensions().get::<ErrorMessage>().cloned() else {
+            return Ok(resp);
+        };
+        if !wants_fragment {
+            return Ok(resp);
+        }
+        let (mut parts, _) = resp.into_parts();
+        let body = html! {
+            p.error.alert role="alert" { strong { (error.title) ": " } (error.message) }
+        };
+        parts
+            .headers
+            .insert("hx-retarget", HeaderValue::from_static("#alerts"));
+        parts
+            .headers
+            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        Ok(Response::from_parts(parts, body.into_string().into()))
+    })
 }
 
 /// A full page with `status`, for the request's user.
@@ -97,7 +192,12 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
             }
         },
     );
-    (status, body).into_response()
+    let mut resp = (status, body).into_response();
+    resp.extensions_mut().insert(ErrorMessage {
+        title: title.to_owned(),
+        message: message.to_owned(),
+    });
+    resp
 }
 
 /// `303 See Other` to `location`: after a form, the browser loads the next page
@@ -168,6 +268,9 @@ pub struct Field<'a> {
     pub autocomplete: &'a str,
     pub required: bool,
     pub error: Option<&'a str>,
+    /// Where htmx checks the value while the user types (debounced); the answer
+    /// replaces the field's hint.
+    pub validate: Option<&'a str>,
 }
 
 impl Render for Field<'_> {
@@ -180,10 +283,50 @@ impl Render for Field<'_> {
                 input id=(id) name=(self.name) type=(self.kind) value=(self.value)
                     autocomplete=(self.autocomplete) required[self.required]
                     aria-invalid=[self.error.map(|_| "true")]
-                    aria-describedby=[self.error.map(|_| error_id.as_str())];
-                @if let Some(error) = self.error {
-                    p.error id=(error_id) { (error) }
-                }
+                    aria-describedby=(error_id)
+                    hx-get=[self.validate]
+                    hx-trigger=[self.validate.map(|_| "input changed delay:400ms")]
+                    hx-target=[self.validate.map(|_| format!("#{error_id}"))]
+                    hx-swap=[self.validate.map(|_| "outerHTML")]
+                    hx-sync=[self.validate.map(|_| "this:replace")];
+                (Hint { id: &error_id, error: self.error, ok: None })
+            }
+        }
+    }
+}
+
+/// The message under a field: an error, a confirmation, or an empty placeholder
+/// that inline validation can fill.
+pub struct Hint<'a> {
+    pub id: &'a str,
+    pub error: Option<&'a str>,
+    pub ok: Option<&'a str>,
+}
+
+impl Render for Hint<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            @if let Some(error) = self.error {
+                p.error.hint id=(self.id) { (error) }
+            } @else if let Some(ok) = self.ok {
+                p.ok.hint id=(self.id) { (ok) }
+            } @else {
+                p.hint id=(self.id) {}
+            }
+        }
+    }
+}
+
+/// A form's submit button, with the indicator htmx shows while the request is in
+/// flight (the button itself is disabled meanwhile: `hx-disabled-elt`).
+pub struct SubmitButton<'a>(pub &'a str);
+
+impl Render for SubmitButton<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            button type="submit" {
+                (self.0)
+                span.htmx-indicator aria-hidden="true" { " …" }
             }
         }
     }
@@ -196,6 +339,15 @@ pub fn form_alert(message: Option<&str>) -> Markup {
             p.error.alert role="alert" { (message) }
         }
     }
+}
+
+/// The embedded htmx, cached for a year: its path changes with its version.
+#[handler]
+pub fn htmx() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+        .body(HTMX)
 }
 
 /// The embedded stylesheet, cached for a year: its path changes with each release.

@@ -19,32 +19,35 @@ const FIELDS: &[&str] = &["current", "password", "confirm"];
 /// The form; passwords are never put back into it.
 pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
     html! {
-        form #password-form method="post" action="/account/password" novalidate {
+        form #password-form method="post" action="/account/password" novalidate
+            hx-post="/account/password" hx-target="this" hx-swap="outerHTML"
+            hx-disabled-elt="find button[type=submit]" {
             (CsrfField(csrf))
             (form_alert(alert))
             (Field { name: "current", label: "Current password", kind: "password", value: "",
                      autocomplete: "current-password", required: true,
-                     error: errors.get("current") })
+                     error: errors.get("current"), validate: None })
             (Field { name: "password", label: "New password (at least 8 characters)",
                      kind: "password", value: "", autocomplete: "new-password", required: true,
-                     error: errors.get("password") })
+                     error: errors.get("password"), validate: None })
             (Field { name: "confirm", label: "Confirm new password", kind: "password",
                      value: "", autocomplete: "new-password", required: true,
-                     error: errors.get("confirm") })
-            button type="submit" { "Change password" }
+                     error: errors.get("confirm"), validate: None })
+            (super::SubmitButton("Change password"))
         }
     }
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    let body = html! {
-        section.card {
-            h1 { "Change password" }
-            p.muted { "Every other session of yours ends when the password changes." }
-            (content)
+    super::respond(req, status, "Change password", content, |content| {
+        html! {
+            section.card {
+                h1 { "Change password" }
+                p.muted { "Every other session of yours ends when the password changes." }
+                (content)
+            }
         }
-    };
-    super::page(req, status, "Change password", body)
+    })
 }
 
 #[handler]
@@ -138,5 +141,8 @@ pub async fn post(
         address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
         other_sessions_revoked = true,
     );
-    Ok(super::see_other(&super::profile_path(&me.user)))
+    Ok(super::redirect_after_form(
+        req,
+        &super::profile_path(&me.user),
+    ))
 }

@@ -3,8 +3,8 @@
 use domain::{DisplayName, Email, Password, User, Username};
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Query};
-use poem::{Body, Request, Response, handler};
+use poem::web::{Data, Path, Query};
+use poem::{Body, IntoResponse, Request, Response, handler};
 use storage::StorageError;
 
 use super::{CsrfField, Field, FieldErrors, NextQuery};
@@ -28,37 +28,79 @@ pub struct SignupForm<'a> {
 /// The signup form, with the user's input kept except the passwords.
 pub fn form(input: &SignupForm<'_>, errors: &FieldErrors) -> Markup {
     html! {
-        form #signup-form method="post" action="/signup" novalidate {
+        form #signup-form method="post" action="/signup" novalidate
+            hx-post="/signup" hx-target="this" hx-swap="outerHTML"
+            hx-disabled-elt="find button[type=submit]" {
             (CsrfField(input.csrf))
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
             }
             (Field { name: "username", label: "Username", kind: "text", value: input.username,
-                     autocomplete: "username", required: true, error: errors.get("username") })
+                     autocomplete: "username", required: true, error: errors.get("username"),
+                     validate: Some("/signup/check/username") })
             (Field { name: "email", label: "Email", kind: "email", value: input.email,
-                     autocomplete: "email", required: true, error: errors.get("email") })
+                     autocomplete: "email", required: true, error: errors.get("email"),
+                     validate: Some("/signup/check/email") })
             (Field { name: "name", label: "Display name (optional)", kind: "text",
                      value: input.name, autocomplete: "name", required: false,
-                     error: errors.get("name") })
+                     error: errors.get("name"), validate: None })
             (Field { name: "password", label: "Password (at least 8 characters)",
                      kind: "password", value: "", autocomplete: "new-password", required: true,
-                     error: errors.get("password") })
+                     error: errors.get("password"), validate: Some("/signup/check/password") })
             (Field { name: "confirm", label: "Confirm password", kind: "password", value: "",
-                     autocomplete: "new-password", required: true, error: errors.get("confirm") })
-            button type="submit" { "Create account" }
+                     autocomplete: "new-password", required: true, error: errors.get("confirm"), validate: None })
+            (super::SubmitButton("Create account"))
         }
     }
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    let body = html! {
-        section.card {
-            h1 { "Create an account" }
-            (content)
-            p.muted { "Already have one? " a href="/login" { "Log in" } "." }
+    super::respond(req, status, "Sign up", content, |content| {
+        html! {
+            section.card {
+                h1 { "Create an account" }
+                (content)
+                p.muted { "Already have one? " a href="/login" { "Log in" } "." }
+            }
         }
+    })
+}
+
+/// `GET /signup/check/{field}?{field}=…`: the hint under a signup field while the
+/// user types. The username's availability is checked; the email's is not, since
+/// that would tell anyone which addresses have accounts (SPEC §7) — only its form.
+#[handler]
+pub async fn check(
+    Path(field): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let value = query.get(&field).map_or("", String::as_str);
+    let (error, ok) = match field.as_str() {
+        "username" => match Username::parse(value) {
+            Err(err) => (Some(err.message), None),
+            Ok(username) => match state.store.user_by_username(&username).await? {
+                Some(_) => (Some("This username is already taken.".to_owned()), None),
+                None => (None, Some("Available.")),
+            },
+        },
+        "email" => match Email::parse(value) {
+            Err(err) => (Some(err.message), None),
+            Ok(_) => (None, Some("Looks right.")),
+        },
+        "password" => match Password::parse(value) {
+            Err(err) => (Some(err.message), None),
+            Ok(_) => (None, Some("Long enough.")),
+        },
+        _ => return Err(WebError::NotFound),
     };
-    super::page(req, status, "Sign up", body)
+    let id = format!("field-{field}-error");
+    let hint = super::Hint {
+        id: &id,
+        error: error.as_deref(),
+        ok,
+    };
+    Ok(maud::Render::render(&hint).into_response())
 }
 
 #[handler]
@@ -141,5 +183,8 @@ pub async fn post(
     );
     let cookie = auth::login_user(state, req, &user.username, false).await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
-    Ok(super::with_cookie(super::see_other(&target), &cookie))
+    Ok(super::with_cookie(
+        super::redirect_after_form(req, &target),
+        &cookie,
+    ))
 }

@@ -35,7 +35,10 @@ pub async fn get(
                 dt { "Member since" } dd { (date(user.created_at)) }
             }
             @if own {
-                p.muted { "This is you. " a href="/account/password" { "Change your password" } "." }
+                p.muted {
+                    "This is you. " a href="/account/sessions" { "Your sessions" }
+                    " · " a href="/account/password" { "Change your password" }
+                }
             }
         }
     };
@@ -45,6 +48,17 @@ pub async fn get(
         user.display_name(),
         content,
     ))
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix timestamp.
+pub fn date_time(unix: i64) -> String {
+    let seconds = unix.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(unix),
+        seconds / 3600,
+        (seconds % 3600) / 60
+    )
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp.

@@ -1,0 +1,69 @@
+//! Installs the front-end dependencies pinned in `package.json` / `package-lock.json`
+//! (htmx) with `npm ci` into `OUT_DIR`, so the binary embeds them: nothing
+//! third-party is committed, and nothing is fetched from a CDN at run time.
+//!
+//! `GATEHOUSE_HTMX_JS=/path/to/htmx.min.js` skips npm (offline builds, packagers).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=package.json");
+    println!("cargo:rerun-if-changed=package-lock.json");
+    println!("cargo:rerun-if-env-changed=GATEHOUSE_HTMX_JS");
+    let htmx = match std::env::var_os("GATEHOUSE_HTMX_JS") {
+        Some(path) => PathBuf::from(path),
+        None => npm_ci(),
+    };
+    if !htmx.is_file() {
+        fail(&format!("{} is missing after npm ci", htmx.display()));
+    }
+    println!("cargo:rustc-env=GATEHOUSE_HTMX_JS={}", htmx.display());
+}
+
+fn npm_ci() -> PathBuf {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("npm");
+    let installed = out.join("node_modules/htmx.org/dist/htmx.min.js");
+    let lock = manifest.join("package-lock.json");
+    let stamp = out.join("package-lock.json");
+    if installed.is_file() && same_file_contents(&lock, &stamp) {
+        return installed;
+    }
+    if let Err(err) = std::fs::create_dir_all(&out) {
+        fail(&format!("cannot create {}: {err}", out.display()));
+    }
+    for file in ["package.json", "package-lock.json"] {
+        if let Err(err) = std::fs::copy(manifest.join(file), out.join(file)) {
+            fail(&format!("cannot copy {file}: {err}"));
+        }
+    }
+    let status = Command::new("npm")
+        .args([
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ])
+        .current_dir(&out)
+        .status();
+    match status {
+        Ok(status) if status.success() => installed,
+        Ok(status) => fail(&format!("`npm ci` failed ({status}) in {}", out.display())),
+        Err(err) => fail(&format!(
+            "cannot run npm ({err}): install Node.js and npm (Debian: apt-get install npm), \
+             or set GATEHOUSE_HTMX_JS to a copy of htmx.min.js 2.0.11"
+        )),
+    }
+}
+
+fn same_file_contents(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::read(a), std::fs::read(b)), (Ok(a), Ok(b)) if a == b)
+}
+
+fn fail(message: &str) -> ! {
+    println!("cargo:warning={message}");
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
