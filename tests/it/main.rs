@@ -4,11 +4,13 @@
 
 mod app;
 mod binary;
+mod browser;
 mod defences;
 mod forward_auth;
+mod hypermedia;
 mod input;
 mod persistence;
-mod proxies;
+pub mod proxies;
 mod security;
 mod site;
 mod tidy;

@@ -38,7 +38,15 @@ impl From<HashingError> for WebError {
 
 impl From<WebError> for poem::Error {
     fn from(err: WebError) -> Self {
-        poem::Error::from_response(err.into_response())
+        let mut resp = err.into_response();
+        // poem gives an error's response the error's extensions, not its own: move
+        // the marker over so `pages::htmx_errors` still sees it.
+        let message = resp.extensions_mut().remove::<pages::ErrorMessage>();
+        let mut error = poem::Error::from_response(resp);
+        if let Some(message) = message {
+            error.set_data(message);
+        }
+        error
     }
 }
 

@@ -1,0 +1,399 @@
+//! The site in a real browser: Debian's Chromium driven through chromedriver with
+//! fantoccini, with JavaScript on (htmx swaps, checked not to replace the document)
+//! and off (plain forms and 303s). A failing test leaves a screenshot in
+//! `target/browser-failures/`.
+//!
+//! Without chromium and chromedriver these tests say so and pass, unless
+//! `GATEHOUSE_REQUIRE_E2E=1` (set by `.ci/run`).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::app::{PASSWORD, TestApp, email_of, spawn_app};
+use crate::proxies::require;
+
+/// chromedriver on a port of its own, killed by PID when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Option<Driver> {
+    let chromium = require("chromium")?;
+    let chromedriver = require("chromedriver")?;
+    let _ = chromium;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut driver = Driver { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            driver.child.try_wait().unwrap().is_none(),
+            "chromedriver exited"
+        );
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(driver)
+}
+
+async fn open_browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -> Client {
+    let mut prefs = json!({});
+    if !javascript {
+        prefs = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    }
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--no-first-run", "--disable-background-networking", "--disable-sync",
+                "--disable-component-update", "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": prefs,
+        }
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap()
+}
+
+/// Runs `body` with a fresh app and browser; on a panic, saves a screenshot, then
+/// always quits the browser and the driver before passing the panic on.
+async fn with_browser<F, Fut>(name: &str, javascript: bool, body: F)
+where
+    F: FnOnce(Client, TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, javascript, profile.path()).await;
+    let app = spawn_app().await;
+    let outcome = tokio::spawn(body(client.clone(), app)).await;
+    if outcome.is_err() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-failures");
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Ok(png) = client.screenshot().await {
+            let path = dir.join(format!("{name}.png"));
+            std::fs::write(&path, png).unwrap();
+            eprintln!("screenshot of the failure: {}", path.display());
+        }
+    }
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// How many requests the document has made (scripts, styles, htmx's XHRs).
+async fn resources_loaded(client: &Client) -> u64 {
+    client
+        .execute(
+            "return performance.getEntriesByType('resource').length;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+/// The element's text, or "" while it is missing or being swapped out.
+async fn text_of(client: &Client, css: &str) -> String {
+    match client.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Polls `check` until it holds (htmx swaps happen after the click returns).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the element's text contains `needle`.
+async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+    eventually(&format!("{needle:?} in {css}"), || async {
+        text_of(client, css).await.contains(needle)
+    })
+    .await;
+}
+
+/// Waits until the browser is at `path` (with its query).
+async fn wait_for_path(client: &Client, path: &str) {
+    eventually(&format!("the page {path}"), || async {
+        path_of(client).await == path
+    })
+    .await;
+}
+
+/// Marks the current document: if a later check still finds the mark, no page
+/// load happened in between.
+async fn mark_document(client: &Client) {
+    client
+        .execute("window.gatehouseMark = 'still here'; return null;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn document_is_marked(client: &Client) -> bool {
+    client
+        .execute("return window.gatehouseMark || null;", vec![])
+        .await
+        .unwrap()
+        == json!("still here")
+}
+
+async fn path_of(client: &Client) -> String {
+    let url = client.current_url().await.unwrap();
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn signup_validates_inline_and_lands_on_the_profile() {
+    with_browser("signup_js", true, |client, app| async move {
+        app.logged_in("taken").await;
+        client.goto(&app.url("/signup")).await.unwrap();
+        mark_document(&client).await;
+        fill(&client, "#field-username", "taken").await;
+        wait_for_text(&client, "#field-username-error", "already taken").await;
+        fill(&client, "#field-username", "wendy").await;
+        wait_for_text(&client, "#field-username-error", "Available").await;
+        fill(&client, "#field-password", "short").await;
+        wait_for_text(&client, "#field-password-error", "at least 8").await;
+        assert!(
+            document_is_marked(&client).await,
+            "inline validation reloaded the page"
+        );
+
+        fill(&client, "#field-email", "wendy@example.com").await;
+        fill(&client, "#field-password", PASSWORD).await;
+        fill(&client, "#field-confirm", PASSWORD).await;
+        click(&client, "#signup-form button[type=submit]").await;
+        wait_for_path(&client, "/user/wendy").await;
+        assert!(text_of(&client, "main").await.contains("This is you"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_login_shows_its_error_in_place_then_login_lands_on_next() {
+    with_browser("login_js", true, |client, app| async move {
+        app.logged_in("xena").await;
+        client
+            .goto(&app.url("/login?next=%2Fuser%2Fxena"))
+            .await
+            .unwrap();
+        mark_document(&client).await;
+        let requests_before: u64 = client
+            .execute(
+                "return performance.getEntriesByType('resource').length;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap();
+        fill(&client, "#field-email", &email_of("xena")).await;
+        fill(&client, "#field-password", "not the password").await;
+        click(&client, "#login-form button[type=submit]").await;
+        eventually("the error", || async {
+            client
+                .find(Locator::Css("#login-form .alert"))
+                .await
+                .is_ok_and(|_| true)
+        })
+        .await;
+        assert!(
+            text_of(&client, "#login-form .alert")
+                .await
+                .contains("Invalid email or password.")
+        );
+        assert!(
+            document_is_marked(&client).await,
+            "the failed login replaced the document"
+        );
+        assert_eq!(path_of(&client).await, "/login?next=%2Fuser%2Fxena");
+        let requests = client
+            .execute(
+                "return performance.getEntriesByType('resource').length;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+            - requests_before;
+        eprintln!("a failed login with JavaScript on took {requests} request(s)");
+        assert_eq!(requests, 1, "one POST, nothing else");
+        // The password is not put back; the email is.
+        let password = client.find(Locator::Css("#field-password")).await.unwrap();
+        assert_eq!(password.prop("value").await.unwrap().as_deref(), Some(""));
+
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/user/xena").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_a_session_removes_its_row() {
+    with_browser("sessions_js", true, |client, app| async move {
+        let other = app.logged_in("yara").await;
+        client.goto(&app.url("/login")).await.unwrap();
+        fill(&client, "#field-email", &email_of("yara")).await;
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/user/yara").await;
+        client.goto(&app.url("/account/sessions")).await.unwrap();
+        mark_document(&client).await;
+        let rows = client
+            .find_all(Locator::Css("table.sessions tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            text_of(&client, "table.sessions")
+                .await
+                .contains("this device")
+        );
+        click(&client, "table.sessions button").await;
+        eventually("one row left", || async {
+            client
+                .find_all(Locator::Css("table.sessions tbody tr"))
+                .await
+                .unwrap()
+                .len()
+                == 1
+        })
+        .await;
+        assert!(
+            document_is_marked(&client).await,
+            "revoking reloaded the page"
+        );
+        assert_eq!(
+            other.get("/user/yara").await.status,
+            reqwest::StatusCode::SEE_OTHER,
+            "the revoked session still works"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn everything_works_with_javascript_off() {
+    with_browser("no_js", false, |client, app| async move {
+        let other = app.logged_in("zoe").await;
+        // A failed login: the whole page comes back with the error.
+        client
+            .goto(&app.url("/login?next=%2Faccount%2Fsessions"))
+            .await
+            .unwrap();
+        fill(&client, "#field-email", &email_of("zoe")).await;
+        fill(&client, "#field-password", "not the password").await;
+        click(&client, "#login-form button[type=submit]").await;
+        eventually("the error page", || async {
+            client
+                .find(Locator::Css("#login-form .alert"))
+                .await
+                .is_ok()
+        })
+        .await;
+        // Then the right password lands on next.
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/account/sessions").await;
+        assert_eq!(
+            client
+                .find_all(Locator::Css("table.sessions tbody tr"))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        // Revoke the other session with a plain form: 303 back, one row left.
+        click(&client, "table.sessions button").await;
+        eventually("one row left", || async {
+            client
+                .find_all(Locator::Css("table.sessions tbody tr"))
+                .await
+                .is_ok_and(|rows| rows.len() == 1)
+        })
+        .await;
+        assert_eq!(
+            other.get("/user/zoe").await.status,
+            reqwest::StatusCode::SEE_OTHER
+        );
+        // Sign up as someone new, in a fresh session.
+        click(&client, "header form button").await;
+        wait_for_path(&client, "/").await;
+        client.goto(&app.url("/signup")).await.unwrap();
+        fill(&client, "#field-username", "zack").await;
+        fill(&client, "#field-email", "zack@example.com").await;
+        fill(&client, "#field-password", PASSWORD).await;
+        fill(&client, "#field-confirm", PASSWORD).await;
+        click(&client, "#signup-form button[type=submit]").await;
+        wait_for_path(&client, "/user/zack").await;
+    })
+    .await;
+}
