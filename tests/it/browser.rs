@@ -244,15 +244,7 @@ async fn a_failed_login_shows_its_error_in_place_then_login_lands_on_next() {
             .await
             .unwrap();
         mark_document(&client).await;
-        let requests_before: u64 = client
-            .execute(
-                "return performance.getEntriesByType('resource').length;",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_u64()
-            .unwrap();
+        let requests_before = resources_loaded(&client).await;
         fill(&client, "#field-email", &email_of("xena")).await;
         fill(&client, "#field-password", "not the password").await;
         click(&client, "#login-form button[type=submit]").await;
@@ -273,16 +265,7 @@ async fn a_failed_login_shows_its_error_in_place_then_login_lands_on_next() {
             "the failed login replaced the document"
         );
         assert_eq!(path_of(&client).await, "/login?next=%2Fuser%2Fxena");
-        let requests = client
-            .execute(
-                "return performance.getEntriesByType('resource').length;",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_u64()
-            .unwrap()
-            - requests_before;
+        let requests = resources_loaded(&client).await - requests_before;
         eprintln!("a failed login with JavaScript on took {requests} request(s)");
         assert_eq!(requests, 1, "one POST, nothing else");
         // The password is not put back; the email is.
