@@ -368,3 +368,85 @@ async fn a_proxy_passing_the_clients_query_as_rules_is_refused() {
     let resp = ask(&app, "?users=alice", Some(&bob), &leaked).await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_logout_on_one_node_is_seen_by_the_cached_auth_of_another() {
+    let store = storage::Store::memory().await.unwrap();
+    let first = spawn_app_with(test_config(), store.clone()).await;
+    let second = spawn_app_with(test_config(), store).await;
+    let alice = first.logged_in("alice").await;
+    let cookie = alice.cookie_header();
+    // Wait for the second node's change feed, then let it cache the session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        assert_eq!(
+            ask(&second, "", Some(&cookie), &[]).await.status,
+            StatusCode::OK
+        );
+        let metrics = reqwest::get(second.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("gatehouse_session_cache_entries 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never cached:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    alice.logout().await;
+    let logged_out = std::time::Instant::now();
+    loop {
+        let status = ask(&second, "", Some(&cookie), &[]).await.status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            logged_out.elapsed() < std::time::Duration::from_millis(500),
+            "the other node still lets the old cookie in"
+        );
+    }
+    eprintln!(
+        "revocation seen by the other node after {:?}",
+        logged_out.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_logins_for_trusted_scrapers_only() {
+    let app = spawn().await;
+    let alice = app.logged_in("alice").await;
+    ask(&app, "", Some(&alice.cookie_header()), &[]).await;
+    ask(&app, "", None, &[]).await;
+    app.browser()
+        .login("alice@example.com", "wrong password")
+        .await;
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    for line in [
+        "gatehouse_requests_total{route=\"/auth\",status=\"200\"} 1",
+        "gatehouse_requests_total{route=\"/auth\",status=\"401\"} 1",
+        "gatehouse_auth_duration_seconds_count 2",
+        "gatehouse_logins_total{outcome=\"failure\"} 1",
+        "gatehouse_hashing_in_flight 0",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    let config = web::config::Config {
+        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        ..test_config()
+    };
+    let closed = spawn_app_with(config, storage::Store::memory().await.unwrap()).await;
+    let resp = reqwest::get(closed.url("/metrics")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

@@ -3,10 +3,14 @@
 //! - `seed [ARGS…]`: loads `fixtures/users.toml` into the default store
 //!   (`surrealkv://./data/gatehouse`) through `gatehouse seed`; extra arguments
 //!   (`--db URL`, `--scrypt-log-n N`) are passed on.
+//! - `bench [--seconds N]`: SPEC §10 in one run (see `bench.rs`), each load for N
+//!   seconds (default 10); prints a table, writes `target/bench.json`.
 //! - `fuzz [--seconds N] [TARGET…]`: runs each `cargo fuzz` target of `fuzz/` for N
 //!   seconds (default 60) and prints executions per target; installs cargo-fuzz if
 //!   missing. The stable toolchain is enough: `RUSTC_BOOTSTRAP=1` unlocks the
 //!   sanitizer flags cargo-fuzz passes.
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,9 +24,18 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "seed" => seed(&rest),
         "fuzz" => fuzz(&rest),
+        "bench" => {
+            let seconds = match rest.as_slice() {
+                [] => 10,
+                [flag, value] if flag == "--seconds" => value.parse().context("--seconds N")?,
+                _ => bail!("usage: cargo xtask bench [--seconds N]"),
+            };
+            bench::bench(&workspace_root(), seconds)
+        }
         _ => {
             eprintln!("usage: cargo xtask seed [--db URL] [--scrypt-log-n N]");
             eprintln!("       cargo xtask fuzz [--seconds N] [TARGET...]");
+            eprintln!("       cargo xtask bench [--seconds N]");
             bail!("unknown task {task:?}")
         }
     }

@@ -21,6 +21,7 @@ mod store;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod watch;
 
 pub use error::StorageError;
 pub use sessions::{NewSession, Session, SessionToken};

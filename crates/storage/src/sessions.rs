@@ -305,3 +305,48 @@ mod tests {
         assert!(store.session(&token).await.unwrap().is_none());
     }
 }
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+
+    /// Many logins from one browser at once: each ends the same old session and
+    /// starts its own. None may fail with a transaction conflict.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_logins_from_one_browser_do_not_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("surrealkv://{}", dir.path().join("db").display());
+        let store = Store::open(&url, None).await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let new = || NewSession {
+            lifetime: 60,
+            remember: false,
+            user_agent: None,
+            address: None,
+        };
+        let (_, old) = store.create_session(&alice, new()).await.unwrap();
+        let tasks: Vec<_> = (0..60)
+            .map(|_| {
+                let store = store.clone();
+                let alice = alice.clone();
+                let old = old.id.clone();
+                tokio::spawn(async move {
+                    store.delete_session(&old).await?;
+                    store.create_session(&alice, new()).await.map(|_| ())
+                })
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for task in tasks {
+            if let Err(err) = task.await.unwrap() {
+                failures.push(err.to_string());
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
+}

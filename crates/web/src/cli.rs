@@ -37,6 +37,12 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Exit 0 when a running gatehouse answers URL with 2xx (for container health
+    /// checks, where there is no curl).
+    Health {
+        #[arg(default_value = "http://127.0.0.1:8080/readyz")]
+        url: Url,
+    },
     /// Check that a proxy in front of an app gates it the way gatehouse expects:
     /// spoofed identity headers refused or overwritten, the original URL forwarded.
     CheckProxy(crate::check_proxy::CheckProxyArgs),

@@ -82,6 +82,11 @@ impl Hashing {
         })
     }
 
+    /// Hashes running or queued: the queue depth `/metrics` reports.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
     pub async fn hash(&self, password: Password) -> Result<PasswordHash, HashingError> {
         let hasher = self.inner.hasher.clone();
         self.run(move || hasher.hash(&password))

@@ -19,6 +19,7 @@ pub mod csrf;
 pub mod error;
 pub mod form;
 pub mod hashing;
+pub mod metrics;
 pub mod pages;
 pub mod seed;
 pub mod startup;

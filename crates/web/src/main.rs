@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Token(command)) => token(command).await,
         Some(Command::User(command)) => user(command).await,
+        Some(Command::Health { url }) => health(url).await,
         Some(Command::CheckProxy(args)) => check_proxy(args).await,
     }
 }
@@ -168,6 +169,20 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             tracing::info!(event = "password_changed", user = %username, via = "cli", sessions_revoked = sessions);
             println!("password of {username} changed; {sessions} session(s) ended");
         }
+    }
+    Ok(())
+}
+
+async fn health(url: url::Url) -> anyhow::Result<()> {
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("{url} does not answer"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("{url} answered {}", resp.status());
     }
     Ok(())
 }

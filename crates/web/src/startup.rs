@@ -14,7 +14,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, ha
 use crate::error::WebError;
 use crate::pages::{self, home, login, logout, password, sessions, signup, user};
 use crate::state::AppState;
-use crate::{auth, csrf};
+use crate::{auth, csrf, metrics};
 
 /// No inline script, no eval, nothing from other origins, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at(pages::HTMX_PATH, get(pages::htmx))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics::get))
         .data(state.clone())
         .catch_error(|_: NotFoundError| async { WebError::NotFound.into_response() })
         .catch_error(|_: MethodNotAllowedError| async {
@@ -62,7 +63,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         headers = headers.overriding("strict-transport-security", "max-age=31536000");
     }
     let app = auth::middleware(routes, state.clone());
-    pages::htmx_errors(csrf::middleware(app, state)).with(headers)
+    let metrics_recorder = state.metrics.clone();
+    let app = pages::htmx_errors(csrf::middleware(app, state));
+    metrics::middleware(app.with(headers), metrics_recorder)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets
@@ -73,6 +76,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     state.hashing.warm_up();
+    state.sessions.spawn_watcher(state.store.clone());
     spawn_session_sweeper(state.clone());
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)

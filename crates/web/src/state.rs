@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use storage::{StorageError, Store};
 
+use crate::auth::cache::SessionCache;
 use crate::config::Config;
 use crate::csrf::CsrfKey;
 use crate::hashing::Hashing;
@@ -14,6 +15,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hashing: Hashing,
     pub csrf_key: CsrfKey,
+    /// Live sessions in memory for `/auth`; see [`crate::auth::cache`].
+    pub sessions: SessionCache,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,8 @@ impl AppState {
         Ok(Self {
             hashing: Hashing::new(&config.hashing)?,
             csrf_key: CsrfKey::from_secret(&secret),
+            sessions: SessionCache::default(),
+            metrics: crate::metrics::Metrics::default(),
             store,
             config: Arc::new(config),
         })

@@ -15,6 +15,7 @@
 //! - A `next` URL is followed only if [`safe_next`] accepts it.
 //! - The cookie holds the session token; the store only its hash.
 
+pub mod cache;
 pub mod endpoint;
 mod next;
 pub mod proxy;
@@ -176,19 +177,32 @@ async fn load_session(
     state: &AppState,
     token: &SessionToken,
 ) -> Result<Option<Authenticated>, StorageError> {
-    let Some(session) = state.store.session(token).await? else {
-        return Ok(None);
+    let id = token.session_id();
+    let cache = &state.sessions;
+    let (user, session) = match cache.get(&id) {
+        Some(hit) => hit,
+        None => {
+            let generation = cache.generation();
+            let Some(session) = state.store.session_by_id(&id).await? else {
+                return Ok(None);
+            };
+            let Some(user) = state.store.user_by_username(&session.username).await? else {
+                return Ok(None);
+            };
+            cache.insert(generation, user.clone(), session.clone());
+            (user, session)
+        }
     };
     let now = storage::now();
     if !session.is_live(now, state.config.sessions.idle_timeout) {
-        state.store.delete_session(&session.id).await?;
+        cache.evict(&id);
+        state.store.delete_session(&id).await?;
         return Ok(None);
     }
-    let Some(user) = state.store.user_by_username(&session.username).await? else {
-        return Ok(None);
-    };
     if now - session.last_seen >= TOUCH_INTERVAL {
-        state.store.touch_session(&session.id, now).await?;
+        // The cached copy's last_seen is stale now: the next request reloads it.
+        cache.evict(&id);
+        state.store.touch_session(&id, now).await?;
     }
     Ok(Some(Authenticated {
         user,
@@ -219,6 +233,25 @@ async fn load_token(
     }))
 }
 
+/// Ends one session: in the store, and at once in this node's cache (other nodes
+/// hear of it through the change feed).
+pub async fn end_session(state: &AppState, id: &str) -> Result<(), StorageError> {
+    state.store.delete_session(id).await?;
+    state.sessions.evict(id);
+    Ok(())
+}
+
+/// Ends every session of `username` but `keep`.
+pub async fn end_other_sessions(
+    state: &AppState,
+    username: &Username,
+    keep: Option<&str>,
+) -> Result<(), StorageError> {
+    state.store.delete_other_sessions(username, keep).await?;
+    state.sessions.evict_user(username);
+    Ok(())
+}
+
 /// The API token of an `Authorization: Bearer` header, if well-formed.
 pub fn bearer_token(req: &Request) -> Option<ApiToken> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -239,7 +272,7 @@ pub async fn login_user(
     remember: bool,
 ) -> Result<String, StorageError> {
     if let Some(old) = session_token(req, &state.config) {
-        state.store.delete_session(&old.session_id()).await?;
+        end_session(state, &old.session_id()).await?;
     }
     let policy = state.config.sessions;
     let lifetime = if remember {

@@ -11,7 +11,7 @@ pub async fn post(req: &Request, Data(state): Data<&AppState>) -> Result<Respons
     if let Some(current) = auth::current(req) {
         // A bearer token is not a session: revoking it is a deliberate act elsewhere.
         if let Some(session) = current.session() {
-            state.store.delete_session(&session.id).await?;
+            auth::end_session(state, &session.id).await?;
         }
         tracing::info!(
             event = "logout",

@@ -131,10 +131,7 @@ pub async fn post(
         .set_password_hash(&me.user.username, &hash)
         .await?;
     let keep = me.session().map(|s| s.id.as_str());
-    state
-        .store
-        .delete_other_sessions(&me.user.username, keep)
-        .await?;
+    auth::end_other_sessions(state, &me.user.username, keep).await?;
     tracing::info!(
         event = "password_changed",
         user = %me.user.username,

@@ -162,7 +162,7 @@ pub async fn revoke(
         .await?
         .filter(|s| s.username == me.user.username)
         .ok_or(WebError::NotFound)?;
-    state.store.delete_session(&session.id).await?;
+    auth::end_session(state, &session.id).await?;
     tracing::info!(
         event = "session_revoked",
         user = %me.user.username,
@@ -184,10 +184,7 @@ pub async fn revoke_others(
 ) -> Result<Response, WebError> {
     let me = auth::require_login(req)?;
     let keep = me.session().map(|s| s.id.as_str());
-    state
-        .store
-        .delete_other_sessions(&me.user.username, keep)
-        .await?;
+    auth::end_other_sessions(state, &me.user.username, keep).await?;
     tracing::info!(
         event = "sessions_revoked",
         user = %me.user.username,

@@ -1,0 +1,151 @@
+//! The session cache that keeps `/auth` off the database: a live session and its
+//! user, by session id, in memory.
+//!
+//! Revocation stays immediate: the node that ends a session evicts it itself before
+//! answering, and every node watches the `session` and `user` tables (SurrealDB
+//! LIVE SELECT) and evicts on any change, so another node's logout, revocation or
+//! password change is seen as soon as its notification arrives. While the feed is
+//! not running (before it starts, or after it broke) the cache is off and every
+//! request reads the store.
+//!
+//! A loader that read the store before an eviction must not put the stale record
+//! back: inserts carry the generation they started from, and any eviction moves
+//! the generation on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use domain::{User, Username};
+use futures::StreamExt;
+use storage::watch::Change;
+use storage::{Session, Store};
+
+/// Entries kept at most; past it the cache starts again from empty.
+const CAPACITY: usize = 100_000;
+
+#[derive(Clone, Default)]
+pub struct SessionCache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: Mutex<HashMap<String, (User, Session)>>,
+    generation: AtomicU64,
+    enabled: AtomicBool,
+}
+
+impl SessionCache {
+    /// The generation to pass to [`insert`](Self::insert) after reading the store.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, id: &str) -> Option<(User, Session)> {
+        if !self.inner.enabled.load(Ordering::Acquire) {
+            return None;
+        }
+        self.entries().get(id).cloned()
+    }
+
+    /// Caches what was read from the store at `generation`, unless something was
+    /// evicted since.
+    pub fn insert(&self, generation: u64, user: User, session: Session) {
+        if !self.inner.enabled.load(Ordering::Acquire) {
+            return;
+        }
+        let mut entries = self.entries();
+        if self.generation() != generation {
+            return;
+        }
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(session.id.clone(), (user, session));
+    }
+
+    pub fn evict(&self, id: &str) {
+        let mut entries = self.entries();
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(id);
+    }
+
+    /// Drops every session of `username` (password change, revoke all others).
+    pub fn evict_user(&self, username: &Username) {
+        let mut entries = self.entries();
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, (user, _)| user.username != *username);
+    }
+
+    pub fn clear(&self) {
+        let mut entries = self.entries();
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn set_enabled(&self, enabled: bool) {
+        self.clear();
+        self.inner.enabled.store(enabled, Ordering::Release);
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (User, Session)>> {
+        self.inner
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Watches the store for the life of the process and keeps the cache honest;
+    /// the cache is on only while both feeds run.
+    pub fn spawn_watcher(&self, store: Store) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match (store.watch("session").await, store.watch("user").await) {
+                    (Ok(sessions), Ok(users)) => {
+                        cache.set_enabled(true);
+                        cache.follow(sessions, users).await;
+                        tracing::warn!("the session change feed ended; cache off until it is back");
+                    }
+                    (Err(err), _) | (_, Err(err)) => {
+                        tracing::warn!(error = %err, "cannot watch sessions; cache off");
+                    }
+                }
+                cache.set_enabled(false);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    async fn follow(
+        &self,
+        mut sessions: impl futures::Stream<Item = Change> + Unpin,
+        mut users: impl futures::Stream<Item = Change> + Unpin,
+    ) {
+        loop {
+            tokio::select! {
+                change = sessions.next() => match change {
+                    Some(Change::Created(_)) => {}
+                    Some(Change::Updated(id) | Change::Deleted(id)) => self.evict(&id),
+                    Some(Change::Lost) | None => return,
+                },
+                change = users.next() => match change {
+                    Some(Change::Created(_)) => {}
+                    // A user's name or email changed: rare, so start again.
+                    Some(Change::Updated(_) | Change::Deleted(_)) => self.clear(),
+                    Some(Change::Lost) | None => return,
+                },
+            }
+        }
+    }
+}

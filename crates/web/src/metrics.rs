@@ -1,0 +1,209 @@
+//! `/metrics` in Prometheus text format: requests by route and status, an `/auth`
+//! latency histogram, login outcomes, and the hashing queue. Counters are atomics
+//! and one small map; nothing here allocates on `/auth`'s path but the map key.
+//!
+//! Served only to trusted proxy addresses (loopback by default): operators scrape
+//! it from the machine or through their proxy's allow-list; the internet gets 404.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, handler};
+
+use crate::state::AppState;
+
+/// Upper bounds of the `/auth` latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
+#[derive(Default, Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    auth_buckets: [AtomicU64; BUCKETS.len()],
+    auth_count: AtomicU64,
+    auth_sum_nanos: AtomicU64,
+    logins: [AtomicU64; 4],
+}
+
+/// The route a path belongs to, as a label with few values.
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/auth" => "/auth",
+        "/" => "/",
+        "/login" => "/login",
+        "/signup" => "/signup",
+        "/logout" => "/logout",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/account/password" => "/account/password",
+        _ if path.starts_with("/user/") => "/user/{username}",
+        _ if path.starts_with("/account/sessions") => "/account/sessions",
+        _ if path.starts_with("/signup/check/") => "/signup/check/{field}",
+        _ if path.starts_with("/assets/") => "/assets",
+        _ => "other",
+    }
+}
+
+impl Metrics {
+    fn record(&self, route: &'static str, login: bool, status: StatusCode, started: Instant) {
+        if login {
+            // A login's outcome shows in its status: success (303, or 200 with
+            // HX-Redirect), wrong credentials or bad input, throttled, busy.
+            let outcome = match status.as_u16() {
+                200 | 303 => Some(0),
+                401 | 422 => Some(1),
+                429 => Some(2),
+                503 => Some(3),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                self.inner.logins[outcome].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        *self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((route, status.as_u16()))
+            .or_default() += 1;
+        if route == "/auth" {
+            let elapsed = started.elapsed();
+            let seconds = elapsed.as_secs_f64();
+            for (bucket, bound) in self.inner.auth_buckets.iter().zip(BUCKETS) {
+                if seconds <= bound {
+                    bucket.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.inner.auth_count.fetch_add(1, Ordering::Relaxed);
+            let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            self.inner
+                .auth_sum_nanos
+                .fetch_add(nanos, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self, state: &AppState) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(out, "# TYPE gatehouse_requests_total counter");
+        for ((route, status), count) in self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "gatehouse_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_auth_duration_seconds Time to answer /auth."
+        );
+        let _ = writeln!(out, "# TYPE gatehouse_auth_duration_seconds histogram");
+        for (bucket, bound) in self.inner.auth_buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "gatehouse_auth_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.inner.auth_count.load(Ordering::Relaxed);
+        let sum = self.inner.auth_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "gatehouse_auth_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "gatehouse_auth_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "gatehouse_auth_duration_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_logins_total Login attempts by outcome."
+        );
+        let _ = writeln!(out, "# TYPE gatehouse_logins_total counter");
+        for (outcome, counter) in ["success", "failure", "throttled", "busy"]
+            .iter()
+            .zip(&self.inner.logins)
+        {
+            let _ = writeln!(
+                out,
+                "gatehouse_logins_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_hashing_in_flight Password hashes running or queued."
+        );
+        let _ = writeln!(out, "# TYPE gatehouse_hashing_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "gatehouse_hashing_in_flight {}",
+            state.hashing.in_flight()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_session_cache_entries Sessions held in memory for /auth."
+        );
+        let _ = writeln!(out, "# TYPE gatehouse_session_cache_entries gauge");
+        let _ = writeln!(
+            out,
+            "gatehouse_session_cache_entries {}",
+            state.sessions.len()
+        );
+        out
+    }
+}
+
+/// Counts every request by route and status, and times `/auth`.
+pub fn middleware<E: Endpoint + 'static>(
+    ep: E,
+    metrics: Metrics,
+) -> impl Endpoint<Output = Response> {
+    ep.around(move |ep, req| {
+        let metrics = metrics.clone();
+        async move {
+            let started = Instant::now();
+            let route = route_label(req.uri().path());
+            let login = route == "/login" && req.method() == poem::http::Method::POST;
+            let resp = match ep.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            metrics.record(route, login, resp.status(), started);
+            Ok(resp)
+        }
+    })
+}
+
+#[handler]
+pub fn get(req: &Request, Data(state): Data<&AppState>) -> Response {
+    let trusted = req
+        .remote_addr()
+        .as_socket_addr()
+        .is_some_and(|addr| state.config.is_trusted_proxy(addr.ip()));
+    if !trusted {
+        return crate::error::WebError::NotFound.into_response();
+    }
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(state))
+}

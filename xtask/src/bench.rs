@@ -1,0 +1,540 @@
+//! `cargo xtask bench`: SPEC §10 measured in one run, as ratios against baselines
+//! taken in the same run on the same machine.
+//!
+//! 1. `/auth` with a valid session vs `bench_bare` (a bare poem handler sending the
+//!    same headers): peak throughput ratio, then p50/p99 at half the peak rate;
+//! 2. logins per second vs cores ÷ the time of one scrypt at the server's parameters;
+//! 3. `/auth` p99 during a login flood at twice the hashing capacity, and peak RSS
+//!    against base + slots × scrypt memory;
+//! 4. idle RSS, time from start to the first served request, binary size.
+//!
+//! Load comes from `oha` (crates.io; installed if missing). Prints a table and
+//! writes `target/bench.json`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use domain::{HashParams, Password, PasswordHasher};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+pub fn bench(root: &Path, seconds: u64) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("== building release binaries");
+    let mut build = Command::new(&cargo);
+    crate::scrub_package_env(&mut build);
+    let status = build
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "web",
+            "--bin",
+            "gatehouse",
+            "--bin",
+            "bench_bare",
+        ])
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let oha = ensure_oha(&cargo)?;
+    let release = root.join("target/release");
+    let binary = release.join("gatehouse");
+    let binary_bytes = std::fs::metadata(&binary)?.len();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let dir = tempfile_dir()?;
+
+    eprintln!("== starting gatehouse on an empty surrealkv store");
+    let started = Instant::now();
+    let gatehouse = Server::start(
+        Command::new(&binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"])
+            .arg("--db")
+            .arg(format!("surrealkv://{}", dir.join("db").display())),
+    )?;
+    let first_request = wait_until_served(gatehouse.addr, started)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_rss = gatehouse.memory_kib("VmRSS")?;
+
+    let session = signup(gatehouse.addr)?;
+    let auth_url = format!("http://{}/auth", gatehouse.addr);
+    let cookie = format!("Cookie: {}", session.cookie);
+    let original = "X-Original-URL: http://app.example.com/";
+
+    eprintln!("== /auth and the bare handler at full speed ({seconds} s each)");
+    let bare = Server::start(&mut Command::new(release.join("bench_bare")))?;
+    let bare_url = format!("http://{}/auth", bare.addr);
+    let load =
+        |url: &str, extra: &[&str], headers: &[&str]| oha_run(&oha, url, seconds, extra, headers);
+    let bare_peak = load(&bare_url, &["-c", "16"], &[cookie.as_str(), original])?;
+    let auth_peak = load(&auth_url, &["-c", "16"], &[cookie.as_str(), original])?;
+    let ratio = auth_peak.rps / bare_peak.rps;
+    let half = format!("{}", (auth_peak.rps / 2.0).max(1.0) as u64);
+    eprintln!("== /auth at half the peak rate ({half}/s)");
+    let auth_half = load(
+        &auth_url,
+        &["-c", "16", "-q", &half],
+        &[cookie.as_str(), original],
+    )?;
+    drop(bare);
+
+    eprintln!("== logins");
+    let params = HashParams::DEFAULT;
+    let scrypt = time_scrypt(params)?;
+    let capacity = cores as f64 / scrypt.as_secs_f64();
+    let login_body = format!(
+        "email=bench%40example.com&password={}&csrf={}",
+        PASSWORD.replace(' ', "+"),
+        session.csrf
+    );
+    let login_url = format!("http://{}/login", gatehouse.addr);
+    let login_headers = [
+        cookie.as_str(),
+        "Content-Type: application/x-www-form-urlencoded",
+    ];
+    let logins = oha_post(
+        &oha,
+        &login_url,
+        seconds,
+        &["-c", &(cores * 2).to_string()],
+        &login_headers,
+        &login_body,
+    )?;
+    let logins_per_second = logins.status("303") / logins.seconds;
+
+    eprintln!("== /auth during a login flood at twice the hashing capacity");
+    let base_rss = gatehouse.memory_kib("VmRSS")?;
+    let flood_rate = format!("{}", (capacity * 2.0).ceil() as u64);
+    let flood = {
+        let oha = oha.clone();
+        let url = login_url.clone();
+        let headers: Vec<String> = login_headers.iter().map(|h| (*h).to_owned()).collect();
+        let body = login_body.clone();
+        let rate = flood_rate.clone();
+        std::thread::spawn(move || {
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            oha_post(
+                &oha,
+                &url,
+                seconds + 2,
+                &["-c", "64", "-q", &rate],
+                &headers,
+                &body,
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let auth_flood = load(
+        &auth_url,
+        &["-c", "4", "-q", &half],
+        &[cookie.as_str(), original],
+    )?;
+    let flood = flood
+        .join()
+        .map_err(|_| anyhow::anyhow!("the flood thread panicked"))??;
+    let peak_rss = gatehouse.memory_kib("VmHWM")?;
+    let slots = cores as u64;
+    let scrypt_kib = 128 * u64::from(params.r) * (1u64 << params.log_n) / 1024;
+    let memory_bound = base_rss + slots * scrypt_kib;
+    drop(gatehouse);
+
+    let rows = [
+        row(
+            "/auth throughput vs bare handler",
+            format!("{:.0}/s vs {:.0}/s", auth_peak.rps, bare_peak.rps),
+            format!("{:.0} %", ratio * 100.0),
+            "≥ 80 %",
+            ratio >= 0.8,
+        ),
+        row(
+            "/auth p50 / p99 at half peak",
+            format!("{:.3} / {:.3} ms", auth_half.p50_ms, auth_half.p99_ms),
+            format!("{:.3} ms", auth_half.p99_ms),
+            "p99 < 2 ms",
+            auth_half.p99_ms < 2.0,
+        ),
+        row(
+            "logins per second",
+            format!(
+                "{logins_per_second:.1}/s vs {capacity:.1}/s ({cores} cores, scrypt {:.0} ms)",
+                scrypt.as_secs_f64() * 1000.0
+            ),
+            format!("{:.0} %", logins_per_second / capacity * 100.0),
+            "≥ 90 %",
+            logins_per_second >= 0.9 * capacity,
+        ),
+        row(
+            "/auth p99 during login flood",
+            format!(
+                "flood {flood_rate}/s: {:.0} logged in, {:.0} got 503",
+                flood.status("303"),
+                flood.status("503")
+            ),
+            format!("{:.3} ms", auth_flood.p99_ms),
+            "< 5 ms",
+            auth_flood.p99_ms < 5.0,
+        ),
+        row(
+            "peak RSS during flood",
+            format!(
+                "base {} MiB + {slots} × {} MiB",
+                base_rss / 1024,
+                scrypt_kib / 1024
+            ),
+            format!("{} MiB", peak_rss / 1024),
+            &format!("< {} MiB", memory_bound / 1024),
+            peak_rss < memory_bound,
+        ),
+        row(
+            "idle RSS",
+            String::new(),
+            format!("{:.1} MiB", idle_rss as f64 / 1024.0),
+            "< 30 MiB",
+            idle_rss < 30 * 1024,
+        ),
+        row(
+            "start to first served request",
+            String::new(),
+            format!("{:.0} ms", first_request.as_secs_f64() * 1000.0),
+            "< 300 ms",
+            first_request < Duration::from_millis(300),
+        ),
+        row(
+            "stripped release binary",
+            String::new(),
+            format!("{:.1} MiB", binary_bytes as f64 / 1048576.0),
+            "< 30 MiB",
+            binary_bytes < 30 * 1024 * 1024,
+        ),
+    ];
+    println!(
+        "{:<32} {:<58} {:>12} {:>12}  met",
+        "measure", "detail", "figure", "target"
+    );
+    for r in &rows {
+        println!(
+            "{:<32} {:<58} {:>12} {:>12}  {}",
+            r["measure"].as_str().unwrap_or(""),
+            r["detail"].as_str().unwrap_or(""),
+            r["figure"].as_str().unwrap_or(""),
+            r["target"].as_str().unwrap_or(""),
+            if r["met"] == json!(true) { "yes" } else { "NO" }
+        );
+    }
+    let report = json!({
+        "cores": cores,
+        "seconds_per_run": seconds,
+        "auth_peak": auth_peak.json(), "bare_peak": bare_peak.json(), "ratio": ratio,
+        "auth_half_peak": auth_half.json(),
+        "scrypt_ms": scrypt.as_secs_f64() * 1000.0, "login_capacity_per_s": capacity,
+        "logins_per_s": logins_per_second,
+        "auth_during_flood": auth_flood.json(), "flood_rate": flood_rate,
+        "rss_kib": { "idle": idle_rss, "before_flood": base_rss, "peak": peak_rss, "bound": memory_bound },
+        "first_request_ms": first_request.as_secs_f64() * 1000.0,
+        "binary_bytes": binary_bytes,
+        "rows": rows,
+    });
+    let out = root.join("target/bench.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("wrote {}", out.display());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn row(measure: &str, detail: String, figure: String, target: &str, met: bool) -> Value {
+    json!({ "measure": measure, "detail": detail, "figure": figure, "target": target, "met": met })
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn ensure_oha(cargo: &str) -> anyhow::Result<PathBuf> {
+    let installed = |path: &Path| {
+        Command::new(path)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("no CARGO_HOME or HOME")?;
+    let oha = home.join("bin/oha");
+    if !installed(&oha) {
+        eprintln!("== installing oha from crates.io");
+        let status = Command::new(cargo)
+            .args(["install", "oha", "--locked"])
+            .status()?;
+        if !status.success() || !installed(&oha) {
+            bail!("cargo install oha failed");
+        }
+    }
+    Ok(oha)
+}
+
+/// A process that prints `listening on http://ADDR/` on stderr; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(command: &mut Command) -> anyhow::Result<Self> {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                bail!("the server exited before listening");
+            };
+            if let Some(rest) = line?.split("listening on http://").nth(1) {
+                let addr = rest.split(['/', ' ']).next().unwrap_or_default();
+                break addr.parse()?;
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, addr })
+    }
+
+    fn memory_kib(&self, field: &str) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no {field} in /proc status"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// From spawning to the first `/healthz` answered.
+fn wait_until_served(addr: SocketAddr, started: Instant) -> anyhow::Result<Duration> {
+    loop {
+        if let Ok(reply) = http(addr, "GET", "/healthz", &[], "")
+            && reply.status == 200
+        {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("gatehouse did not answer within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+/// Signs the bench user up (default scrypt parameters) and returns its cookies and
+/// CSRF token.
+fn signup(addr: SocketAddr) -> anyhow::Result<Session> {
+    let page = http(addr, "GET", "/login", &[], "")?;
+    let csrf_cookie = page.cookie("gatehouse_csrf").context("no CSRF cookie")?;
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no CSRF token on /login")?
+        .to_owned();
+    let body = format!(
+        "username=bench&email=bench%40example.com&password={p}&confirm={p}&csrf={csrf}",
+        p = PASSWORD.replace(' ', "+")
+    );
+    let cookie_header = format!("Cookie: gatehouse_csrf={csrf_cookie}");
+    let reply = http(
+        addr,
+        "POST",
+        "/signup",
+        &[
+            &cookie_header,
+            "Content-Type: application/x-www-form-urlencoded",
+        ],
+        &body,
+    )?;
+    if reply.status != 303 {
+        bail!("signup answered {}: {}", reply.status, reply.body);
+    }
+    let session = reply
+        .cookie("gatehouse_session")
+        .context("no session cookie")?;
+    Ok(Session {
+        cookie: format!("gatehouse_csrf={csrf_cookie}; gatehouse_session={session}"),
+        csrf,
+    })
+}
+
+fn time_scrypt(params: HashParams) -> anyhow::Result<Duration> {
+    let hasher = PasswordHasher::new(params)?;
+    let password = Password::parse(PASSWORD)?;
+    let hash = hasher.hash(&password)?;
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let _ = hasher.verify(&password, &hash);
+        best = best.min(started.elapsed());
+    }
+    Ok(best)
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next()?.split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_owned())
+    }
+}
+
+/// Just enough HTTP/1.1 for the set-up requests (one request per connection).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> anyhow::Result<Reply> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .context("no status line")?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok(Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// One oha run's figures.
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    seconds: f64,
+    statuses: serde_json::Map<String, Value>,
+}
+
+impl Load {
+    fn status(&self, code: &str) -> f64 {
+        self.statuses
+            .get(code)
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+    }
+
+    fn json(&self) -> Value {
+        json!({ "rps": self.rps, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "statuses": self.statuses })
+    }
+}
+
+fn oha_run(
+    oha: &Path,
+    url: &str,
+    seconds: u64,
+    extra: &[&str],
+    headers: &[&str],
+) -> anyhow::Result<Load> {
+    oha_command(oha, url, seconds, extra, headers, None)
+}
+
+fn oha_post(
+    oha: &Path,
+    url: &str,
+    seconds: u64,
+    extra: &[&str],
+    headers: &[&str],
+    body: &str,
+) -> anyhow::Result<Load> {
+    oha_command(oha, url, seconds, extra, headers, Some(body))
+}
+
+fn oha_command(
+    oha: &Path,
+    url: &str,
+    seconds: u64,
+    extra: &[&str],
+    headers: &[&str],
+    body: Option<&str>,
+) -> anyhow::Result<Load> {
+    let mut command = Command::new(oha);
+    command
+        .args(["--no-tui", "--output-format", "json"])
+        .args(["-z", &format!("{seconds}s")])
+        .args(extra);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    if let Some(body) = body {
+        command.args(["-m", "POST", "-d", body]);
+    }
+    let out = command.arg(url).output().context("running oha")?;
+    if !out.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
+    let summary = &report["summary"];
+    let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1000.0;
+    Ok(Load {
+        rps: summary["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50_ms: ms(&report["latencyPercentiles"]["p50"]),
+        p99_ms: ms(&report["latencyPercentiles"]["p99"]),
+        seconds: summary["total"].as_f64().unwrap_or(seconds as f64),
+        statuses: report["statusCodeDistribution"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
