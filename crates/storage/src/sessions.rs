@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use surrealdb::types::{RecordId, RecordIdKey, SurrealValue};
 
+use crate::store::retry_conflicts;
 use crate::users::user_id;
 use crate::{StorageError, Store};
 
@@ -154,21 +155,21 @@ impl Store {
             user_agent: new.user_agent,
             address: new.address,
         };
-        self.db
-            .query(
-                "CREATE $id SET user = $user, created_at = $created_at, last_seen = $created_at, \
-                 expires_at = $expires_at, remember = $remember, user_agent = $user_agent, \
-                 address = $address RETURN NONE",
-            )
-            .bind(("id", session_record_id(&session.id)))
-            .bind(("user", user_id(username)))
-            .bind(("created_at", session.created_at))
-            .bind(("expires_at", session.expires_at))
-            .bind(("remember", session.remember))
-            .bind(("user_agent", session.user_agent.clone()))
-            .bind(("address", session.address.clone()))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query(
+                    "CREATE $id SET user = $user, created_at = $created_at, last_seen = $created_at, \
+                     expires_at = $expires_at, remember = $remember, user_agent = $user_agent, \
+                     address = $address RETURN NONE",
+                )
+                .bind(("id", session_record_id(&session.id)))
+                .bind(("user", user_id(username)))
+                .bind(("created_at", session.created_at))
+                .bind(("expires_at", session.expires_at))
+                .bind(("remember", session.remember))
+                .bind(("user_agent", session.user_agent.clone()))
+                .bind(("address", session.address.clone()))
+        )?;
         Ok((token, session))
     }
 
@@ -185,32 +186,31 @@ impl Store {
 
     /// Records activity, for the idle timeout and the sessions page.
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<(), StorageError> {
-        self.db
-            .query("UPDATE $id SET last_seen = $now RETURN NONE")
-            .bind(("id", session_record_id(id)))
-            .bind(("now", now))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("UPDATE $id SET last_seen = $now RETURN NONE")
+                .bind(("id", session_record_id(id)))
+                .bind(("now", now))
+        )?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<(), StorageError> {
-        self.db
-            .query("DELETE $id")
-            .bind(("id", session_record_id(id)))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("DELETE $id")
+                .bind(("id", session_record_id(id)))
+        )?;
         Ok(())
     }
 
     /// All of a user's sessions, newest first.
     pub async fn sessions_of(&self, username: &Username) -> Result<Vec<Session>, StorageError> {
-        let mut response = self
-            .db
-            .query("SELECT * FROM session WHERE user = $user ORDER BY created_at DESC")
-            .bind(("user", user_id(username)))
-            .await?
-            .check()?;
+        let mut response = retry_conflicts!(
+            self.db
+                .query("SELECT * FROM session WHERE user = $user ORDER BY created_at DESC")
+                .bind(("user", user_id(username)))
+        )?;
         let records: Vec<SessionRecord> = response.take(0)?;
         records
             .into_iter()
@@ -224,12 +224,12 @@ impl Store {
         username: &Username,
         keep: Option<&str>,
     ) -> Result<(), StorageError> {
-        self.db
-            .query("DELETE session WHERE user = $user AND id != $keep")
-            .bind(("user", user_id(username)))
-            .bind(("keep", keep.map(session_record_id)))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("DELETE session WHERE user = $user AND id != $keep")
+                .bind(("user", user_id(username)))
+                .bind(("keep", keep.map(session_record_id)))
+        )?;
         Ok(())
     }
 
@@ -239,12 +239,12 @@ impl Store {
         now: i64,
         idle_timeout: i64,
     ) -> Result<(), StorageError> {
-        self.db
-            .query("DELETE session WHERE expires_at <= $now OR last_seen + $idle <= $now")
-            .bind(("now", now))
-            .bind(("idle", idle_timeout))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("DELETE session WHERE expires_at <= $now OR last_seen + $idle <= $now")
+                .bind(("now", now))
+                .bind(("idle", idle_timeout))
+        )?;
         Ok(())
     }
 }

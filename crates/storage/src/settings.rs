@@ -3,6 +3,7 @@
 use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::sessions::random_hex;
+use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
 #[derive(Debug, SurrealValue)]
@@ -14,13 +15,12 @@ impl Store {
     /// The secret named `name`: created (256 random bits, hex) by the first node that
     /// asks, then the same for every node and every restart.
     pub async fn shared_secret(&self, name: &str) -> Result<String, StorageError> {
-        let mut response = self
-            .db
-            .query("UPSERT $id SET value = value ?? $candidate RETURN AFTER")
-            .bind(("id", RecordId::new("setting", name)))
-            .bind(("candidate", random_hex()))
-            .await?
-            .check()?;
+        let mut response = retry_conflicts!(
+            self.db
+                .query("UPSERT $id SET value = value ?? $candidate RETURN AFTER")
+                .bind(("id", RecordId::new("setting", name)))
+                .bind(("candidate", random_hex()))
+        )?;
         let records: Vec<SettingRecord> = response.take(0)?;
         records
             .into_iter()

@@ -7,6 +7,31 @@ use surrealdb::opt::auth::Root;
 use crate::StorageError;
 use crate::schema::SCHEMA;
 
+/// Runs a query and checks its statements, running it again (up to 10 times) when
+/// the store reports a transaction conflict — two writes to one record at once,
+/// which SurrealDB asks the caller to retry.
+macro_rules! retry_conflicts {
+    ($query:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let result = match $query.await {
+                Ok(response) => response.check().map_err($crate::StorageError::from),
+                Err(err) => Err($crate::StorageError::from(err)),
+            };
+            match result {
+                Err(err) if $crate::store::is_conflict(&err) && attempt < 10 => attempt += 1,
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry_conflicts;
+
+/// Whether `err` is a transaction conflict, which the operation may simply retry.
+pub(crate) fn is_conflict(err: &StorageError) -> bool {
+    matches!(err, StorageError::Database(err) if err.to_string().contains("Transaction conflict"))
+}
+
 const NAMESPACE: &str = "gatehouse";
 const DATABASE: &str = "gatehouse";
 

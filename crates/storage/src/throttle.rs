@@ -9,6 +9,7 @@
 
 use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
 /// How failures turn into delays for one kind of key.
@@ -49,8 +50,14 @@ fn throttle_id(key: &str) -> RecordId {
 impl Store {
     /// Seconds until `key` may try again (0: now).
     pub async fn throttle_wait(&self, key: &str, now: i64) -> Result<i64, StorageError> {
+        Ok(self.throttle_status(key, now).await?.unwrap_or(0))
+    }
+
+    /// `None` when `key` has no failures on record (nothing to clear after a
+    /// success), else the seconds until it may try again.
+    pub async fn throttle_status(&self, key: &str, now: i64) -> Result<Option<i64>, StorageError> {
         let record: Option<ThrottleRecord> = self.db.select(throttle_id(key)).await?;
-        Ok(record.map_or(0, |r| (r.blocked_until - now).max(0)))
+        Ok(record.map(|r| (r.blocked_until - now).max(0)))
     }
 
     /// Counts a failure for `key` and returns the number of failures so far.
@@ -61,20 +68,19 @@ impl Store {
         policy: &ThrottlePolicy,
     ) -> Result<i64, StorageError> {
         // Read-modify-write in one statement, so concurrent failures all count.
-        let mut response = self
-            .db
-            .query(
-                "UPSERT $id SET \
-                   failures = IF last_failure != NONE AND last_failure + $forget > $now \
-                     THEN failures + 1 ELSE 1 END, \
-                   last_failure = $now \
-                 RETURN AFTER",
-            )
-            .bind(("id", throttle_id(key)))
-            .bind(("now", now))
-            .bind(("forget", policy.forget_after))
-            .await?
-            .check()?;
+        let mut response = retry_conflicts!(
+            self.db
+                .query(
+                    "UPSERT $id SET \
+                       failures = IF last_failure != NONE AND last_failure + $forget > $now \
+                         THEN failures + 1 ELSE 1 END, \
+                       last_failure = $now \
+                     RETURN AFTER",
+                )
+                .bind(("id", throttle_id(key)))
+                .bind(("now", now))
+                .bind(("forget", policy.forget_after))
+        )?;
         #[derive(Debug, SurrealValue)]
         struct Count {
             failures: i64,
@@ -82,33 +88,29 @@ impl Store {
         let counts: Vec<Count> = response.take(0)?;
         let failures = counts.first().map_or(1, |c| c.failures);
         let delay = policy.delay(failures);
-        self.db
-            .query("UPDATE $id SET blocked_until = $until RETURN NONE")
-            .bind(("id", throttle_id(key)))
-            .bind(("until", now.saturating_add(delay)))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("UPDATE $id SET blocked_until = $until RETURN NONE")
+                .bind(("id", throttle_id(key)))
+                .bind(("until", now.saturating_add(delay)))
+        )?;
         Ok(failures)
     }
 
     /// Forgets `key`'s failures (after a successful login).
     pub async fn clear_failures(&self, key: &str) -> Result<(), StorageError> {
-        self.db
-            .query("DELETE $id")
-            .bind(("id", throttle_id(key)))
-            .await?
-            .check()?;
+        retry_conflicts!(self.db.query("DELETE $id").bind(("id", throttle_id(key))))?;
         Ok(())
     }
 
     /// Removes counters nobody has failed on for `older_than` seconds.
     pub async fn sweep_throttles(&self, now: i64, older_than: i64) -> Result<(), StorageError> {
-        self.db
-            .query("DELETE throttle WHERE last_failure + $older <= $now")
-            .bind(("now", now))
-            .bind(("older", older_than))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("DELETE throttle WHERE last_failure + $older <= $now")
+                .bind(("now", now))
+                .bind(("older", older_than))
+        )?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::sessions::{random_hex, record_key, sha256_hex};
+use crate::store::retry_conflicts;
 use crate::users::user_id;
 use crate::{StorageError, Store};
 
@@ -113,18 +114,18 @@ impl Store {
             expires_at,
             last_used: None,
         };
-        self.db
-            .query(
-                "CREATE $id SET user = $user, name = $name, created_at = $created_at, \
-                 expires_at = $expires_at, last_used = NONE RETURN NONE",
-            )
-            .bind(("id", token_record_id(&info.id)))
-            .bind(("user", user_id(username)))
-            .bind(("name", info.name.clone()))
-            .bind(("created_at", info.created_at))
-            .bind(("expires_at", expires_at))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query(
+                    "CREATE $id SET user = $user, name = $name, created_at = $created_at, \
+                     expires_at = $expires_at, last_used = NONE RETURN NONE",
+                )
+                .bind(("id", token_record_id(&info.id)))
+                .bind(("user", user_id(username)))
+                .bind(("name", info.name.clone()))
+                .bind(("created_at", info.created_at))
+                .bind(("expires_at", expires_at))
+        )?;
         Ok((token, info))
     }
 
@@ -138,12 +139,12 @@ impl Store {
 
     /// Records use, for the tokens list (the caller rate-limits the writes).
     pub async fn touch_api_token(&self, id: &str, now: i64) -> Result<(), StorageError> {
-        self.db
-            .query("UPDATE $id SET last_used = $now RETURN NONE")
-            .bind(("id", token_record_id(id)))
-            .bind(("now", now))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("UPDATE $id SET last_used = $now RETURN NONE")
+                .bind(("id", token_record_id(id)))
+                .bind(("now", now))
+        )?;
         Ok(())
     }
 
@@ -165,13 +166,12 @@ impl Store {
         username: &Username,
         id: &str,
     ) -> Result<bool, StorageError> {
-        let mut response = self
-            .db
-            .query("DELETE $id WHERE user = $user RETURN BEFORE")
-            .bind(("id", token_record_id(id)))
-            .bind(("user", user_id(username)))
-            .await?
-            .check()?;
+        let mut response = retry_conflicts!(
+            self.db
+                .query("DELETE $id WHERE user = $user RETURN BEFORE")
+                .bind(("id", token_record_id(id)))
+                .bind(("user", user_id(username)))
+        )?;
         let removed: Vec<TokenRecord> = response.take(0)?;
         Ok(!removed.is_empty())
     }

@@ -4,6 +4,7 @@
 use domain::{DisplayName, Email, PasswordHash, User, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
 #[derive(Debug, SurrealValue)]
@@ -142,12 +143,12 @@ impl Store {
         username: &Username,
         hash: &PasswordHash,
     ) -> Result<(), StorageError> {
-        self.db
-            .query("UPDATE $id SET password_hash = $hash RETURN NONE")
-            .bind(("id", user_id(username)))
-            .bind(("hash", hash.as_str().to_owned()))
-            .await?
-            .check()?;
+        retry_conflicts!(
+            self.db
+                .query("UPDATE $id SET password_hash = $hash RETURN NONE")
+                .bind(("id", user_id(username)))
+                .bind(("hash", hash.as_str().to_owned()))
+        )?;
         Ok(())
     }
 

@@ -358,7 +358,10 @@ impl ServeArgs {
             None => header_defaults.user,
         };
         if !user_headers.iter().any(|h| h == crate::auth::X_AUTH_USER) {
-            user_headers.insert(0, crate::auth::X_AUTH_USER.to_owned());
+            user_headers.insert(
+                0,
+                poem::http::HeaderName::from_static(crate::auth::X_AUTH_USER),
+            );
         }
         let email_headers = match pick(self.auth_email_headers, file.auth_email_headers.clone()) {
             Some(list) => parse_header_names(&list)?,
@@ -450,12 +453,10 @@ fn parse_network(raw: &str) -> Result<ipnet::IpNet, ConfigError> {
         })
 }
 
-fn parse_header_names(list: &[String]) -> Result<Vec<String>, ConfigError> {
+fn parse_header_names(list: &[String]) -> Result<Vec<poem::http::HeaderName>, ConfigError> {
     list.iter()
         .map(|raw| {
-            let name = raw.trim().to_ascii_lowercase();
-            poem::http::HeaderName::from_bytes(name.as_bytes())
-                .map(|_| name)
+            poem::http::HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
                 .map_err(|_| ConfigError::Invalid(format!("{raw:?} is not a header name")))
         })
         .collect()

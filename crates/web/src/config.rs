@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use domain::HashParams;
 use ipnet::IpNet;
+use poem::http::HeaderName;
 use storage::{DbCredentials, ThrottlePolicy};
 use url::Url;
 
@@ -61,19 +62,26 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// Response headers of an allowed `/auth`, by what they carry. Lowercase names.
+/// Response headers of an allowed `/auth`, by what they carry (parsed once, as
+/// `/auth` sends them on every request).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
-    pub user: Vec<String>,
-    pub email: Vec<String>,
+    pub user: Vec<HeaderName>,
+    pub email: Vec<HeaderName>,
 }
 
 impl Default for IdentityHeaders {
     /// gatehouse's own names and Authelia's, which many apps already read.
     fn default() -> Self {
         Self {
-            user: vec!["x-auth-user".into(), "remote-user".into()],
-            email: vec!["x-auth-email".into(), "remote-email".into()],
+            user: vec![
+                HeaderName::from_static("x-auth-user"),
+                HeaderName::from_static("remote-user"),
+            ],
+            email: vec![
+                HeaderName::from_static("x-auth-email"),
+                HeaderName::from_static("remote-email"),
+            ],
         }
     }
 }

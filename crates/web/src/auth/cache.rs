@@ -17,10 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use domain::{User, Username};
+use domain::Username;
 use futures::StreamExt;
+use storage::Store;
 use storage::watch::Change;
-use storage::{Session, Store};
+
+use super::Authenticated;
 
 /// Entries kept at most; past it the cache starts again from empty.
 const CAPACITY: usize = 100_000;
@@ -32,7 +34,7 @@ pub struct SessionCache {
 
 #[derive(Default)]
 struct Inner {
-    entries: Mutex<HashMap<String, (User, Session)>>,
+    entries: Mutex<HashMap<String, Arc<Authenticated>>>,
     generation: AtomicU64,
     enabled: AtomicBool,
 }
@@ -43,19 +45,22 @@ impl SessionCache {
         self.inner.generation.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, id: &str) -> Option<(User, Session)> {
+    pub fn get(&self, id: &str) -> Option<Arc<Authenticated>> {
         if !self.inner.enabled.load(Ordering::Acquire) {
             return None;
         }
         self.entries().get(id).cloned()
     }
 
-    /// Caches what was read from the store at `generation`, unless something was
+    /// Caches a session read from the store at `generation`, unless something was
     /// evicted since.
-    pub fn insert(&self, generation: u64, user: User, session: Session) {
+    pub fn insert(&self, generation: u64, found: Arc<Authenticated>) {
         if !self.inner.enabled.load(Ordering::Acquire) {
             return;
         }
+        let Some(id) = found.session().map(|s| s.id.clone()) else {
+            return;
+        };
         let mut entries = self.entries();
         if self.generation() != generation {
             return;
@@ -63,7 +68,7 @@ impl SessionCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(session.id.clone(), (user, session));
+        entries.insert(id, found);
     }
 
     pub fn evict(&self, id: &str) {
@@ -76,7 +81,7 @@ impl SessionCache {
     pub fn evict_user(&self, username: &Username) {
         let mut entries = self.entries();
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, (user, _)| user.username != *username);
+        entries.retain(|_, found| found.user.username != *username);
     }
 
     pub fn clear(&self) {
@@ -98,7 +103,7 @@ impl SessionCache {
         self.inner.enabled.store(enabled, Ordering::Release);
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (User, Session)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Authenticated>>> {
         self.inner
             .entries
             .lock()

@@ -117,15 +117,18 @@ pub fn auth(req: &Request, Data(state): Data<&AppState>) -> Response {
         tracing::warn!(message);
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
-    let next = forwarded
-        .original_url
-        .as_ref()
-        .and_then(|url| safe_next(url.as_str(), config));
+    // Only a refusal needs the return URL: the allowed path does not build it.
+    let next = || {
+        forwarded
+            .original_url
+            .as_ref()
+            .and_then(|url| safe_next(url.as_str(), config))
+    };
     let Some(who) = super::current(req) else {
-        return deny(req, config, &forwarded, rules.nginx, next.as_deref());
+        return deny(req, config, &forwarded, rules.nginx, next().as_deref());
     };
     if let Some(reason) = rules.refuse(who, storage::now()) {
-        let login = absolute_login_url(config, next.as_deref());
+        let login = absolute_login_url(config, next().as_deref());
         let body = html! {
             p { (reason) }
             p { a href=(login) { "Log in as someone else" } }
@@ -146,9 +149,7 @@ fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticate
     ] {
         let Ok(value) = value else { continue };
         for name in names {
-            if let Ok(name) = header::HeaderName::from_bytes(name.as_bytes()) {
-                headers.insert(name, value.clone());
-            }
+            headers.insert(name.clone(), value.clone());
         }
     }
 }

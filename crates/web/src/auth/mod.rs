@@ -20,6 +20,8 @@ pub mod endpoint;
 mod next;
 pub mod proxy;
 
+use std::sync::Arc;
+
 use domain::{User, Username};
 use poem::http::header::{self, HeaderName, HeaderValue};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
@@ -81,7 +83,9 @@ pub struct SessionEnded;
 
 /// The logged-in user of `req`, if any.
 pub fn current(req: &Request) -> Option<&Authenticated> {
-    req.extensions().get::<Authenticated>()
+    req.extensions()
+        .get::<Arc<Authenticated>>()
+        .map(AsRef::as_ref)
 }
 
 /// The logged-in user, or the error that sends the visitor to the login page
@@ -111,7 +115,9 @@ pub fn middleware<E: Endpoint + 'static>(
                 Ok(auth) => auth,
                 Err(err) => return Ok(WebError::from(err).into_response()),
             };
-            let username = auth.as_ref().map(|a| a.user.username.to_string());
+            let username = auth
+                .as_ref()
+                .and_then(|a| HeaderValue::from_str(a.user.username.as_str()).ok());
             if let Some(auth) = auth {
                 req.extensions_mut().insert(auth);
             }
@@ -126,9 +132,7 @@ pub fn middleware<E: Endpoint + 'static>(
             let ended = resp.extensions().get::<SessionEnded>().is_some();
             match username {
                 Some(name) if !ended => {
-                    if let Ok(value) = HeaderValue::from_str(&name) {
-                        resp.headers_mut().insert(X_AUTH_USER, value);
-                    }
+                    resp.headers_mut().insert(X_AUTH_USER, name);
                 }
                 // A cookie that names no live session is cleared.
                 None if had_cookie && !resp.headers().contains_key(header::SET_COOKIE) => {
@@ -157,13 +161,19 @@ fn strip_identity_headers(req: &mut Request) {
 
 /// Headers that name a user: never believed from a client. Underscores count as
 /// dashes, because many app servers (CGI, WSGI, Rack) read `X_Auth_User` as
-/// `X-Auth-User`.
+/// `X-Auth-User`. (Runs on every request: compares without allocating.)
 pub fn is_identity_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('_', "-");
-    name.starts_with("x-auth-") || name.starts_with("remote-")
+    let starts_with = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name
+                .bytes()
+                .zip(prefix.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    };
+    starts_with("x-auth-") || starts_with("remote-")
 }
 
-async fn load(state: &AppState, req: &Request) -> Result<Option<Authenticated>, StorageError> {
+async fn load(state: &AppState, req: &Request) -> Result<Option<Arc<Authenticated>>, StorageError> {
     if let Some(token) = session_token(req, &state.config) {
         return load_session(state, &token).await;
     }
@@ -176,10 +186,10 @@ async fn load(state: &AppState, req: &Request) -> Result<Option<Authenticated>, 
 async fn load_session(
     state: &AppState,
     token: &SessionToken,
-) -> Result<Option<Authenticated>, StorageError> {
+) -> Result<Option<Arc<Authenticated>>, StorageError> {
     let id = token.session_id();
     let cache = &state.sessions;
-    let (user, session) = match cache.get(&id) {
+    let found = match cache.get(&id) {
         Some(hit) => hit,
         None => {
             let generation = cache.generation();
@@ -189,9 +199,16 @@ async fn load_session(
             let Some(user) = state.store.user_by_username(&session.username).await? else {
                 return Ok(None);
             };
-            cache.insert(generation, user.clone(), session.clone());
-            (user, session)
+            let found = Arc::new(Authenticated {
+                user,
+                via: Credential::Session(session),
+            });
+            cache.insert(generation, Arc::clone(&found));
+            found
         }
+    };
+    let Some(session) = found.session() else {
+        return Ok(None);
     };
     let now = storage::now();
     if !session.is_live(now, state.config.sessions.idle_timeout) {
@@ -204,16 +221,13 @@ async fn load_session(
         cache.evict(&id);
         state.store.touch_session(&id, now).await?;
     }
-    Ok(Some(Authenticated {
-        user,
-        via: Credential::Session(session),
-    }))
+    Ok(Some(found))
 }
 
 async fn load_token(
     state: &AppState,
     token: &ApiToken,
-) -> Result<Option<Authenticated>, StorageError> {
+) -> Result<Option<Arc<Authenticated>>, StorageError> {
     let Some(info) = state.store.api_token(token).await? else {
         return Ok(None);
     };
@@ -227,10 +241,10 @@ async fn load_token(
     if info.last_used.is_none_or(|at| now - at >= TOUCH_INTERVAL) {
         state.store.touch_api_token(&info.id, now).await?;
     }
-    Ok(Some(Authenticated {
+    Ok(Some(Arc::new(Authenticated {
         user,
         via: Credential::Token(info),
-    }))
+    })))
 }
 
 /// Ends one session: in the store, and at once in this node's cache (other nodes
@@ -271,8 +285,10 @@ pub async fn login_user(
     username: &Username,
     remember: bool,
 ) -> Result<String, StorageError> {
-    if let Some(old) = session_token(req, &state.config) {
-        end_session(state, &old.session_id()).await?;
+    // The middleware loaded the cookie's session if it is live; a dead one has
+    // nothing left to end (and costs no write).
+    if let Some(old) = current(req).and_then(Authenticated::session) {
+        end_session(state, &old.id).await?;
     }
     let policy = state.config.sessions;
     let lifetime = if remember {

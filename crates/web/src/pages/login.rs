@@ -122,10 +122,9 @@ pub async fn post(
     let now = storage::now();
     let account_key = format!("account:{email}");
     let address_key = format!("address:{address}");
-    let wait = state
-        .store
-        .throttle_wait(&account_key, now)
-        .await?
+    let account_status = state.store.throttle_status(&account_key, now).await?;
+    let wait = account_status
+        .unwrap_or(0)
         .max(state.store.throttle_wait(&address_key, now).await?);
     if wait > 0 {
         tracing::warn!(event = "login_throttled", email = %email, address, wait);
@@ -181,7 +180,9 @@ pub async fn post(
     }
     // The account's count starts again; the address's does not, or one account of
     // the attacker's own would reset it between guesses at others.
-    state.store.clear_failures(&account_key).await?;
+    if account_status.is_some() {
+        state.store.clear_failures(&account_key).await?;
+    }
     let cookie = auth::login_user(state, req, &user.username, input.remember).await?;
     tracing::info!(event = "login", user = %user.username, address);
     let target = next.unwrap_or_else(|| super::profile_path(&user));
