@@ -57,6 +57,7 @@ impl Hashing {
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{n}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         // The lock is held only while waiting for the next job.
                         let next = match queue.lock() {
@@ -160,6 +161,21 @@ impl Hashing {
         result
             .await
             .map_err(|_| HashingError::Task("a hashing thread failed".into()))
+    }
+}
+
+/// Puts the calling hashing thread below request handling (nice ≈ 9): during a
+/// login flood the scheduler still runs `/auth` first, and hashing takes the rest.
+/// Raising niceness needs no privilege; should it fail, hashing runs as it is.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let Ok(value) = ThreadPriorityValue::try_from(25u8) else {
+        return;
+    };
+    if let Err(err) =
+        thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
+    {
+        tracing::warn!(error = ?err, "cannot lower the hashing threads' priority");
     }
 }
 
