@@ -33,3 +33,19 @@ fn domain_depends_on_neither_surrealdb_nor_poem_nor_tokio() {
         assert!(found.is_empty(), "domain depends on {forbidden}: {found:?}");
     }
 }
+
+/// The README says `cargo run -- serve …`: with more than one binary in `web`,
+/// that only works while `default-run` names the server.
+#[test]
+fn cargo_run_starts_the_server() {
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/web/Cargo.toml");
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    assert_eq!(
+        manifest["package"]
+            .get("default-run")
+            .and_then(|v| v.as_str()),
+        Some("gatehouse")
+    );
+}
