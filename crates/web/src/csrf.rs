@@ -87,16 +87,9 @@ fn cookie_name(config: &Config) -> &'static str {
 }
 
 fn nonce_from_cookie(req: &Request, config: &Config) -> Option<String> {
-    let name = cookie_name(config);
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
+    crate::auth::cookie(req, cookie_name(config))
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
 }
 
 fn new_nonce() -> String {

@@ -76,14 +76,12 @@ impl IntoResponse for WebError {
             ),
             Self::Form(err) => pages::error_page(err.status(), "Bad request", &err.to_string()),
             Self::Busy => {
-                let mut resp = pages::error_page(
+                let resp = pages::error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Busy",
                     "Too many logins at once. Try again in a few seconds.",
                 );
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
-                resp
+                pages::with_retry_after(resp, 2)
             }
             Self::Storage(err) => {
                 tracing::error!(error = %err, "storage failure");

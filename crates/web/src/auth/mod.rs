@@ -110,7 +110,7 @@ pub fn middleware<E: Endpoint + 'static>(
         let state = state.clone();
         async move {
             strip_identity_headers(&mut req);
-            let had_cookie = session_token(&req, &state.config).is_some();
+            let had_cookie = cookie(&req, state.config.session_cookie_name()).is_some();
             let auth = match load(&state, &req).await {
                 Ok(auth) => auth,
                 Err(err) => return Ok(WebError::from(err).into_response()),
@@ -317,7 +317,12 @@ pub async fn login_user(
 
 /// The session token from the request's cookie, if it holds a well-formed one.
 pub fn session_token(req: &Request, config: &Config) -> Option<SessionToken> {
-    let name = config.session_cookie_name();
+    cookie(req, config.session_cookie_name())
+        .and_then(|value| SessionToken::parse(value.trim_matches('"')))
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -325,7 +330,7 @@ pub fn session_token(req: &Request, config: &Config) -> Option<SessionToken> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| *n == name)
-        .and_then(|(_, value)| SessionToken::parse(value.trim_matches('"')))
+        .map(|(_, value)| value)
 }
 
 /// `Set-Cookie` for a new session. Without "remember me" it is a browser-session

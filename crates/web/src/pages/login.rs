@@ -64,6 +64,12 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
     })
 }
 
+/// The throttle counter of failed passwords for the account `email` names (known
+/// or not); the password page counts against it too.
+pub fn account_throttle_key(email: &Email) -> String {
+    format!("account:{email}")
+}
+
 #[handler]
 pub fn get(
     req: &Request,
@@ -120,7 +126,7 @@ pub async fn post(
 
     // Throttled before any hashing, the same way for known and unknown emails.
     let now = storage::now();
-    let account_key = format!("account:{email}");
+    let account_key = account_throttle_key(&email);
     let address_key = format!("address:{address}");
     let account_status = state.store.throttle_status(&account_key, now).await?;
     let wait = account_status
@@ -133,12 +139,8 @@ pub async fn post(
             if wait == 1 { "" } else { "s" }
         );
         let content = form(&input, &FieldErrors::default(), Some(&alert));
-        let mut resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
-        if let Ok(value) = poem::http::HeaderValue::from_str(&wait.to_string()) {
-            resp.headers_mut()
-                .insert(poem::http::header::RETRY_AFTER, value);
-        }
-        return Ok(resp);
+        let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+        return Ok(super::with_retry_after(resp, wait));
     }
 
     let user = state.store.user_by_email(&email).await?;

@@ -209,6 +209,14 @@ pub fn see_other(location: &str) -> Response {
         .finish()
 }
 
+/// Adds `Retry-After: seconds` to `resp` (throttled logins, busy hashing).
+pub fn with_retry_after(mut resp: Response, seconds: i64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    resp
+}
+
 /// Adds a `Set-Cookie` header to `resp`.
 pub fn with_cookie(mut resp: Response, cookie: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(cookie) {

@@ -88,20 +88,13 @@ pub async fn post(
 
     // Guessing the current password here is throttled like a login.
     let now = storage::now();
-    let account_key = format!("account:{}", me.user.email);
+    let account_key = super::login::account_throttle_key(&me.user.email);
     let wait = state.store.throttle_wait(&account_key, now).await?;
     if wait > 0 {
         let alert = format!("Too many wrong passwords. Try again in {wait} seconds.");
-        let mut resp = page(
-            req,
-            StatusCode::TOO_MANY_REQUESTS,
-            form(csrf, &errors, Some(&alert)),
-        );
-        if let Ok(value) = poem::http::HeaderValue::from_str(&wait.to_string()) {
-            resp.headers_mut()
-                .insert(poem::http::header::RETRY_AFTER, value);
-        }
-        return Ok(resp);
+        let content = form(csrf, &errors, Some(&alert));
+        let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+        return Ok(super::with_retry_after(resp, wait));
     }
     let verdict = match Password::parse(current) {
         Ok(current) => {
