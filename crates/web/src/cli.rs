@@ -46,6 +46,9 @@ pub enum Command {
     /// Check that a proxy in front of an app gates it the way gatehouse expects:
     /// spoofed identity headers refused or overwritten, the original URL forwarded.
     CheckProxy(crate::check_proxy::CheckProxyArgs),
+    /// Print the JSON API's OpenAPI spec (the one served at /api/openapi.json and
+    /// committed as crates/web/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,8 @@
 //! before any handler runs. The key is shared by every node (from configuration, or
 //! generated once and kept in the store).
 //!
-//! Exempt: safe methods, `/auth` (it changes nothing), and requests with an
+//! Exempt: safe methods, `/auth` (it changes nothing), the JSON API (it checks
+//! `Origin` or this token itself, see `api::guard`), and requests with an
 //! `Authorization` header — a cross-site form cannot send one, and a script would
 //! need a CORS preflight that gatehouse never grants.
 
@@ -114,8 +115,10 @@ pub fn middleware<E: Endpoint + 'static>(
     ep.around(move |ep, mut req| {
         let state = state.clone();
         async move {
-            // `/auth` has no forms and changes nothing: keep its hot path short.
-            if req.uri().path() == "/auth" {
+            // `/auth` has no forms and changes nothing: keep its hot path short. The
+            // JSON API checks its own requests (`api::guard`).
+            let path = req.uri().path();
+            if path == "/auth" || path.starts_with("/api/") {
                 return ep.call(req).await.map(IntoResponse::into_response);
             }
             let config = &state.config;
@@ -174,6 +177,18 @@ impl IntoResponse for Refusal {
             ),
         }
     }
+}
+
+/// Whether `req` carries a valid token in the `X-CSRF-Token` header for its
+/// browser's nonce cookie (the JSON API's alternative to an `Origin` check).
+pub fn header_token_valid(req: &Request, state: &AppState) -> bool {
+    let Some(nonce) = nonce_from_cookie(req, &state.config) else {
+        return false;
+    };
+    req.headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|token| state.csrf_key.verify(&nonce, token))
 }
 
 /// The token from the header, or else from the form body (which is put back for

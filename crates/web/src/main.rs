@@ -9,8 +9,21 @@ use web::check_proxy::{CheckProxyArgs, Outcome};
 use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand, UserCommand};
 use web::seed::seed_file;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack for every runtime thread. The embedded SurrealDB runs queries on the
+/// calling task's stack, and a debug build of its executor goes deeper than the
+/// default 2 MiB on conditional upserts; release builds need far less. Only what
+/// is touched is ever committed.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
     match cli.command {
@@ -21,6 +34,10 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::User(command)) => user(command).await,
         Some(Command::Health { url }) => health(url).await,
         Some(Command::CheckProxy(args)) => check_proxy(args).await,
+        Some(Command::Openapi) => {
+            println!("{}", web::api::spec());
+            Ok(())
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub fn route_label(path: &str) -> &'static str {
         _ if path.starts_with("/account/sessions") => "/account/sessions",
         _ if path.starts_with("/signup/check/") => "/signup/check/{field}",
         _ if path.starts_with("/assets/") => "/assets",
+        "/api/v1/sessions" => "/api/v1/sessions",
+        _ if path.starts_with("/api/") => "/api",
         _ => "other",
     }
 }
@@ -60,9 +62,10 @@ impl Metrics {
     fn record(&self, route: &'static str, login: bool, status: StatusCode, started: Instant) {
         if login {
             // A login's outcome shows in its status: success (303, or 200 with
-            // HX-Redirect), wrong credentials or bad input, throttled, busy.
+            // HX-Redirect, or 201 from the API), wrong credentials or bad input,
+            // throttled, busy.
             let outcome = match status.as_u16() {
-                200 | 303 => Some(0),
+                200 | 201 | 303 => Some(0),
                 401 | 422 => Some(1),
                 429 => Some(2),
                 503 => Some(3),
@@ -183,7 +186,8 @@ pub fn middleware<E: Endpoint + 'static>(
         async move {
             let started = Instant::now();
             let route = route_label(req.uri().path());
-            let login = route == "/login" && req.method() == poem::http::Method::POST;
+            let login = matches!(route, "/login" | "/api/v1/sessions")
+                && req.method() == poem::http::Method::POST;
             let resp = match ep.call(req).await {
                 Ok(resp) => resp.into_response(),
                 Err(err) => err.into_response(),

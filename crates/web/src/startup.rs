@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode};
 use poem::listener::TcpAcceptor;
 use poem::middleware::SetHeader;
 use poem::web::Data;
@@ -14,7 +14,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, ha
 use crate::error::WebError;
 use crate::pages::{self, home, login, logout, password, sessions, signup, user};
 use crate::state::AppState;
-use crate::{auth, csrf, metrics};
+use crate::{api, auth, csrf, metrics};
 
 /// No inline script, no eval, nothing from other origins, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -43,6 +43,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics::get))
+        .nest(api::PREFIX, api::operations(state.clone()))
+        .at(api::SPEC_PATH, get(api::spec_json))
+        .at(api::DOCS_PATH, get(api::docs))
         .data(state.clone())
         .catch_error(|_: NotFoundError| async { WebError::NotFound.into_response() })
         .catch_error(|_: MethodNotAllowedError| async {
@@ -53,7 +56,6 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             )
         });
     let mut headers = SetHeader::new()
-        .overriding("content-security-policy", CONTENT_SECURITY_POLICY)
         .overriding("x-content-type-options", "nosniff")
         .overriding("referrer-policy", "same-origin")
         .overriding("x-frame-options", "DENY")
@@ -65,6 +67,17 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let app = auth::middleware(routes, state.clone());
     let metrics_recorder = state.metrics.clone();
     let app = pages::htmx_errors(csrf::middleware(app, state));
+    let app = api::problem::problem_responses(app).after(|resp| async move {
+        let mut resp = resp?;
+        // The API docs page brings its own policy.
+        if !resp.headers().contains_key("content-security-policy") {
+            resp.headers_mut().insert(
+                "content-security-policy",
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            );
+        }
+        Ok(resp)
+    });
     metrics::middleware(app.with(headers), metrics_recorder)
 }
 

@@ -277,14 +277,14 @@ pub fn bearer_token(req: &Request) -> Option<ApiToken> {
 }
 
 /// Starts a fresh session for `username` (Flask-Login's `login_user`) and returns
-/// its `Set-Cookie`. A session the request already had is ended: the token a browser
+/// its `Set-Cookie` and the session. A session the request already had is ended: the token a browser
 /// held before login is worthless after it (no session fixation).
 pub async fn login_user(
     state: &AppState,
     req: &Request,
     username: &Username,
     remember: bool,
-) -> Result<String, StorageError> {
+) -> Result<(String, Session), StorageError> {
     // The middleware loaded the cookie's session if it is live; a dead one has
     // nothing left to end (and costs no write).
     if let Some(old) = current(req).and_then(Authenticated::session) {
@@ -307,12 +307,9 @@ pub async fn login_user(
         user_agent,
         address: client_address(req, &state.config),
     };
-    let (token, _) = state.store.create_session(username, new).await?;
-    Ok(session_cookie(
-        &state.config,
-        &token,
-        remember.then_some(lifetime),
-    ))
+    let (token, session) = state.store.create_session(username, new).await?;
+    let cookie = session_cookie(&state.config, &token, remember.then_some(lifetime));
+    Ok((cookie, session))
 }
 
 /// The session token from the request's cookie, if it holds a well-formed one.

@@ -14,7 +14,7 @@ use maud::{DOCTYPE, Markup, Render, html};
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Request, Response, handler};
 
-use domain::{User, ValidationError};
+use domain::User;
 use serde::Deserialize;
 
 /// The stylesheet's path carries the version, so it can be cached forever.
@@ -225,35 +225,7 @@ pub fn with_cookie(mut resp: Response, cookie: &str) -> Response {
     resp
 }
 
-/// The messages of a failed form, by field.
-#[derive(Debug, Default)]
-pub struct FieldErrors(Vec<ValidationError>);
-
-impl FieldErrors {
-    pub fn push(&mut self, err: ValidationError) {
-        self.0.push(err);
-    }
-
-    pub fn add(&mut self, field: &'static str, message: &str) {
-        self.0.push(ValidationError::new(field, message));
-    }
-
-    /// Keeps the value of `result`, recording its error.
-    pub fn check<T>(&mut self, result: Result<T, ValidationError>) -> Option<T> {
-        result.map_err(|e| self.push(e)).ok()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
-    }
-}
+pub use crate::accounts::FieldErrors;
 
 /// `?next=…` on the login and signup pages: where to go after.
 #[derive(Debug, Deserialize)]

@@ -73,10 +73,10 @@ pub async fn post(
     let mut errors = FieldErrors::default();
     let new = errors.check(Password::parse(new_input));
     if new.is_some() && confirm != new_input {
-        errors.add("confirm", "The passwords do not match.");
+        errors.add("confirm", crate::accounts::PASSWORDS_DIFFER);
     }
     if current.chars().count() > Password::MAX {
-        errors.add("current", "A password is at most 1024 characters long.");
+        errors.add("current", crate::accounts::PASSWORD_TOO_LONG);
     }
     let (Some(new), true) = (new, errors.is_empty()) else {
         return Ok(page(
@@ -88,7 +88,7 @@ pub async fn post(
 
     // Guessing the current password here is throttled like a login.
     let now = storage::now();
-    let account_key = super::login::account_throttle_key(&me.user.email);
+    let account_key = crate::accounts::account_throttle_key(&me.user.email);
     let wait = state.store.throttle_wait(&account_key, now).await?;
     if wait > 0 {
         let alert = format!("Too many wrong passwords. Try again in {wait} seconds.");

@@ -110,7 +110,7 @@ fn sessions_fragment(me: &Authenticated, sessions: &[Session], csrf: &str) -> Ma
     }
 }
 
-async fn live_sessions(state: &AppState, me: &Authenticated) -> Result<Vec<Session>, WebError> {
+pub async fn live_sessions(state: &AppState, me: &Authenticated) -> Result<Vec<Session>, WebError> {
     let now = storage::now();
     let idle = state.config.sessions.idle_timeout;
     Ok(state

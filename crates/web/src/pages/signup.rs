@@ -1,13 +1,13 @@
 //! `GET /signup` shows the form; `POST /signup` creates the user and logs them in.
 
-use domain::{DisplayName, Email, Password, User, Username};
+use domain::{Email, Password, Username};
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, IntoResponse, Request, Response, handler};
-use storage::StorageError;
 
 use super::{CsrfField, Field, FieldErrors, NextQuery};
+use crate::accounts::{NewAccount, SignupOutcome, USERNAME_TAKEN, sign_up};
 use crate::auth;
 use crate::error::WebError;
 use crate::form::Form;
@@ -80,7 +80,7 @@ pub async fn check(
         "username" => match Username::parse(value) {
             Err(err) => (Some(err.message), None),
             Ok(username) => match state.store.user_by_username(&username).await? {
-                Some(_) => (Some("This username is already taken.".to_owned()), None),
+                Some(_) => (Some(USERNAME_TAKEN.to_owned()), None),
                 None => (None, Some("Available.")),
             },
         },
@@ -135,53 +135,24 @@ pub async fn post(
         next: next.as_deref(),
         csrf: crate::csrf::token(req),
     };
-    let password_input = form_data.required("password")?;
-    let confirm = form_data.required("confirm")?;
-
-    let mut errors = FieldErrors::default();
-    let username = errors.check(Username::parse(input.username));
-    let email = errors.check(Email::parse(input.email));
-    let name = errors.check(DisplayName::parse(input.name));
-    let password = errors.check(Password::parse(password_input));
-    if password.is_some() && confirm != password_input {
-        errors.add("confirm", "The passwords do not match.");
-    }
-    let (Some(username), Some(email), Some(name), Some(password), true) =
-        (username, email, name, password, errors.is_empty())
-    else {
-        return Ok(page(
-            req,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            form(&input, &errors),
-        ));
+    let account = NewAccount {
+        username: input.username,
+        email: input.email,
+        name: input.name,
+        password: form_data.required("password")?,
+        confirm: Some(form_data.required("confirm")?),
     };
-
-    let user = User {
-        password_hash: state.hashing.hash(password).await?,
-        username,
-        email,
-        name,
-        created_at: storage::now(),
-    };
-    match state.store.create_user(&user).await {
-        Ok(()) => {}
-        Err(StorageError::UsernameTaken) => {
-            errors.add("username", "This username is already taken.");
+    let user = match sign_up(state, req, &account).await? {
+        SignupOutcome::Created(user) => user,
+        SignupOutcome::Invalid(errors) => {
+            let content = form(&input, &errors);
+            return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
+        }
+        SignupOutcome::Taken(errors) => {
             return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors)));
         }
-        Err(StorageError::EmailTaken) => {
-            errors.add("email", "An account with this email already exists.");
-            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors)));
-        }
-        Err(other) => return Err(other.into()),
-    }
-    let address = auth::client_address(req, &state.config);
-    tracing::info!(
-        event = "signup",
-        user = %user.username,
-        address = address.as_deref().unwrap_or("-"),
-    );
-    let cookie = auth::login_user(state, req, &user.username, false).await?;
+    };
+    let (cookie, _) = auth::login_user(state, req, &user.username, false).await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),

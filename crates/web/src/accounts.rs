@@ -1,0 +1,226 @@
+//! What signing up and logging in mean, once for the site's forms and the JSON
+//! API alike: the same validation messages, the same throttling, the same timing
+//! for unknown emails and wrong passwords. Callers turn the outcome into a form or
+//! a problem document and start the session themselves.
+
+use domain::{DisplayName, Email, Password, User, Username, ValidationError, Verdict};
+use poem::Request;
+use storage::StorageError;
+
+use crate::auth;
+use crate::error::WebError;
+use crate::state::AppState;
+
+/// The one message for an unknown email and a wrong password alike.
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password.";
+/// Refused before hashing: nobody gets to make us hash megabytes.
+pub const PASSWORD_TOO_LONG: &str = "A password is at most 1024 characters long.";
+pub const USERNAME_TAKEN: &str = "This username is already taken.";
+pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
+pub const PASSWORDS_DIFFER: &str = "The passwords do not match.";
+
+/// The messages of a failed form or request body, by field.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<ValidationError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, err: ValidationError) {
+        self.0.push(err);
+    }
+
+    pub fn add(&mut self, field: &'static str, message: &str) {
+        self.0.push(ValidationError::new(field, message));
+    }
+
+    /// Keeps the value of `result`, recording its error.
+    pub fn check<T>(&mut self, result: Result<T, ValidationError>) -> Option<T> {
+        result.map_err(|e| self.push(e)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ValidationError> {
+        self.0.iter()
+    }
+}
+
+/// A sign-up as typed: `confirm` is the form's second password field (the API has
+/// none).
+#[derive(Debug, Default)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password: &'a str,
+    pub confirm: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum SignupOutcome {
+    Created(User),
+    /// A field is malformed (422).
+    Invalid(FieldErrors),
+    /// The username or email belongs to someone already (409).
+    Taken(FieldErrors),
+}
+
+/// Validates `input` and creates the user. Nothing is written unless every field
+/// is valid; a race for the same name or email is settled by the store's unique
+/// indexes.
+pub async fn sign_up(
+    state: &AppState,
+    req: &Request,
+    input: &NewAccount<'_>,
+) -> Result<SignupOutcome, WebError> {
+    let mut errors = FieldErrors::default();
+    let username = errors.check(Username::parse(input.username));
+    let email = errors.check(Email::parse(input.email));
+    let name = errors.check(DisplayName::parse(input.name));
+    let password = errors.check(Password::parse(input.password));
+    if password.is_some() && input.confirm.is_some_and(|c| c != input.password) {
+        errors.add("confirm", PASSWORDS_DIFFER);
+    }
+    let (Some(username), Some(email), Some(name), Some(password), true) =
+        (username, email, name, password, errors.is_empty())
+    else {
+        return Ok(SignupOutcome::Invalid(errors));
+    };
+    let user = User {
+        password_hash: state.hashing.hash(password).await?,
+        username,
+        email,
+        name,
+        created_at: storage::now(),
+    };
+    match state.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StorageError::UsernameTaken) => {
+            errors.add("username", USERNAME_TAKEN);
+            return Ok(SignupOutcome::Taken(errors));
+        }
+        Err(StorageError::EmailTaken) => {
+            errors.add("email", EMAIL_TAKEN);
+            return Ok(SignupOutcome::Taken(errors));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    let address = auth::client_address(req, &state.config);
+    tracing::info!(
+        event = "signup",
+        user = %user.username,
+        address = address.as_deref().unwrap_or("-"),
+    );
+    Ok(SignupOutcome::Created(user))
+}
+
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The email is malformed or the password too long to try (422).
+    Invalid(FieldErrors),
+    /// Too many failures for this account or address: try again in `wait` seconds.
+    Throttled {
+        wait: i64,
+    },
+    /// Unknown email or wrong password: [`INVALID_CREDENTIALS`] (401).
+    Refused,
+    Valid(User),
+}
+
+/// The throttle counter of failed passwords for the account `email` names (known
+/// or not); the password page counts against it too.
+pub fn account_throttle_key(email: &Email) -> String {
+    format!("account:{email}")
+}
+
+/// Checks a password the way every login does: throttled before any hashing, the
+/// same work for known and unknown emails, failures counted per account and per
+/// client address, an outdated hash upgraded. Starts no session.
+pub async fn check_login(
+    state: &AppState,
+    req: &Request,
+    email_input: &str,
+    password_input: &str,
+) -> Result<LoginOutcome, WebError> {
+    let address = auth::client_address(req, &state.config);
+    let address = address.as_deref().unwrap_or("-");
+    let mut errors = FieldErrors::default();
+    let email = errors.check(Email::parse(email_input));
+    if password_input.chars().count() > Password::MAX {
+        errors.add("password", PASSWORD_TOO_LONG);
+    }
+    let (Some(email), true) = (email, errors.is_empty()) else {
+        return Ok(LoginOutcome::Invalid(errors));
+    };
+
+    let now = storage::now();
+    let account_key = account_throttle_key(&email);
+    let address_key = format!("address:{address}");
+    let account_status = state.store.throttle_status(&account_key, now).await?;
+    let wait = account_status
+        .unwrap_or(0)
+        .max(state.store.throttle_wait(&address_key, now).await?);
+    if wait > 0 {
+        tracing::warn!(event = "login_throttled", email = %email, address, wait);
+        return Ok(LoginOutcome::Throttled { wait });
+    }
+
+    let user = state.store.user_by_email(&email).await?;
+    // A password too short to be anyone's still costs a full verification, so the
+    // answer's timing says nothing about the account.
+    let candidate = Password::parse(password_input).ok();
+    let verdict = match (&user, &candidate) {
+        (Some(user), Some(password)) => {
+            state
+                .hashing
+                .verify(password.clone(), user.password_hash.clone())
+                .await?
+        }
+        _ => state.hashing.verify_unknown_user().await?,
+    };
+    let (Some(user), Verdict::Valid { needs_rehash }, Some(password)) = (user, verdict, candidate)
+    else {
+        tracing::info!(event = "login_failed", email = %email, address);
+        let throttle = state.config.throttle;
+        state
+            .store
+            .record_failure(&account_key, now, &throttle.account)
+            .await?;
+        state
+            .store
+            .record_failure(&address_key, now, &throttle.address)
+            .await?;
+        return Ok(LoginOutcome::Refused);
+    };
+
+    if needs_rehash {
+        // The configured parameters changed since this hash was made: upgrade it now
+        // that we hold the password.
+        let hash = state.hashing.hash(password).await?;
+        state.store.set_password_hash(&user.username, &hash).await?;
+        tracing::info!(event = "password_rehashed", user = %user.username);
+    }
+    // The account's count starts again; the address's does not, or one account of
+    // the attacker's own would reset it between guesses at others.
+    if account_status.is_some() {
+        state.store.clear_failures(&account_key).await?;
+    }
+    tracing::info!(event = "login", user = %user.username, address);
+    Ok(LoginOutcome::Valid(user))
+}
+
+/// "Try again in 3 seconds."
+pub fn retry_in(wait: i64) -> String {
+    format!(
+        "Try again in {wait} second{}.",
+        if wait == 1 { "" } else { "s" }
+    )
+}

@@ -1,0 +1,383 @@
+//! The JSON API, `/api/v1` (SPEC §8): sign up, log in (a session cookie or a new
+//! API token), log out, `me`, profiles, your sessions and your API tokens —
+//! Flask-Login's `request_loader` as `Authorization: Bearer`.
+//!
+//! - [`users`], [`sessions`], [`tokens`]: the operations (poem-openapi);
+//! - [`models`]: the JSON shapes; [`problem`]: RFC 9457 errors, documented per
+//!   operation;
+//! - this file: the security schemes, [`guard`] (cross-site requests and body
+//!   limits), the spec at `/api/openapi.json` and Swagger UI at `/api/docs`.
+//!
+//! The API shares everything that matters with the forms: `accounts` for
+//! validation, throttling and timing, `auth` for sessions and cookies.
+//!
+//! Cross-site requests. A state-changing request (any method but GET, HEAD,
+//! OPTIONS, TRACE) without an `Authorization` header is refused with 403 when its
+//! `Origin` names another site or `Sec-Fetch-Site` says it is not same-origin;
+//! when it carries the session cookie it must also prove it comes from this site:
+//! either an `Origin` equal to the public URL's origin (every current browser
+//! sends one on such requests), or the site's `X-CSRF-Token` header. On top of
+//! that, bodies must be `application/json`, which a cross-site form cannot send
+//! without a CORS preflight that gatehouse never grants.
+
+pub mod models;
+pub mod problem;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+use std::sync::{Arc, LazyLock};
+
+use base64::Engine;
+use poem::http::header;
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, RequestBody, Response, handler};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, Tags};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, Authenticated};
+use crate::form::MAX_FORM_BYTES;
+use crate::state::AppState;
+use problem::ApiError;
+
+/// Where the operations live.
+pub const PREFIX: &str = "/api/v1";
+pub const SPEC_PATH: &str = "/api/openapi.json";
+pub const DOCS_PATH: &str = "/api/docs";
+
+/// Request bodies are bounded like forms.
+pub const MAX_BODY_BYTES: usize = MAX_FORM_BYTES;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts and profiles.
+    Users,
+    /// Logging in and out, and your sessions.
+    Sessions,
+    /// API tokens for scripts and `/auth`.
+    Tokens,
+}
+
+type Operations = (users::Users, sessions::Sessions, tokens::Tokens);
+
+fn service() -> OpenApiService<Operations, ()> {
+    OpenApiService::new(
+        (users::Users, sessions::Sessions, tokens::Tokens),
+        "gatehouse",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Sign up, log in, log out, your sessions and API tokens.\n\n\
+         Authenticate with the session cookie (`POST /sessions`) or with \
+         `Authorization: Bearer <token>`. A state-changing request made with the \
+         cookie needs an `Origin` header naming this site or the site's \
+         `X-CSRF-Token` header. Errors are `application/problem+json` (RFC 9457). \
+         Times are Unix seconds.",
+    )
+    .server(PREFIX)
+}
+
+/// The spec, as served and as committed in `crates/web/openapi.json`.
+pub fn spec() -> String {
+    static SPEC: LazyLock<String> = LazyLock::new(|| {
+        let generated = service().spec();
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&generated) else {
+            return generated;
+        };
+        document_limits(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or(generated)
+    });
+    SPEC.clone()
+}
+
+/// The limits the operations enforce, written into the request schemas so that
+/// clients (and schemathesis) know them. They are documented, not enforced, by
+/// the schema: the operations check them themselves, to answer with the forms'
+/// messages (`422`) rather than a generic parse error.
+fn document_limits(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let limits = [
+        (
+            "SignupRequest",
+            "username",
+            json!({ "minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$" }),
+        ),
+        (
+            "SignupRequest",
+            "email",
+            json!({ "format": "email", "maxLength": 254 }),
+        ),
+        ("SignupRequest", "name", json!({ "maxLength": 64 })),
+        (
+            "SignupRequest",
+            "password",
+            json!({ "minLength": 8, "maxLength": 1024 }),
+        ),
+        (
+            "LoginRequest",
+            "email",
+            json!({ "format": "email", "maxLength": 254 }),
+        ),
+        ("LoginRequest", "password", json!({ "maxLength": 1024 })),
+        (
+            "TokenRequest",
+            "name",
+            json!({ "minLength": 1, "maxLength": 64 }),
+        ),
+        (
+            "TokenRequest",
+            "expires_in",
+            json!({ "minimum": 60, "maximum": tokens::MAX_EXPIRES_IN }),
+        ),
+    ];
+    for (schema, field, extra) in limits {
+        let property = &mut doc["components"]["schemas"][schema]["properties"][field];
+        if let (Some(property), Some(extra)) = (property.as_object_mut(), extra.as_object()) {
+            property.extend(extra.clone());
+        }
+    }
+}
+
+/// The operations, to nest at [`PREFIX`].
+pub fn operations(state: AppState) -> impl Endpoint<Output = Response> {
+    guard(poem::IntoEndpoint::into_endpoint(service()), state)
+}
+
+/// `GET /api/openapi.json`.
+#[handler]
+pub fn spec_json() -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .body(spec())
+}
+
+/// Swagger UI. poem-openapi inlines its script and styles, so this page gets its
+/// own CSP allowing exactly those inline blocks by hash — still no `unsafe-inline`
+/// and no eval.
+#[handler]
+pub fn docs() -> Response {
+    static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
+        let html = service().swagger_ui_html();
+        let csp = docs_policy(&html);
+        (html, csp)
+    });
+    let (html, csp) = &*PAGE;
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header("content-security-policy", csp.as_str())
+        .body(html.clone())
+}
+
+/// A CSP that allows the inline `<script>` and `<style>` blocks of `html` by their
+/// SHA-256, and nothing else inline.
+fn docs_policy(html: &str) -> String {
+    let hashes = |tag: &str| {
+        let open = format!("<{tag}");
+        let close = format!("</{tag}>");
+        let mut out = String::new();
+        let mut rest = html;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start..];
+            let (Some(body_start), Some(end)) = (after.find('>'), after.find(&close)) else {
+                break;
+            };
+            let body = &after[body_start + 1..end];
+            let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+            out.push_str(&format!(" 'sha256-{digest}'"));
+            rest = &after[end + close.len()..];
+        }
+        out
+    };
+    format!(
+        "default-src 'self'; script-src{}; style-src 'self'{}; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        hashes("script"),
+        hashes("style")
+    )
+}
+
+/// The logged-in user of an operation: the session cookie or an API token, as
+/// loaded by the auth middleware. Missing → `401` problem.
+pub struct Caller(pub Arc<Authenticated>);
+
+const COOKIE_SCHEME: &str = "session_cookie";
+const TOKEN_SCHEME: &str = "api_token";
+
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            COOKIE_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The session cookie set by `POST /sessions` or the site's login form \
+                     (`gatehouse_session` when the server runs with --insecure-cookies or a \
+                     cookie domain).",
+                ),
+                name: Some("__Host-gatehouse_session"),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            TOKEN_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "An API token from `POST /me/tokens` or `gatehouse token create`.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("gh_ and 64 hex digits"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![COOKIE_SCHEME, TOKEN_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        req.extensions()
+            .get::<Arc<Authenticated>>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized().into())
+    }
+}
+
+/// Refuses cross-site changes and oversized bodies before any operation runs (see
+/// the module's documentation).
+pub fn guard<E: Endpoint + 'static>(ep: E, state: AppState) -> impl Endpoint<Output = Response> {
+    ep.around(move |ep, mut req| {
+        let state = state.clone();
+        async move {
+            if !matches!(
+                *req.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+            ) {
+                if let Err(err) = same_site(&req, &state) {
+                    return Ok(err.into_response());
+                }
+                if let Err(err) = limit_body(&mut req).await {
+                    return Ok(err.into_response());
+                }
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        }
+    })
+}
+
+fn same_site(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        // Only a script can send this header, and cross-site scripts need a CORS
+        // preflight that is never granted.
+        return Ok(());
+    }
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let ours = state.config.public_url.origin().ascii_serialization();
+    let origin = text(header::ORIGIN.as_str());
+    if let Some(origin) = origin.filter(|o| *o != ours) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Cross-site request refused: Origin {origin} is not {ours}."),
+        ));
+    }
+    if let Some(site) = text("sec-fetch-site").filter(|s| !matches!(*s, "same-origin" | "none")) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Cross-site request refused (Sec-Fetch-Site: {site})."),
+        ));
+    }
+    let with_cookie = auth::current(req)
+        .and_then(Authenticated::session)
+        .is_some();
+    if with_cookie && origin.is_none() && !crate::csrf::header_token_valid(req, state) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "A change made with the session cookie needs an Origin header ({ours}) \
+                 or the X-CSRF-Token header."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn limit_body(req: &mut Request) -> Result<(), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The body is larger than 16 KiB.",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = req
+        .take_body()
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Cannot read the body: {other}"),
+            ),
+        })?;
+    req.set_body(body);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed spec is what the code generates: a client generated from the
+    /// file in the repository talks to this server. After a deliberate change, run
+    /// `cargo run -- openapi > crates/web/openapi.json`.
+    #[test]
+    fn committed_spec_is_current() {
+        let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        let committed = parse(include_str!("../../openapi.json"));
+        let generated = parse(&spec());
+        assert!(
+            committed == generated,
+            "crates/web/openapi.json is out of date: run \
+             `cargo run -- openapi > crates/web/openapi.json` and commit it"
+        );
+    }
+
+    #[test]
+    fn docs_policy_allows_exactly_the_inline_blocks() {
+        let html = "<style a>x{}</style><script>alert(1)</script><script>b()</script>";
+        let csp = docs_policy(html);
+        assert_eq!(csp.matches("'sha256-").count(), 3, "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest("alert(1)"));
+        assert!(
+            csp.contains(&format!("script-src 'sha256-{digest}'")),
+            "{csp}"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The JSON shapes of the API. Times are Unix seconds (UTC). Fields that are
+//! absent are left out of responses, never sent as `null`.
+
+use domain::User;
+use poem_openapi::{Enum, Object};
+use storage::{Session, TokenInfo};
+
+/// `POST /users`.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// 3–32 characters of `a-z 0-9 _ -`; stored lowercase.
+    pub username: String,
+    pub email: String,
+    /// Display name, optional.
+    pub name: Option<String>,
+    /// 8–1024 characters.
+    pub password: String,
+}
+
+/// `POST /sessions`: log in with email and password.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// A longer-lived session cookie (ignored when `token` is given).
+    #[oai(default)]
+    pub remember: bool,
+    /// Ask for a new API token instead of a session cookie.
+    pub token: Option<TokenRequest>,
+}
+
+/// A new API token's label and lifetime.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// 1–64 characters, to recognise the token by in lists.
+    pub name: String,
+    /// Seconds until the token stops working, 60 to 315360000 (ten years);
+    /// absent: it works until revoked.
+    pub expires_in: Option<i64>,
+}
+
+/// Your own account.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Account {
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<&User> for Account {
+    fn from(user: &User) -> Self {
+        Self {
+            username: user.username.to_string(),
+            email: user.email.to_string(),
+            name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// How the request proved who it is.
+#[derive(Debug, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum CredentialKind {
+    Session,
+    Token,
+}
+
+/// `GET /me`: who you are and how you proved it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Me {
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub authenticated_by: CredentialKind,
+}
+
+/// Another user, as any logged-in user sees them (no email).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Profile {
+    pub username: String,
+    pub name: Option<String>,
+    /// The name to show: the display name, or else the username.
+    pub display_name: String,
+    pub created_at: i64,
+}
+
+impl From<&User> for Profile {
+    fn from(user: &User) -> Self {
+        Self {
+            username: user.username.to_string(),
+            name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            display_name: user.display_name().to_owned(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// One of your sessions (a logged-in browser or cookie client).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SessionView {
+    /// Pass to `DELETE /me/sessions/{id}`.
+    pub id: String,
+    /// The session this request came with.
+    pub current: bool,
+    /// "Firefox on Linux", from the user agent.
+    pub browser: String,
+    pub user_agent: Option<String>,
+    /// The client address it logged in from.
+    pub address: Option<String>,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    /// Started with "remember me".
+    pub remember: bool,
+}
+
+impl SessionView {
+    pub fn new(session: &Session, current: bool) -> Self {
+        Self {
+            id: session.id.clone(),
+            current,
+            browser: crate::pages::sessions::describe_browser(session.user_agent.as_deref()),
+            user_agent: session.user_agent.clone(),
+            address: session.address.clone(),
+            created_at: session.created_at,
+            last_seen: session.last_seen,
+            expires_at: session.expires_at,
+            remember: session.remember,
+        }
+    }
+}
+
+/// One of your API tokens; the secret itself is never shown again.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TokenView {
+    /// Pass to `DELETE /me/tokens/{id}`.
+    pub id: String,
+    pub name: String,
+    /// The token this request came with.
+    pub current: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Updated at most once a minute.
+    pub last_used: Option<i64>,
+}
+
+impl TokenView {
+    pub fn new(info: &TokenInfo, current: bool) -> Self {
+        Self {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            current,
+            created_at: info.created_at,
+            expires_at: info.expires_at,
+            last_used: info.last_used,
+        }
+    }
+}
+
+/// A token just made: the only time its secret is shown.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NewToken {
+    /// The secret, `gh_` and 64 hex digits: send it as `Authorization: Bearer …`.
+    /// Store it now; gatehouse keeps only its hash.
+    pub token: String,
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// `POST /sessions` succeeded: the user, and either the session (its cookie is in
+/// `Set-Cookie`) or the new API token.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct LoginResult {
+    pub user: Account,
+    pub session: Option<SessionView>,
+    pub token: Option<NewToken>,
+}

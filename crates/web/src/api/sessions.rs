@@ -1,0 +1,221 @@
+//! `POST /sessions` (log in), `DELETE /sessions/current` (log out),
+//! `GET /me/sessions`, `DELETE /me/sessions/{id}`.
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaHeader, MetaResponse, MetaResponses};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::models::{Account, LoginRequest, LoginResult, SessionView};
+use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
+use super::tokens::{TokenFields, issue_token};
+use super::users::Found;
+use super::{ApiTags, Caller};
+use crate::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
+use crate::auth::{self, SessionEnded};
+use crate::state::AppState;
+
+pub struct Sessions;
+
+#[derive(ApiResponse)]
+pub enum LoggedIn {
+    /// Logged in: a session (its cookie in `Set-Cookie`) or a new API token.
+    #[oai(status = 201)]
+    Created(
+        Json<LoginResult>,
+        /// The session cookie, when no token was asked for.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+/// `204 No Content`, maybe clearing the session cookie.
+#[derive(Default)]
+pub struct Done {
+    clear_cookie: Option<String>,
+}
+
+impl ApiResponse for Done {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "Done.",
+                status: Some(204),
+                status_range: None,
+                content: Vec::new(),
+                headers: vec![MetaHeader {
+                    name: "Set-Cookie".to_owned(),
+                    description: Some(
+                        "Clears the session cookie when the request's own session ended."
+                            .to_owned(),
+                    ),
+                    required: false,
+                    deprecated: false,
+                    schema: String::schema_ref(),
+                }],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut poem_openapi::registry::Registry) {}
+}
+
+impl IntoResponse for Done {
+    fn into_response(self) -> Response {
+        let resp = Response::builder().status(StatusCode::NO_CONTENT).finish();
+        match self.clear_cookie {
+            Some(cookie) => {
+                let mut resp = crate::pages::with_cookie(resp, &cookie);
+                // The response must not announce the user who just left.
+                resp.extensions_mut().insert(SessionEnded);
+                resp
+            }
+            None => resp,
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Sessions")]
+impl Sessions {
+    /// Log in
+    ///
+    /// Checks the password exactly as the login form does (same messages, same
+    /// throttling, same time for unknown emails). Without `token`: starts a
+    /// session and sets the same cookie as the site. With `token`: creates an API
+    /// token instead and returns its secret, once.
+    #[oai(path = "/sessions", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<LoginRequest>,
+    ) -> Result<LoggedIn, Problems<LoginStatuses>> {
+        let body = body.0;
+        // A malformed token request is refused before it costs a login attempt.
+        let token = body
+            .token
+            .map(|t| TokenFields::check(&t, "token.name", "token.expires_in"))
+            .transpose()?;
+        let user = match check_login(&state, req, &body.email, &body.password).await? {
+            LoginOutcome::Valid(user) => user,
+            LoginOutcome::Invalid(errors) => {
+                return Err(ApiError::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors).into());
+            }
+            LoginOutcome::Throttled { wait } => {
+                let detail = format!("Too many failed logins. {}", retry_in(wait));
+                let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                return Err(err.with_retry_after(wait).into());
+            }
+            LoginOutcome::Refused => {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS).into());
+            }
+        };
+        let account = Account::from(&user);
+        if let Some(token) = token {
+            let token = issue_token(&state, req, &user.username, &token).await?;
+            let result = LoginResult {
+                user: account,
+                session: None,
+                token: Some(token),
+            };
+            return Ok(LoggedIn::Created(Json(result), None));
+        }
+        let (cookie, session) =
+            auth::login_user(&state, req, &user.username, body.remember).await?;
+        let result = LoginResult {
+            user: account,
+            session: Some(SessionView::new(&session, true)),
+            token: None,
+        };
+        Ok(LoggedIn::Created(Json(result), Some(cookie)))
+    }
+
+    /// Log out
+    ///
+    /// Ends the session this request came with and clears its cookie. A request
+    /// made with an API token has no session: revoke tokens with
+    /// `DELETE /me/tokens/{id}`.
+    #[oai(path = "/sessions/current", method = "delete", operation_id = "logout")]
+    async fn logout(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+    ) -> Result<Done, Problems<RevokeStatuses>> {
+        let Some(session) = caller.0.session() else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "This request came with an API token, not a session; revoke tokens with \
+                 DELETE /me/tokens/{id}.",
+            )
+            .into());
+        };
+        auth::end_session(&state, &session.id).await?;
+        tracing::info!(
+            event = "logout",
+            user = %caller.0.user.username,
+            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+        );
+        Ok(Done {
+            clear_cookie: Some(auth::clear_cookie(&state.config)),
+        })
+    }
+
+    /// Your sessions
+    ///
+    /// Every live session of yours, newest first; `current` marks this request's.
+    #[oai(path = "/me/sessions", method = "get", operation_id = "listSessions")]
+    async fn list(
+        &self,
+        caller: Caller,
+        state: Data<&AppState>,
+    ) -> Result<Found<Vec<SessionView>>, Problems<ReadStatuses>> {
+        let current = caller.0.session().map(|s| s.id.as_str());
+        let sessions = crate::pages::sessions::live_sessions(&state, &caller.0).await?;
+        let views = sessions
+            .iter()
+            .map(|s| SessionView::new(s, Some(s.id.as_str()) == current))
+            .collect();
+        Ok(Found::Ok(Json(views)))
+    }
+
+    /// Revoke a session
+    ///
+    /// Ends one of your sessions at once, on every node. Someone else's id is a
+    /// 404. Revoking this request's own session also clears its cookie.
+    #[oai(
+        path = "/me/sessions/:id",
+        method = "delete",
+        operation_id = "revokeSession"
+    )]
+    async fn revoke(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Done, Problems<RevokeStatuses>> {
+        let me = &caller.0;
+        let session = state
+            .store
+            .session_by_id(&id.0)
+            .await?
+            .filter(|s| s.username == me.user.username)
+            .ok_or_else(|| ApiError::not_found("session"))?;
+        auth::end_session(&state, &session.id).await?;
+        tracing::info!(
+            event = "session_revoked",
+            user = %me.user.username,
+            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+            session = &session.id[..16.min(session.id.len())],
+        );
+        let own = me.session().is_some_and(|s| s.id == session.id);
+        Ok(Done {
+            clear_cookie: own.then(|| auth::clear_cookie(&state.config)),
+        })
+    }
+}
