@@ -147,6 +147,30 @@ impl Page {
         );
     }
 
+    /// The body as JSON (panics with the body when it is not).
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// Asserts an RFC 9457 problem with `status`, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: StatusCode) -> serde_json::Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.body
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status.as_u16(), "{problem}");
+        assert_eq!(problem["type"], "about:blank");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        problem
+    }
+
     pub fn set_cookies(&self) -> Vec<&str> {
         self.headers
             .get_all("set-cookie")
@@ -308,6 +332,42 @@ impl Browser {
             .header("x-csrf-token", token)
             .body(body);
         self.send(request).await
+    }
+
+    /// A JSON API call as a script or a single-page app makes it: this visitor's
+    /// cookies, the given headers, and `body` as `application/json`.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let mut request = self.client.request(
+            method.parse().unwrap(),
+            format!("{}/api/v1{path}", self.base),
+        );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap());
+        }
+        self.send(request).await
+    }
+
+    /// An API call from gatehouse's own origin (as a browser sends it from a page
+    /// of the site).
+    pub async fn api_same_origin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let origin = self.base.trim_end_matches('/').to_owned();
+        self.api(method, path, &[("origin", &origin)], body).await
     }
 
     pub async fn signup(&self, username: &str, email: &str, password: &str) -> Page {

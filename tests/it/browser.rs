@@ -380,3 +380,59 @@ async fn everything_works_with_javascript_off() {
     })
     .await;
 }
+
+/// A script run in the page that hands its result to `done` (WebDriver's async
+/// script callback).
+async fn run_async(client: &Client, script: &str) -> serde_json::Value {
+    let script = format!("const done = arguments[arguments.length - 1];\n{script}");
+    client.execute_async(&script, vec![]).await.unwrap()
+}
+
+#[tokio::test]
+async fn api_docs_render_under_their_policy_and_pages_can_call_the_api() {
+    with_browser("api_docs", true, |client, app| async move {
+        // Swagger UI runs under a CSP that allows its inline blocks by hash only:
+        // the operations appear only if its scripts were allowed to run.
+        client.goto(&app.url("/api/docs")).await.unwrap();
+        eventually("Swagger UI's 10 operations", || async {
+            client
+                .find_all(Locator::Css(".swagger-ui .opblock"))
+                .await
+                .map(|ops| ops.len())
+                .unwrap_or(0)
+                == 10
+        })
+        .await;
+        assert!(text_of(&client, ".swagger-ui").await.contains("/me/tokens"));
+
+        // Logged in through the site's form, a page's fetch() uses the cookie, and
+        // the browser's own Origin header lets its DELETE through.
+        app.browser()
+            .signup("wren", &email_of("wren"), PASSWORD)
+            .await;
+        client.goto(&app.url("/login")).await.unwrap();
+        fill(&client, "#field-email", &email_of("wren")).await;
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/user/wren").await;
+        let me = run_async(
+            &client,
+            "fetch('/api/v1/me').then(r => r.json()).then(j => done(j.username), e => done(String(e)));",
+        )
+        .await;
+        assert_eq!(me, json!("wren"));
+        let logout = run_async(
+            &client,
+            "fetch('/api/v1/sessions/current', { method: 'DELETE' }).then(r => done(r.status), e => done(String(e)));",
+        )
+        .await;
+        assert_eq!(logout, json!(204));
+        let after = run_async(
+            &client,
+            "fetch('/api/v1/me').then(r => done(r.status), e => done(String(e)));",
+        )
+        .await;
+        assert_eq!(after, json!(401));
+    })
+    .await;
+}
