@@ -137,6 +137,12 @@ fn document_limits(doc: &mut serde_json::Value) {
             property.extend(extra.clone());
         }
     }
+    // Unknown fields are refused (400), as the forms refuse them.
+    for schema in ["SignupRequest", "LoginRequest", "TokenRequest"] {
+        if let Some(schema) = doc["components"]["schemas"][schema].as_object_mut() {
+            schema.insert("additionalProperties".to_owned(), json!(false));
+        }
+    }
 }
 
 /// The operations, to nest at [`PREFIX`].
