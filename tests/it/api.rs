@@ -957,6 +957,15 @@ async fn schemathesis_finds_no_contract_violations() {
             .collect::<Vec<_>>()
             .join("\n");
         println!("schemathesis with the {label}:\n{summary}");
+        if let Some(path) = std::env::var_os("GATEHOUSE_SCHEMATHESIS_SUMMARY") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            writeln!(file, "schemathesis with the {label}:\n{summary}\n").unwrap();
+        }
         assert!(
             output.status.success(),
             "schemathesis with the {label} failed:\n{stdout}\n{}",
