@@ -52,7 +52,13 @@ pub(crate) fn random_hex() -> String {
 
 /// SHA-256 of `secret`, hex: the id under which a secret's record is stored.
 pub(crate) fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    // On every authenticated request: into a buffer, not char by char.
+    let mut buf = [0u8; 64];
+    let digest = Sha256::digest(secret.as_bytes());
+    match hex::encode_to_slice(digest, &mut buf) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => hex::encode(digest),
+    }
 }
 
 /// The string key of a record id such as `session:⟨hex⟩`.

@@ -9,7 +9,9 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::listener::TcpAcceptor;
 use poem::middleware::SetHeader;
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post,
+};
 
 use crate::error::WebError;
 use crate::pages::{self, home, login, logout, password, sessions, signup, user};
@@ -37,7 +39,6 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             "/account/sessions/revoke-others",
             post(sessions::revoke_others),
         )
-        .at("/auth", auth::endpoint::auth)
         .at(pages::STYLE_PATH, get(pages::style))
         .at(pages::HTMX_PATH, get(pages::htmx))
         .at("/healthz", get(healthz))
@@ -55,19 +56,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                 "This address does not take that kind of request.",
             )
         });
-    let mut headers = SetHeader::new()
-        .overriding("x-content-type-options", "nosniff")
-        .overriding("referrer-policy", "same-origin")
-        .overriding("x-frame-options", "DENY")
-        // Fragment or page depends on it: caches must keep them apart.
-        .appending("vary", "HX-Request");
-    if state.config.secure_cookies() {
-        headers = headers.overriding("strict-transport-security", "max-age=31536000");
-    }
     let app = auth::middleware(routes, state.clone());
-    let metrics_recorder = state.metrics.clone();
-    let app = pages::htmx_errors(csrf::middleware(app, state));
-    let app = api::problem::problem_responses(app).after(|resp| async move {
+    let app = pages::htmx_errors(csrf::middleware(app, state.clone()));
+    let site = api::problem::problem_responses(app).after(|resp| async move {
         let mut resp = resp?;
         // The API docs page brings its own policy.
         if !resp.headers().contains_key("content-security-policy") {
@@ -78,7 +69,51 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         }
         Ok(resp)
     });
-    metrics::middleware(app.with(headers), metrics_recorder)
+    // `/auth` is asked before every request to every gated app: it goes straight to
+    // its handler, past the router, CSRF (it changes nothing), the API's problem
+    // rewriting and the CSP hook, keeping what it needs — the auth middleware,
+    // error fragments for htmx, the security headers and the metrics.
+    let gate = auth::middleware(auth::endpoint::auth.data(state.clone()), state.clone());
+    let gate = pages::htmx_errors(gate).with(
+        security_headers(&state).overriding("content-security-policy", CONTENT_SECURITY_POLICY),
+    );
+    let app = AuthFirst {
+        gate,
+        site: site.with(security_headers(&state)),
+    };
+    metrics::middleware(app, state.metrics.clone())
+}
+
+fn security_headers(state: &AppState) -> SetHeader {
+    let headers = SetHeader::new()
+        .overriding("x-content-type-options", "nosniff")
+        .overriding("referrer-policy", "same-origin")
+        .overriding("x-frame-options", "DENY")
+        // Fragment or page depends on it: caches must keep them apart.
+        .appending("vary", "HX-Request");
+    if state.config.secure_cookies() {
+        headers.overriding("strict-transport-security", "max-age=31536000")
+    } else {
+        headers
+    }
+}
+
+/// Sends `/auth` to `gate` and everything else to `site`.
+struct AuthFirst<G, S> {
+    gate: G,
+    site: S,
+}
+
+impl<G: Endpoint, S: Endpoint> Endpoint for AuthFirst<G, S> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if req.uri().path() == "/auth" {
+            self.gate.call(req).await.map(IntoResponse::into_response)
+        } else {
+            self.site.call(req).await.map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets

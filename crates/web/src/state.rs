@@ -8,9 +8,12 @@ use crate::csrf::CsrfKey;
 use crate::hashing::Hashing;
 
 /// What every handler can reach: the store, the settings, the hashing pool and the
-/// CSRF key. Cheap to clone.
+/// CSRF key. One `Arc`: middleware and `Data` clone it on every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`], reached through `Deref`.
+pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
     pub hashing: Hashing,
@@ -36,13 +39,21 @@ impl AppState {
             Some(secret) => secret.clone(),
             None => store.shared_secret("csrf").await?,
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             hashing: Hashing::new(&config.hashing)?,
             csrf_key: CsrfKey::from_secret(&secret),
             sessions: SessionCache::default(),
             metrics: crate::metrics::Metrics::default(),
             store,
             config: Arc::new(config),
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

@@ -110,8 +110,10 @@ pub fn middleware<E: Endpoint + 'static>(
         let state = state.clone();
         async move {
             strip_identity_headers(&mut req);
-            let had_cookie = cookie(&req, state.config.session_cookie_name()).is_some();
-            let auth = match load(&state, &req).await {
+            let session_cookie = cookie(&req, state.config.session_cookie_name());
+            let had_cookie = session_cookie.is_some();
+            let token = session_cookie.and_then(parse_session_token);
+            let auth = match load(&state, &req, token).await {
                 Ok(auth) => auth,
                 Err(err) => return Ok(WebError::from(err).into_response()),
             };
@@ -173,8 +175,12 @@ pub fn is_identity_header(name: &str) -> bool {
     starts_with("x-auth-") || starts_with("remote-")
 }
 
-async fn load(state: &AppState, req: &Request) -> Result<Option<Arc<Authenticated>>, StorageError> {
-    if let Some(token) = session_token(req, &state.config) {
+async fn load(
+    state: &AppState,
+    req: &Request,
+    session: Option<SessionToken>,
+) -> Result<Option<Arc<Authenticated>>, StorageError> {
+    if let Some(token) = session {
         return load_session(state, &token).await;
     }
     match bearer_token(req) {
@@ -314,8 +320,11 @@ pub async fn login_user(
 
 /// The session token from the request's cookie, if it holds a well-formed one.
 pub fn session_token(req: &Request, config: &Config) -> Option<SessionToken> {
-    cookie(req, config.session_cookie_name())
-        .and_then(|value| SessionToken::parse(value.trim_matches('"')))
+    cookie(req, config.session_cookie_name()).and_then(parse_session_token)
+}
+
+fn parse_session_token(value: &str) -> Option<SessionToken> {
+    SessionToken::parse(value.trim_matches('"'))
 }
 
 /// The value of the request's cookie `name`, if it sent one.
