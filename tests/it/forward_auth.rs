@@ -437,6 +437,8 @@ async fn metrics_count_requests_and_logins_for_trusted_scrapers_only() {
         "gatehouse_requests_total{route=\"/auth\",status=\"200\"} 1",
         "gatehouse_requests_total{route=\"/auth\",status=\"401\"} 1",
         "gatehouse_auth_duration_seconds_count 2",
+        // Buckets are cumulative: both answers took under a second.
+        "gatehouse_auth_duration_seconds_bucket{le=\"1\"} 2",
         "gatehouse_logins_total{outcome=\"failure\"} 1",
         "gatehouse_hashing_in_flight 0",
     ] {

@@ -1,6 +1,7 @@
 //! `/metrics` in Prometheus text format: requests by route and status, an `/auth`
-//! latency histogram, login outcomes, and the hashing queue. Counters are atomics
-//! and one small map; nothing here allocates on `/auth`'s path but the map key.
+//! latency histogram, login outcomes, and the hashing queue. `/auth`'s answers
+//! touch two atomics (its status, its latency bucket) and no lock; other routes
+//! count in one small map.
 //!
 //! Served only to trusted proxy addresses (loopback by default): operators scrape
 //! it from the machine or through their proxy's allow-list; the internet gets 404.
@@ -22,6 +23,9 @@ const BUCKETS: [f64; 10] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
 ];
 
+/// The statuses `/auth` answers with, counted without a lock.
+const AUTH_STATUSES: [u16; 6] = [200, 302, 400, 401, 403, 503];
+
 #[derive(Default, Clone)]
 pub struct Metrics {
     inner: Arc<Inner>,
@@ -30,6 +34,10 @@ pub struct Metrics {
 #[derive(Default)]
 struct Inner {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// `/auth` answers by status, for [`AUTH_STATUSES`] (others go to `requests`).
+    auth_statuses: [AtomicU64; AUTH_STATUSES.len()],
+    /// Not cumulative: each answer counts in the first bucket it fits; `render`
+    /// adds them up as Prometheus wants.
     auth_buckets: [AtomicU64; BUCKETS.len()],
     auth_count: AtomicU64,
     auth_sum_nanos: AtomicU64,
@@ -75,20 +83,29 @@ impl Metrics {
                 self.inner.logins[outcome].fetch_add(1, Ordering::Relaxed);
             }
         }
-        *self
-            .inner
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((route, status.as_u16()))
-            .or_default() += 1;
+        let code = status.as_u16();
+        let fast = (route == "/auth")
+            .then(|| AUTH_STATUSES.iter().position(|s| *s == code))
+            .flatten();
+        match fast {
+            Some(index) => {
+                self.inner.auth_statuses[index].fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                *self
+                    .inner
+                    .requests
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry((route, code))
+                    .or_default() += 1;
+            }
+        }
         if route == "/auth" {
             let elapsed = started.elapsed();
             let seconds = elapsed.as_secs_f64();
-            for (bucket, bound) in self.inner.auth_buckets.iter().zip(BUCKETS) {
-                if seconds <= bound {
-                    bucket.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+                self.inner.auth_buckets[bucket].fetch_add(1, Ordering::Relaxed);
             }
             self.inner.auth_count.fetch_add(1, Ordering::Relaxed);
             let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
@@ -105,13 +122,19 @@ impl Metrics {
             "# HELP gatehouse_requests_total HTTP requests by route and status."
         );
         let _ = writeln!(out, "# TYPE gatehouse_requests_total counter");
-        for ((route, status), count) in self
+        let mut requests = self
             .inner
             .requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+            .clone();
+        for (status, counter) in AUTH_STATUSES.iter().zip(&self.inner.auth_statuses) {
+            let count = counter.load(Ordering::Relaxed);
+            if count > 0 {
+                *requests.entry(("/auth", *status)).or_default() += count;
+            }
+        }
+        for ((route, status), count) in &requests {
             let _ = writeln!(
                 out,
                 "gatehouse_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
@@ -122,11 +145,12 @@ impl Metrics {
             "# HELP gatehouse_auth_duration_seconds Time to answer /auth."
         );
         let _ = writeln!(out, "# TYPE gatehouse_auth_duration_seconds histogram");
+        let mut cumulative = 0;
         for (bucket, bound) in self.inner.auth_buckets.iter().zip(BUCKETS) {
+            cumulative += bucket.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "gatehouse_auth_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
+                "gatehouse_auth_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
         let count = self.inner.auth_count.load(Ordering::Relaxed);
