@@ -121,7 +121,8 @@ fn start_nginx(program: &Path, config: &str, port: u16) -> Proxy {
     let root = dir.path().display().to_string();
     std::fs::write(dir.path().join("gatehouse.conf"), config).unwrap();
     let main = format!(
-        "user root;\nworker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
+        // One process (no master): killing it by PID leaves no orphaned worker.
+        "user root;\nmaster_process off;\nworker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
          events {{ worker_connections 256; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  \
          proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  \

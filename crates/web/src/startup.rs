@@ -73,7 +73,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     // its handler, past the router, CSRF (it changes nothing), the API's problem
     // rewriting and the CSP hook, keeping what it needs — the auth middleware,
     // error fragments for htmx, the security headers and the metrics.
-    let gate = auth::middleware(auth::endpoint::auth.data(state.clone()), state.clone());
+    let gate = auth::middleware(auth::endpoint::endpoint(state.clone()), state.clone());
     let gate = pages::htmx_errors(gate).with(
         security_headers(&state).overriding("content-security-policy", CONTENT_SECURITY_POLICY),
     );

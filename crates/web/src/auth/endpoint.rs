@@ -13,8 +13,7 @@
 use maud::html;
 use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, StatusCode};
-use poem::web::Data;
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{IntoResponse, Request, Response};
 
 use super::proxy::{self, Asker, Forwarded};
 use super::{Authenticated, absolute_login_url, safe_next};
@@ -86,9 +85,14 @@ impl Rules {
     }
 }
 
-/// `/auth`, any method.
-#[handler]
-pub fn auth(req: &Request, Data(state): Data<&AppState>) -> Response {
+/// `/auth`, any method, as an endpoint holding the state itself (no `Data`
+/// lookup on the hot path).
+pub fn endpoint(state: AppState) -> impl poem::Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |req| answer(&req, &state))
+}
+
+/// The answer to one `/auth` request, after the auth middleware ran.
+fn answer(req: &Request, state: &AppState) -> Response {
     let config = &state.config;
     let rules = match Rules::parse(req.uri().query()) {
         Ok(rules) => rules,
