@@ -1,10 +1,12 @@
 //! The one place that turns a failure into an HTTP answer: a redirect to the login
-//! page, or an error page with a status a client can act on.
+//! page, or an error page with a status a client can act on — or, for the JSON
+//! API, the same failure as a problem document (`ApiError`).
 
 use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Response};
 use storage::StorageError;
 
+use crate::api::problem::ApiError;
 use crate::form::FormError;
 use crate::hashing::HashingError;
 use crate::{auth, pages};
@@ -100,5 +102,41 @@ impl IntoResponse for WebError {
                 )
             }
         }
+    }
+}
+
+// The JSON API answers the same failures with problem documents.
+
+impl From<WebError> for ApiError {
+    fn from(err: WebError) -> Self {
+        match err {
+            WebError::LoginRequired { .. } => Self::unauthorized(),
+            WebError::NotFound => Self::new(StatusCode::NOT_FOUND, "Not found."),
+            WebError::Form(err) => Self::new(err.status(), err.to_string()),
+            WebError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many logins at once. Try again in a few seconds.",
+            )
+            .with_retry_after(2),
+            WebError::Storage(err) => err.into(),
+            WebError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        tracing::error!(error = %err, "storage failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The user database is not answering. Try again shortly.",
+        )
+        .with_retry_after(5)
     }
 }

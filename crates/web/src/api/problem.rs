@@ -16,10 +16,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response};
 use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
-use storage::StorageError;
 
 use crate::accounts::FieldErrors;
-use crate::error::WebError;
 use crate::pages::ErrorMessage;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -130,40 +128,6 @@ impl IntoResponse for ApiError {
 impl From<ApiError> for poem::Error {
     fn from(err: ApiError) -> Self {
         poem::Error::from_response(err.into_response())
-    }
-}
-
-impl From<WebError> for ApiError {
-    fn from(err: WebError) -> Self {
-        match err {
-            WebError::LoginRequired { .. } => Self::unauthorized(),
-            WebError::NotFound => Self::new(StatusCode::NOT_FOUND, "Not found."),
-            WebError::Form(err) => Self::new(err.status(), err.to_string()),
-            WebError::Busy => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many logins at once. Try again in a few seconds.",
-            )
-            .with_retry_after(2),
-            WebError::Storage(err) => err.into(),
-            WebError::Internal(message) => {
-                tracing::error!(error = %message, "internal error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong on our side.",
-                )
-            }
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(err: StorageError) -> Self {
-        tracing::error!(error = %err, "storage failure");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The user database is not answering. Try again shortly.",
-        )
-        .with_retry_after(5)
     }
 }
 
