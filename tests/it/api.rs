@@ -842,6 +842,8 @@ async fn the_spec_and_the_docs_are_served() {
     let docs = browser.get("/api/docs").await;
     assert_eq!(docs.status, StatusCode::OK);
     docs.assert_contains("SwaggerUIBundle");
+    // The page embeds the served spec, limits included.
+    docs.assert_contains(r#""maxLength": 1024"#);
     let csp = docs.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'sha256-"), "{csp}");
     assert!(!csp.contains("unsafe"), "{csp}");

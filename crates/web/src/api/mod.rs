@@ -164,7 +164,12 @@ pub fn spec_json() -> Response {
 #[handler]
 pub fn docs() -> Response {
     static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
-        let html = service().swagger_ui_html();
+        // poem-openapi embeds its own rendering of the spec; show ours, with the
+        // documented limits.
+        let service = service();
+        let html = service
+            .swagger_ui_html()
+            .replacen(&service.spec(), &spec(), 1);
         let csp = docs_policy(&html);
         (html, csp)
     });
