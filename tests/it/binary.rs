@@ -74,6 +74,9 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Copies stderr into `log`; done once the process has exited and the pipe
+    /// is drained.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -95,7 +98,7 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let url = rest.split_whitespace().next().unwrap_or_default();
@@ -112,7 +115,12 @@ impl Server {
             let _ = child.wait();
             panic!("gatehouse did not start:\n{}", log.lock().unwrap());
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        }
     }
 
     fn browser(&self) -> Browser {
@@ -140,6 +148,19 @@ impl Server {
 
 impl Server {
     /// SIGKILL: no chance to flush or clean up.
+    /// SIGTERM, a graceful exit, and everything the server logged (the log read
+    /// while it runs may lag behind its last lines).
+    fn terminate_with_log(mut self) -> (ExitStatus, String) {
+        let reader = self.reader.take();
+        let log = Arc::clone(&self.log);
+        let status = self.terminate();
+        if let Some(reader) = reader {
+            let _ = reader.join();
+        }
+        let log = log.lock().unwrap().clone();
+        (status, log)
+    }
+
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -500,8 +521,8 @@ async fn audit_events_name_user_and_address_and_never_a_secret() {
         .await
         .assert_redirect_to("/user/uma");
     let cookies = browser.cookie_header();
-    let log = server.log();
-    assert!(server.terminate().success());
+    let (status, log) = server.terminate_with_log();
+    assert!(status.success());
 
     for event in [
         "signup",

@@ -244,6 +244,19 @@ async fn a_failed_login_shows_its_error_in_place_then_login_lands_on_next() {
             .await
             .unwrap();
         mark_document(&client).await;
+        // Count from a settled page: htmx (deferred) and the stylesheet may still be
+        // arriving when `goto` returns on a busy machine.
+        eventually("the page and htmx loaded", || async {
+            client
+                .execute(
+                    "return document.readyState === 'complete' && typeof htmx !== 'undefined';",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                == json!(true)
+        })
+        .await;
         let requests_before = resources_loaded(&client).await;
         fill(&client, "#field-email", &email_of("xena")).await;
         fill(&client, "#field-password", "not the password").await;
