@@ -884,10 +884,11 @@ async fn schemathesis_finds_no_contract_violations() {
     // (after which every request is a 401); the token run covers them, where they
     // cannot, and the tests above cover their success. Each run logs in afresh:
     // the token run may well revoke every session it finds.
-    let runs: [(&str, &[&str]); 2] = [
-        ("API token", &[]),
+    let runs: [(&str, usize, &[&str]); 2] = [
+        ("API token", 10, &[]),
         (
             "session cookie",
+            8,
             &[
                 "--exclude-operation-id",
                 "logout",
@@ -896,7 +897,7 @@ async fn schemathesis_finds_no_contract_violations() {
             ],
         ),
     ];
-    for (label, extra) in runs {
+    for (label, operations, extra) in runs {
         // Straight from the store: by now the runs' failed logins have this
         // address throttled.
         let alice = Username::parse("alice").unwrap();
@@ -973,7 +974,10 @@ async fn schemathesis_finds_no_contract_violations() {
             "schemathesis with the {label} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(summary.contains("Tested: "), "{stdout}");
+        assert!(
+            summary.contains(&format!("Tested: {operations}\n")),
+            "{operations} operations tested:\n{stdout}"
+        );
         assert!(summary.contains("generated"), "{stdout}");
     }
 }

@@ -87,11 +87,11 @@ pub fn bench(root: &Path, seconds: u64) -> anyhow::Result<()> {
 
     eprintln!("== logins");
     let params = HashParams::DEFAULT;
-    let scrypt = time_scrypt(params)?;
+    let scrypt = time_scrypt(params, 1, 5)?;
     let capacity = cores as f64 / scrypt.as_secs_f64();
     // What the machine really does with every core hashing at once (scrypt is
     // memory-bound: parallel runs share the memory bus), for the record.
-    let parallel = time_parallel_scrypt(params, cores)?;
+    let parallel = time_scrypt(params, cores, 3)?;
     let parallel_capacity = cores as f64 / parallel.as_secs_f64();
     let login_body = format!(
         "email=bench%40example.com&password={}&csrf={}",
@@ -395,27 +395,14 @@ fn signup(addr: SocketAddr) -> anyhow::Result<Session> {
     })
 }
 
-fn time_scrypt(params: HashParams) -> anyhow::Result<Duration> {
+/// Time of one scrypt while `threads` run at once, best of `rounds` (each round's
+/// slowest thread counts).
+fn time_scrypt(params: HashParams, threads: usize, rounds: usize) -> anyhow::Result<Duration> {
     let hasher = PasswordHasher::new(params)?;
     let password = Password::parse(PASSWORD)?;
     let hash = hasher.hash(&password)?;
     let mut best = Duration::MAX;
-    for _ in 0..5 {
-        let started = Instant::now();
-        let _ = hasher.verify(&password, &hash);
-        best = best.min(started.elapsed());
-    }
-    Ok(best)
-}
-
-/// Time of one scrypt while `threads` run at once (best of 3 rounds; each
-/// round's slowest thread counts).
-fn time_parallel_scrypt(params: HashParams, threads: usize) -> anyhow::Result<Duration> {
-    let hasher = PasswordHasher::new(params)?;
-    let password = Password::parse(PASSWORD)?;
-    let hash = hasher.hash(&password)?;
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
+    for _ in 0..rounds {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..threads {

@@ -115,10 +115,9 @@ pub fn middleware<E: Endpoint + 'static>(
     ep.around(move |ep, mut req| {
         let state = state.clone();
         async move {
-            // `/auth` has no forms and changes nothing: keep its hot path short. The
-            // JSON API checks its own requests (`api::guard`).
-            let path = req.uri().path();
-            if path == "/auth" || path.starts_with("/api/") {
+            // The JSON API checks its own requests (`api::guard`). (`/auth` never
+            // gets here: `startup` sends it straight to its handler.)
+            if req.uri().path().starts_with("/api/") {
                 return ep.call(req).await.map(IntoResponse::into_response);
             }
             let config = &state.config;

@@ -176,28 +176,26 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP gatehouse_hashing_in_flight Password hashes running or queued."
+        gauge(
+            &mut out,
+            "gatehouse_hashing_in_flight",
+            "Password hashes running or queued.",
+            state.hashing.in_flight(),
         );
-        let _ = writeln!(out, "# TYPE gatehouse_hashing_in_flight gauge");
-        let _ = writeln!(
-            out,
-            "gatehouse_hashing_in_flight {}",
-            state.hashing.in_flight()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP gatehouse_session_cache_entries Sessions held in memory for /auth."
-        );
-        let _ = writeln!(out, "# TYPE gatehouse_session_cache_entries gauge");
-        let _ = writeln!(
-            out,
-            "gatehouse_session_cache_entries {}",
-            state.sessions.len()
+        gauge(
+            &mut out,
+            "gatehouse_session_cache_entries",
+            "Sessions held in memory for /auth.",
+            state.sessions.len(),
         );
         out
     }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: usize) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// Counts every request by route and status, and times `/auth`.

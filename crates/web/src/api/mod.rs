@@ -79,7 +79,7 @@ fn service() -> OpenApiService<Operations, ()> {
 }
 
 /// The spec, as served and as committed in `crates/web/openapi.json`.
-pub fn spec() -> String {
+pub fn spec() -> &'static str {
     static SPEC: LazyLock<String> = LazyLock::new(|| {
         let generated = service().spec();
         let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&generated) else {
@@ -88,7 +88,7 @@ pub fn spec() -> String {
         document_limits(&mut doc);
         serde_json::to_string_pretty(&doc).unwrap_or(generated)
     });
-    SPEC.clone()
+    &SPEC
 }
 
 /// The limits the operations enforce, written into the request schemas so that
@@ -96,39 +96,48 @@ pub fn spec() -> String {
 /// the schema: the operations check them themselves, to answer with the forms'
 /// messages (`422`) rather than a generic parse error.
 fn document_limits(doc: &mut serde_json::Value) {
+    use domain::{DisplayName, Email, Password, Username};
     use serde_json::json;
     let limits = [
         (
             "SignupRequest",
             "username",
-            json!({ "minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$" }),
+            json!({ "minLength": Username::MIN, "maxLength": Username::MAX, "pattern": "^[A-Za-z0-9_-]+$" }),
         ),
         (
             "SignupRequest",
             "email",
-            json!({ "format": "email", "maxLength": 254 }),
+            json!({ "format": "email", "maxLength": Email::MAX }),
         ),
-        ("SignupRequest", "name", json!({ "maxLength": 64 })),
+        (
+            "SignupRequest",
+            "name",
+            json!({ "maxLength": DisplayName::MAX }),
+        ),
         (
             "SignupRequest",
             "password",
-            json!({ "minLength": 8, "maxLength": 1024 }),
+            json!({ "minLength": Password::MIN, "maxLength": Password::MAX }),
         ),
         (
             "LoginRequest",
             "email",
-            json!({ "format": "email", "maxLength": 254 }),
+            json!({ "format": "email", "maxLength": Email::MAX }),
         ),
-        ("LoginRequest", "password", json!({ "maxLength": 1024 })),
+        (
+            "LoginRequest",
+            "password",
+            json!({ "maxLength": Password::MAX }),
+        ),
         (
             "TokenRequest",
             "name",
-            json!({ "minLength": 1, "maxLength": 64 }),
+            json!({ "minLength": 1, "maxLength": tokens::MAX_NAME_CHARS }),
         ),
         (
             "TokenRequest",
             "expires_in",
-            json!({ "minimum": 60, "maximum": tokens::MAX_EXPIRES_IN }),
+            json!({ "minimum": tokens::MIN_EXPIRES_IN, "maximum": tokens::MAX_EXPIRES_IN }),
         ),
     ];
     for (schema, field, extra) in limits {
@@ -169,7 +178,7 @@ pub fn docs() -> Response {
         let service = service();
         let html = service
             .swagger_ui_html()
-            .replacen(&service.spec(), &spec(), 1);
+            .replacen(&service.spec(), spec(), 1);
         let csp = docs_policy(&html);
         (html, csp)
     });
@@ -371,7 +380,7 @@ mod tests {
     fn committed_spec_is_current() {
         let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
         let committed = parse(include_str!("../../openapi.json"));
-        let generated = parse(&spec());
+        let generated = parse(spec());
         assert!(
             committed == generated,
             "crates/web/openapi.json is out of date: run \

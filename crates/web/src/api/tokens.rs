@@ -20,9 +20,10 @@ use crate::state::AppState;
 
 pub struct Tokens;
 
-/// Longest token lifetime: ten years.
+/// Token lifetimes: a minute to ten years.
+pub const MIN_EXPIRES_IN: i64 = 60;
 pub const MAX_EXPIRES_IN: i64 = 10 * 365 * 86_400;
-const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 64;
 
 /// A checked token request.
 pub struct TokenFields {
@@ -49,7 +50,7 @@ impl TokenFields {
         }
         if request
             .expires_in
-            .is_some_and(|s| !(60..=MAX_EXPIRES_IN).contains(&s))
+            .is_some_and(|s| !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&s))
         {
             errors.add(
                 expires_field,

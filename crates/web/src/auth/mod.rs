@@ -318,11 +318,7 @@ pub async fn login_user(
     Ok((cookie, session))
 }
 
-/// The session token from the request's cookie, if it holds a well-formed one.
-pub fn session_token(req: &Request, config: &Config) -> Option<SessionToken> {
-    cookie(req, config.session_cookie_name()).and_then(parse_session_token)
-}
-
+/// The session token in a cookie value, if it is a well-formed one.
 fn parse_session_token(value: &str) -> Option<SessionToken> {
     SessionToken::parse(value.trim_matches('"'))
 }
