@@ -56,9 +56,13 @@ impl fmt::Display for Username {
     }
 }
 
-/// An email address, trimmed and lowercased. The check is deliberately modest (one
-/// `@`, a plausible domain, no spaces or control characters): only a mail that arrives
-/// proves an address, and refusing valid but unusual addresses helps nobody.
+/// An email address, trimmed and lowercased, its domain in ASCII (IDNA: `bücher.de`
+/// is kept as `xn--bcher-kva.de`). The check is deliberately modest (one `@`, a
+/// plausible domain, no spaces): only a mail that arrives proves an address, and
+/// refusing valid but unusual addresses helps nobody. What it never lets through is a
+/// character that does not show: control, format (zero-width, soft hyphen) and bidi
+/// characters would let `alice\u{200b}@example.com` pass for `alice@example.com` in
+/// the headers gated apps read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -70,6 +74,9 @@ impl Email {
         let err = |m: &str| Err(ValidationError::new("email", m));
         if email.is_empty() {
             return err("Enter your email address.");
+        }
+        if email.chars().any(is_invisible) {
+            return err("An email address may not contain invisible or control characters.");
         }
         if email.len() > Self::MAX {
             return err("An email address is at most 254 characters long.");
@@ -84,16 +91,22 @@ impl Email {
             && !local.contains("..")
             && local
                 .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
+                .all(|c| !c.is_whitespace() && !"@<>()[]\\,;:\"".contains(c));
+        // UTS 46 maps and checks the domain; the result is what DNS and mail use.
+        let domain = idna::domain_to_ascii_strict(domain).unwrap_or_default();
         let valid_domain = domain.contains('.')
             && !domain.starts_with(['.', '-'])
             && !domain.ends_with(['.', '-'])
             && !domain.contains("..")
             && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         if !valid_local || !valid_domain {
             return err("An email address looks like name@example.com.");
+        }
+        let email = format!("{local}@{domain}");
+        if email.len() > Self::MAX {
+            return err("An email address is at most 254 characters long.");
         }
         Ok(Self(email))
     }
@@ -128,10 +141,10 @@ impl DisplayName {
                 "A display name is at most 64 characters long.",
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
             return Err(ValidationError::new(
                 "name",
-                "A display name may not contain control characters.",
+                "A display name may not contain control or text-direction characters.",
             ));
         }
         Ok(Some(Self(name.to_owned())))
@@ -140,6 +153,29 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that change or hide what a reader sees: controls (Cc), format
+/// characters (Cf: zero-width spaces and joiners, soft hyphen, bidi overrides),
+/// line and paragraph separators, private-use, surrogates and unassigned code points.
+fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::PrivateUse
+            | G::Surrogate
+            | G::Unassigned
+    )
+}
+
+/// Unicode's Bidi_Control characters, which reorder the text around them (a name
+/// with U+202E shows reversed).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A user as stored: identity plus the password hash that proves it.
@@ -206,6 +242,45 @@ mod tests {
     }
 
     #[test]
+    fn emails_with_invisible_characters_are_refused() {
+        for bad in [
+            "alice\u{200b}@example.com",
+            "alice\u{00ad}@example.com",
+            "alice@exam\u{00ad}ple.com",
+            "\u{202e}alice@example.com",
+            "alice\u{2066}@example.com",
+            "alice\u{feff}@example.com",
+            "alice\u{200d}@example.com",
+            "alice\u{e000}@example.com",
+            "alice\u{2028}@example.com",
+            "alice\u{7f}@example.com",
+        ] {
+            let err = Email::parse(bad).expect_err(bad);
+            assert_eq!(err.field, "email");
+        }
+    }
+
+    #[test]
+    fn international_domains_are_kept_in_ascii() {
+        assert_eq!(
+            Email::parse("Jürgen@Bücher.DE").map(|e| e.0),
+            Ok("jürgen@xn--bcher-kva.de".into())
+        );
+        assert_eq!(
+            Email::parse("a@xn--bcher-kva.de").map(|e| e.0),
+            Ok("a@xn--bcher-kva.de".into())
+        );
+        // Full-width letters map to ASCII (UTS 46), so one address has one spelling.
+        assert_eq!(
+            Email::parse("a@ｅxample.com").map(|e| e.0),
+            Ok("a@example.com".into())
+        );
+        for bad in ["a@exa_mple.com", "a@xn--zz.com", "a@例.", "a@-x.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn display_names_are_optional() {
         assert_eq!(DisplayName::parse("  "), Ok(None));
         assert_eq!(
@@ -213,6 +288,11 @@ mod tests {
             Ok(Some("Ada".into()))
         );
         assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(DisplayName::parse("evil\u{202e}gnp.exe").is_err());
+        assert!(
+            DisplayName::parse("Ada 👩\u{200d}💻").is_ok(),
+            "emoji sequences stay"
+        );
         assert!(DisplayName::parse(&"x".repeat(65)).is_err());
     }
 }
