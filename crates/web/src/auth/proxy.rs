@@ -160,28 +160,43 @@ fn peer(req: &Request) -> Option<IpAddr> {
 }
 
 /// The client's address: the socket peer, or — when the peer is a trusted proxy —
-/// the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+/// the address `X-Forwarded-For` names, read from the right: each trusted proxy
+/// appended the address it got the request from, so the first hop that is not a
+/// trusted proxy is the client. Everything left of it is the client's to write.
+/// A hop that does not parse was written by no trusted proxy either: the client is
+/// then the last address a trusted proxy vouched for (its own peer).
 pub fn client_address(req: &Request, config: &Config) -> Option<String> {
     let peer = peer(req)?;
-    if !config.is_trusted_proxy(peer) {
-        return Some(peer.to_string());
-    }
-    let chain: Vec<IpAddr> = req
-        .headers()
+    Some(client_behind(peer, req.headers(), config).to_string())
+}
+
+fn client_behind(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
+    let mut client = peer;
+    // Several headers count as one list, in order.
+    let hops: Vec<&str> = headers
         .get_all(X_FORWARDED_FOR)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
         .collect();
-    let client = chain
-        .iter()
-        .rev()
-        .find(|ip| !config.is_trusted_proxy(**ip))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer);
-    Some(client.to_string())
+    for hop in hops.iter().rev() {
+        if !config.is_trusted_proxy(client) {
+            break;
+        }
+        match parse_hop(hop) {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:80`,
+/// `[::1]:80`), as some proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
 }
 
 #[cfg(test)]
@@ -224,6 +239,48 @@ mod tests {
         );
         let direct = parse_forwarded(&headers(&[("x-forwarded-for", "203.0.113.9")])).unwrap();
         assert_eq!(direct.asker, Asker::Direct);
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let config = Config::default();
+        let client = |peer: &str, xff: &[&'static str]| {
+            let pairs: Vec<_> = xff.iter().map(|v| ("x-forwarded-for", *v)).collect();
+            client_behind(peer.parse().unwrap(), &headers(&pairs), &config).to_string()
+        };
+        // A proxy that appends: the client's own entries stay on the left.
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.77, 203.0.113.5"]),
+            "203.0.113.5"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.77, x, 203.0.113.5"]),
+            "203.0.113.5"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.77", "203.0.113.5"]),
+            "203.0.113.5"
+        );
+        // Trusted hops are skipped; all trusted: the leftmost.
+        assert_eq!(
+            client("127.0.0.1", &["203.0.113.5, 127.0.0.2"]),
+            "203.0.113.5"
+        );
+        assert_eq!(client("127.0.0.1", &["127.0.0.3, 127.0.0.2"]), "127.0.0.3");
+        assert_eq!(client("127.0.0.1", &["[2001:db8::1]:4711"]), "2001:db8::1");
+        // An entry no trusted proxy wrote: the last address one vouched for.
+        assert_eq!(client("127.0.0.1", &["198.51.100.77, x"]), "127.0.0.1");
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.77, 127.0.0.2, x"]),
+            "127.0.0.1"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.77, x, 127.0.0.2"]),
+            "127.0.0.2"
+        );
+        assert_eq!(client("127.0.0.1", &[""]), "127.0.0.1");
+        // An untrusted peer's header is never read.
+        assert_eq!(client("203.0.113.9", &["198.51.100.77"]), "203.0.113.9");
     }
 
     #[test]
