@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Address for operator-only routes (`/metrics`), e.g. 127.0.0.1:9090
+    /// [default: none, not served]. Never routed by the public proxy.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub db: DbArgs,
     /// The URL users reach gatehouse at; its host is where `next` may point
@@ -214,6 +218,7 @@ pub struct SeedArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     db: Option<String>,
     db_user: Option<String>,
     db_password: Option<String>,
@@ -381,8 +386,15 @@ impl ServeArgs {
                 .filter(|s| !s.is_empty()),
         };
         let (db_url, db_credentials) = self.db.resolve(&file);
+        let metrics_listen = self.metrics_listen.or(file.metrics_listen);
+        if metrics_listen.is_some_and(|m| m == listen) {
+            return Err(ConfigError::Invalid(
+                "--metrics-listen must differ from --listen: /metrics is never public".into(),
+            ));
+        }
         Ok(Config {
             listen,
+            metrics_listen,
             db_url,
             db_credentials,
             public_url,
@@ -426,8 +438,13 @@ fn pick(flag: Vec<String>, file: Option<Vec<String>>) -> Option<Vec<String>> {
     if flag.is_empty() { file } else { Some(flag) }
 }
 
+/// `example.com`, or `example.com:8443` for apps on another port.
 fn parse_domain(raw: &str) -> Result<String, ConfigError> {
-    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let entry = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let (domain, port) = match entry.split_once(':') {
+        Some((domain, port)) => (domain, Some(port)),
+        None => (entry.as_str(), None),
+    };
     let valid = !domain.is_empty()
         && domain.len() <= 253
         && domain.split('.').all(|label| {
@@ -435,12 +452,13 @@ fn parse_domain(raw: &str) -> Result<String, ConfigError> {
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
+        })
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
     if valid {
-        Ok(domain)
+        Ok(entry)
     } else {
         Err(ConfigError::Invalid(format!(
-            "allowed domain {raw:?} is not a domain name like example.com"
+            "allowed domain {raw:?} is not a domain name like example.com (or example.com:8443)"
         )))
     }
 }
@@ -523,10 +541,11 @@ mod tests {
             "replaced"
         );
         assert_eq!(config.allowed_domains, ["apps.example.com"]);
-        assert!(config.is_allowed_host("wiki.APPS.example.com"));
-        assert!(config.is_allowed_host("apps.example.com"));
-        assert!(!config.is_allowed_host("evilapps.example.com"));
-        assert!(!config.is_allowed_host("apps.example.com.evil.example"));
+        let allowed = |url: &str| config.is_allowed_origin(&url.parse().unwrap());
+        assert!(allowed("http://wiki.APPS.example.com/"));
+        assert!(allowed("https://apps.example.com/"));
+        assert!(!allowed("https://evilapps.example.com/"));
+        assert!(!allowed("https://apps.example.com.evil.example/"));
         assert_eq!(config.identity_headers.user, ["x-auth-user", "remote-user"]);
 
         let defaults = serve(&[]).resolve().unwrap();
@@ -537,6 +556,7 @@ mod tests {
         for bad in [
             &["--trusted-proxies", "10.0.0.0/33"][..],
             &["--allowed-domains", "https://example.com"],
+            &["--allowed-domains", "example.com:0"],
             &["--auth-user-headers", "bad header"],
         ] {
             let err = serve(bad).resolve().unwrap_err();

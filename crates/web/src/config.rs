@@ -12,6 +12,9 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where operator-only routes (`/metrics`) are served; off when `None`. Never on
+    /// `listen`: behind a proxy on the same host every request comes from loopback.
+    pub metrics_listen: Option<SocketAddr>,
     pub db_url: String,
     pub db_credentials: Option<DbCredentials>,
     /// Where users reach gatehouse; its host is the one `next` URLs may point at.
@@ -21,7 +24,8 @@ pub struct Config {
     /// Set for single sign-on across subdomains (`example.com` covers `*.example.com`).
     pub cookie_domain: Option<String>,
     /// Domains (with their subdomains) that return URLs may point at, besides the
-    /// public URL's host and the cookie domain. Lowercase, no leading dot.
+    /// public URL's host and the cookie domain. Lowercase, no leading dot; an entry
+    /// may name a port (`example.com:8443`) for apps served on another one.
     pub allowed_domains: Vec<String>,
     /// Peers whose `X-Forwarded-*` / `X-Original-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
@@ -145,6 +149,7 @@ impl Default for Config {
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         Self {
             listen,
+            metrics_listen: None,
             db_url: storage::DEFAULT_DB_URL.to_owned(),
             db_credentials: None,
             public_url: default_public_url(listen),
@@ -181,26 +186,46 @@ impl Config {
         self.trusted_proxies.iter().any(|net| net.contains(&addr))
     }
 
-    /// Whether a return URL may point at `host`: the public URL's host, or the cookie
-    /// domain or an allowed domain, or a subdomain of either. Case-insensitive.
-    pub fn is_allowed_host(&self, host: &str) -> bool {
+    /// Whether a return URL may point at `url`'s origin — scheme, host and port:
+    /// - the host is the public URL's, or the cookie domain or an allowed domain, or
+    ///   a subdomain of either (case-insensitive);
+    /// - the scheme is the public URL's or https: never a downgrade to http;
+    /// - the port is the public URL's (apps behind the same proxy listener), the
+    ///   scheme's default, or one an allowed domain names (`example.com:8443`).
+    pub fn is_allowed_origin(&self, url: &Url) -> bool {
+        let public = &self.public_url;
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return false;
+        };
+        if !matches!(url.scheme(), "http" | "https")
+            || (url.scheme() != public.scheme() && url.scheme() != "https")
+        {
+            return false;
+        }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if self
-            .public_url
+        let default_port = if url.scheme() == "https" { 443 } else { 80 };
+        let usual_port = port == default_port
+            || (url.scheme() == public.scheme() && Some(port) == public.port_or_known_default());
+        let under = |domain: &str| {
+            host == domain
+                || host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.ends_with('.'))
+        };
+        if public
             .host_str()
             .is_some_and(|own| own.eq_ignore_ascii_case(&host))
         {
-            return true;
+            return usual_port;
         }
-        self.cookie_domain
-            .iter()
-            .chain(&self.allowed_domains)
-            .any(|domain| {
-                host == *domain
-                    || host
-                        .strip_suffix(domain.as_str())
-                        .is_some_and(|sub| sub.ends_with('.'))
-            })
+        self.cookie_domain.iter().any(|d| usual_port && under(d))
+            || self
+                .allowed_domains
+                .iter()
+                .any(|entry| match entry.rsplit_once(':') {
+                    Some((domain, named)) => under(domain) && named.parse() == Ok(port),
+                    None => usual_port && under(entry),
+                })
     }
 
     pub fn session_cookie_name(&self) -> &'static str {

@@ -9,10 +9,11 @@ use crate::config::Config;
 
 /// Returns `raw` if it is a safe place to send a user after login: a path on this
 /// site (one leading `/`, not `//` or `/\`), or an http(s) URL without userinfo on an
-/// allowed host ([`Config::is_allowed_host`]: the site's own host, the cookie domain,
-/// the allowed domains and their subdomains). Anything else — other hosts,
-/// backslashes, control characters, `javascript:` — is refused, and the caller falls
-/// back to a default.
+/// allowed origin ([`Config::is_allowed_origin`]: the site's own host, the cookie
+/// domain, the allowed domains and their subdomains, on the public URL's scheme or
+/// https, on a port that belongs there). Anything else — other hosts or ports, a
+/// downgrade to http, backslashes, control characters, `javascript:` — is refused,
+/// and the caller falls back to a default.
 pub fn safe_next(raw: &str, config: &Config) -> Option<String> {
     if raw.is_empty()
         || raw.len() > 2048
@@ -26,12 +27,8 @@ pub fn safe_next(raw: &str, config: &Config) -> Option<String> {
         return (!raw.starts_with("//")).then(|| raw.to_owned());
     }
     let url = Url::parse(raw).ok()?;
-    let allowed = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url
-            .host_str()
-            .is_some_and(|host| config.is_allowed_host(host));
+    let allowed =
+        url.username().is_empty() && url.password().is_none() && config.is_allowed_origin(&url);
     allowed.then(|| url.to_string())
 }
 
@@ -119,7 +116,7 @@ mod tests {
         for ok in [
             "https://apps.example.net/",
             "https://wiki.apps.example.net/page?x=1",
-            "http://WIKI.Apps.Example.NET/",
+            "https://WIKI.Apps.Example.NET:443/",
         ] {
             assert!(safe_next(ok, &config).is_some(), "{ok} refused");
         }
@@ -129,9 +126,43 @@ mod tests {
             "https://apps.example.net.evil.example/",
             "https://user@wiki.apps.example.net/",
             "https://wiki.apps.example.net%2Eevil.example/",
+            "http://WIKI.Apps.Example.NET/",
         ] {
             assert_eq!(safe_next(bad, &config), None, "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn next_must_match_an_allowed_origin_with_its_scheme_and_port() {
+        let config = config();
+        for bad in [
+            "http://auth.example.com/x",
+            "http://auth.example.com:9/x",
+            "https://auth.example.com:9/x",
+            "https://auth.example.com:80/x",
+            "http://apps.example.net/",
+            "https://apps.example.net:8443/",
+        ] {
+            assert_eq!(safe_next(bad, &config), None, "{bad:?} accepted");
+        }
+        let with_port = Config {
+            allowed_domains: vec!["apps.example.net:8443".into()],
+            ..config
+        };
+        assert!(safe_next("https://wiki.apps.example.net:8443/", &with_port).is_some());
+        assert_eq!(
+            safe_next("https://wiki.apps.example.net/", &with_port),
+            None
+        );
+        // Plain-HTTP development: http on the public port, or an upgrade to https.
+        let dev = Config {
+            public_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
+            ..Config::default()
+        };
+        for ok in ["http://127.0.0.1:8080/x", "https://127.0.0.1/x"] {
+            assert!(safe_next(ok, &dev).is_some(), "{ok} refused");
+        }
+        assert_eq!(safe_next("http://127.0.0.1:9/x", &dev), None);
     }
 
     #[test]
