@@ -28,6 +28,7 @@ pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;
 pub use tokens::{ApiToken, TokenInfo};
+pub use users::{AccessEnded, Upserted};
 
 /// The default embedded store, relative to the working directory.
 pub const DEFAULT_DB_URL: &str = "surrealkv://./data/gatehouse";

@@ -137,7 +137,7 @@ impl SessionRecord {
     }
 }
 
-fn session_record_id(id: &str) -> RecordId {
+pub(crate) fn session_record_id(id: &str) -> RecordId {
     RecordId::new("session", id)
 }
 

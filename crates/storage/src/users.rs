@@ -48,6 +48,19 @@ pub(crate) fn user_id(username: &Username) -> RecordId {
     RecordId::new("user", username.as_str())
 }
 
+#[derive(Debug, SurrealValue)]
+struct Ended {
+    sessions: i64,
+    tokens: i64,
+}
+
+/// What [`Store::change_password`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessEnded {
+    pub sessions: usize,
+    pub tokens: usize,
+}
+
 /// Whether [`Store::upsert_user`] made a new user or updated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -150,6 +163,46 @@ impl Store {
                 .bind(("hash", hash.as_str().to_owned()))
         )?;
         Ok(())
+    }
+
+    /// Sets `username`'s password hash and, in the same transaction, ends every
+    /// session of theirs but `keep` and revokes every API token of theirs: whoever
+    /// held a copied cookie, or a token minted with one, loses it with the old
+    /// password. Returns how many sessions and tokens ended.
+    pub async fn change_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        keep: Option<&str>,
+    ) -> Result<AccessEnded, StorageError> {
+        let mut response = retry_conflicts!(
+            self.db
+                .query(
+                    "BEGIN TRANSACTION; \
+                     UPDATE $user SET password_hash = $hash RETURN NONE; \
+                     LET $sessions = (DELETE session WHERE user = $user AND id != $keep \
+                         RETURN BEFORE); \
+                     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     RETURN { sessions: count($sessions), tokens: count($tokens) }; \
+                     COMMIT TRANSACTION;",
+                )
+                .bind(("user", user_id(username)))
+                .bind(("hash", hash.as_str().to_owned()))
+                .bind(("keep", keep.map(crate::sessions::session_record_id)))
+        )?;
+        // The RETURN's result: the last statement's, or the one before it when the
+        // COMMIT counts as a statement.
+        for index in (0..response.num_statements()).rev() {
+            if let Ok(Some(ended)) = response.take::<Option<Ended>>(index) {
+                return Ok(AccessEnded {
+                    sessions: usize::try_from(ended.sessions).unwrap_or_default(),
+                    tokens: usize::try_from(ended.tokens).unwrap_or_default(),
+                });
+            }
+        }
+        Err(StorageError::Corrupt(format!(
+            "the password change of {username} did not report what it ended"
+        )))
     }
 
     pub async fn count_users(&self) -> Result<u64, StorageError> {

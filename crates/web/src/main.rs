@@ -27,7 +27,8 @@ async fn run() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
     match cli.command {
-        None => serve(ServeArgs::default()).await,
+        // `gatehouse` alone is `gatehouse serve`, environment variables included.
+        None => serve(serve_from_env()?).await,
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Token(command)) => token(command).await,
@@ -42,12 +43,6 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // `gatehouse` with no subcommand still reads GATEHOUSE_* variables.
-    let args = if args.config.is_none() && args.listen.is_none() {
-        merge_env(args)?
-    } else {
-        args
-    };
     let config = args.resolve()?;
     let store = Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -61,17 +56,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies = config.secure_cookies(),
         "gatehouse listening on http://{addr}/"
     );
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
     let state = AppState::new(store, config).await?;
+    if let Some(listener) = metrics {
+        tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) =
+                web::startup::run_operator(listener, state, std::future::pending()).await
+            {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+    }
     web::startup::run(listener, state, shutdown_signal()).await?;
     tracing::info!("gatehouse stopped");
     Ok(())
 }
 
-/// `gatehouse` alone behaves as `gatehouse serve`, environment included.
-fn merge_env(args: ServeArgs) -> anyhow::Result<ServeArgs> {
+/// The settings of `gatehouse serve` with no flags: defaults and `GATEHOUSE_*`.
+fn serve_from_env() -> anyhow::Result<ServeArgs> {
     match Cli::try_parse_from(["gatehouse", "serve"])?.command {
         Some(Command::Serve(from_env)) => Ok(*from_env),
-        _ => Ok(args),
+        _ => anyhow::bail!("clap did not parse `gatehouse serve`"),
     }
 }
 
@@ -180,11 +194,18 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 ..HashParams::DEFAULT
             };
             let hash = PasswordHasher::new(params)?.hash(&password)?;
-            store.set_password_hash(&username, &hash).await?;
-            let sessions = store.sessions_of(&username).await?.len();
-            store.delete_other_sessions(&username, None).await?;
-            tracing::info!(event = "password_changed", user = %username, via = "cli", sessions_revoked = sessions);
-            println!("password of {username} changed; {sessions} session(s) ended");
+            let ended = store.change_password(&username, &hash, None).await?;
+            tracing::info!(
+                event = "password_changed",
+                user = %username,
+                via = "cli",
+                sessions_revoked = ended.sessions,
+                tokens_revoked = ended.tokens,
+            );
+            println!(
+                "password of {username} changed; {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! `GET /account/password` shows the form; `POST` checks the current password, sets
-//! the new one and ends every other session of the user (a thief holding a copied
-//! cookie is logged out by the change).
+//! the new one, ends every other session of the user and revokes their API tokens
+//! (a thief holding a copied cookie, or a token minted with it, loses it).
 
 use domain::{Password, Verdict};
 use maud::{Markup, html};
@@ -43,7 +43,7 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
         html! {
             section.card {
                 h1 { "Change password" }
-                p.muted { "Every other session of yours ends when the password changes." }
+                p.muted { "When the password changes, every other session of yours ends and every API token of yours is revoked." }
                 (content)
             }
         }
@@ -119,20 +119,28 @@ pub async fn post(
     }
 
     let hash = state.hashing.hash(new).await?;
-    state
-        .store
-        .set_password_hash(&me.user.username, &hash)
-        .await?;
     let keep = me.session().map(|s| s.id.as_str());
-    auth::end_other_sessions(state, &me.user.username, keep).await?;
+    let ended = auth::change_password(state, &me.user.username, &hash, keep).await?;
     tracing::info!(
         event = "password_changed",
         user = %me.user.username,
         address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
-        other_sessions_revoked = true,
+        sessions_revoked = ended.sessions,
+        tokens_revoked = ended.tokens,
     );
     Ok(super::redirect_after_form(
         req,
         &super::profile_path(&me.user),
     ))
+}
+
+/// The form again after a refused CSRF check (passwords are never kept).
+pub fn refused(req: &Request) -> Result<Response, WebError> {
+    auth::require_login(req)?;
+    let content = form(
+        crate::csrf::token(req),
+        &FieldErrors::default(),
+        Some(super::FORM_EXPIRED),
+    );
+    Ok(page(req, StatusCode::FORBIDDEN, content))
 }
