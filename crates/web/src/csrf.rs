@@ -2,24 +2,34 @@
 //! the session cookie — the login form included, so nobody can log a victim in as
 //! the attacker.
 //!
-//! Signed double submit: the browser holds a random nonce in an HttpOnly cookie
-//! (`__Host-` prefixed when cookies are Secure, so a sibling subdomain cannot plant
-//! one); forms carry `HMAC-SHA256(key, nonce)` in a hidden `csrf` field, htmx sends
-//! it as `X-CSRF-Token`. A request without a matching token is refused with 403
-//! before any handler runs. The key is shared by every node (from configuration, or
-//! generated once and kept in the store).
+//! Two checks, both before any handler runs:
+//! - **Where it comes from.** An unsafe request whose `Sec-Fetch-Site` is not
+//!   `same-origin` (or `none`), or whose `Origin` is another origin, is refused
+//!   outright ([`cross_site`], shared with the JSON API).
+//! - **Signed double submit.** The browser holds a random nonce in an HttpOnly cookie
+//!   (`__Host-` prefixed when cookies are Secure, so a sibling subdomain cannot plant
+//!   one); forms carry a token — the nonce and `HMAC-SHA256(key, nonce)` — in a
+//!   hidden `csrf` field, htmx sends it as `X-CSRF-Token`. The token must be for the
+//!   cookie's nonce, or (two tabs opened at once each set a nonce, and the browser
+//!   keeps the last) a genuine token on a request the browser itself marks
+//!   same-origin. The key is shared by every node.
 //!
-//! Exempt: safe methods, `/auth` (it changes nothing), the JSON API (it checks
-//! `Origin` or this token itself, see `api::guard`), and requests with an
-//! `Authorization` header — a cross-site form cannot send one, and a script would
-//! need a CORS preflight that gatehouse never grants.
+//! A refused form is not a dead end: the site's `on_refused` renders the same form
+//! again with a fresh token and the input kept.
+//!
+//! Exempt: safe methods, `/auth` (it changes nothing), the JSON API (it runs
+//! [`cross_site`] and checks this token itself), and requests authenticated by an
+//! API token — which the auth middleware then reads alone, never with the cookie.
+//! Any other `Authorization` (Basic, Digest, Negotiate: browsers attach those to
+//! cross-site forms by themselves) exempts nothing.
 
 use hmac::{Hmac, Mac};
+use poem::http::Method;
 use poem::http::header::{self, HeaderValue};
-use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response};
 use sha2::Sha256;
 
+use crate::auth::{self, Credential};
 use crate::config::Config;
 use crate::form::MAX_FORM_BYTES;
 use crate::state::AppState;
@@ -63,13 +73,25 @@ impl CsrfKey {
         mac
     }
 
+    /// The token for `nonce`: the nonce itself, then its MAC (both hex).
     fn sign(&self, nonce: &str) -> String {
-        hex::encode(self.mac(nonce).finalize().into_bytes())
+        let mut token = String::with_capacity(NONCE_HEX + 64);
+        token.push_str(nonce);
+        token.push_str(&hex::encode(self.mac(nonce).finalize().into_bytes()));
+        token
     }
 
-    /// Constant-time check of `token` against `nonce`.
+    /// The nonce `token` was signed for, when the signature is ours (constant-time).
+    fn genuine<'t>(&self, token: &'t str) -> Option<&'t str> {
+        let token = token.trim();
+        let (nonce, mac) = token.split_at_checked(NONCE_HEX)?;
+        let mac = hex::decode(mac).ok()?;
+        self.mac(nonce).verify_slice(&mac).is_ok().then_some(nonce)
+    }
+
+    /// Whether `token` is ours and for `nonce`.
     fn verify(&self, nonce: &str, token: &str) -> bool {
-        hex::decode(token.trim()).is_ok_and(|bytes| self.mac(nonce).verify_slice(&bytes).is_ok())
+        self.genuine(token).is_some_and(|signed| signed == nonce)
     }
 }
 
@@ -87,9 +109,12 @@ fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// Hex digits of a nonce (128 bits).
+const NONCE_HEX: usize = 32;
+
 fn nonce_from_cookie(req: &Request, config: &Config) -> Option<String> {
-    crate::auth::cookie(req, cookie_name(config))
-        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    auth::cookie(req, cookie_name(config))
+        .filter(|v| v.len() == NONCE_HEX && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
 }
 
@@ -100,17 +125,40 @@ fn new_nonce() -> String {
     hex::encode(bytes)
 }
 
-fn needs_check(req: &Request) -> bool {
+fn is_unsafe(req: &Request) -> bool {
     !matches!(
         *req.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    ) && !req.headers().contains_key(header::AUTHORIZATION)
+    )
 }
 
-/// Checks unsafe requests and hands every request its token.
+/// Authenticated by an API token: a cross-site page cannot attach one, so such a
+/// request needs no CSRF token (the auth middleware ignored its cookie).
+fn by_api_token(req: &Request) -> bool {
+    auth::current(req).is_some_and(|who| matches!(who.via, Credential::Token(_)))
+}
+
+/// Why an unsafe request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Sent from another site (`Origin`, `Sec-Fetch-Site`): the reason says which.
+    CrossSite(String),
+    /// No token, or not one for this browser: the form may simply be old.
+    Forged,
+    TooLarge,
+}
+
+/// Renders the answer to a refused request: the site shows the same form again,
+/// with the fields the browser sent (`fields`, decoded) and the fresh token that is
+/// already in the request's extensions.
+pub type OnRefused = fn(&Request, &AppState, &Refusal, &[(String, String)]) -> Response;
+
+/// Checks unsafe requests and hands every request its token. Runs inside the auth
+/// middleware, so that it knows whether an API token authenticated the request.
 pub fn middleware<E: Endpoint + 'static>(
     ep: E,
     state: AppState,
+    on_refused: OnRefused,
 ) -> impl Endpoint<Output = Response> {
     ep.around(move |ep, mut req| {
         let state = state.clone();
@@ -122,21 +170,28 @@ pub fn middleware<E: Endpoint + 'static>(
             }
             let config = &state.config;
             let existing = nonce_from_cookie(&req, config);
-            if needs_check(&req) {
-                let verdict = match &existing {
-                    Some(nonce) => check(&mut req, &state.csrf_key, nonce).await,
-                    None => Err(Refusal::Forged),
-                };
-                if let Err(refusal) = verdict {
-                    return Ok(refusal.into_response());
-                }
-            }
+            let verdict = if is_unsafe(&req) && !by_api_token(&req) {
+                check(&mut req, &state, existing.as_deref()).await
+            } else {
+                Ok(())
+            };
             let nonce = existing.clone().unwrap_or_else(new_nonce);
             req.extensions_mut()
                 .insert(CsrfToken(state.csrf_key.sign(&nonce)));
-            let mut resp = match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => err.into_response(),
+            let mut resp = match verdict {
+                Ok(()) => match ep.call(req).await {
+                    Ok(resp) => resp.into_response(),
+                    Err(err) => err.into_response(),
+                },
+                Err((refusal, fields)) => {
+                    tracing::warn!(
+                        event = "csrf_refused",
+                        path = req.uri().path(),
+                        reason = ?refusal,
+                        address = auth::client_address(&req, config).as_deref().unwrap_or("-"),
+                    );
+                    on_refused(&req, &state, &refusal, &fields)
+                }
             };
             if existing.is_none() {
                 let mut cookie = format!(
@@ -155,27 +210,39 @@ pub fn middleware<E: Endpoint + 'static>(
     })
 }
 
-enum Refusal {
-    Forged,
-    TooLarge,
+/// Why `req`, an unsafe request, must be refused as coming from another site, if it
+/// must: `Sec-Fetch-Site` other than `same-origin` (or `none`, the user's own
+/// navigation), or an `Origin` that is neither the public URL's origin nor the
+/// origin the browser addressed (its `Host`, which a browser always sends truly).
+/// Browsers send both on every unsafe request; clients that send neither are not
+/// browsers a page can drive, and meet the token check instead.
+pub fn cross_site(req: &Request, config: &Config) -> Option<String> {
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site").filter(|s| !matches!(*s, "same-origin" | "none")) {
+        return Some(format!(
+            "Cross-site request refused (Sec-Fetch-Site: {site})."
+        ));
+    }
+    let origin = text(header::ORIGIN.as_str())?;
+    let ours = config.public_url.origin().ascii_serialization();
+    if origin == ours {
+        return None;
+    }
+    let addressed =
+        text(header::HOST.as_str()).map(|host| format!("{}://{host}", config.public_url.scheme()));
+    if addressed.is_some_and(|own| own.eq_ignore_ascii_case(origin)) {
+        return None;
+    }
+    Some(format!(
+        "Cross-site request refused: Origin {origin} is not {ours}."
+    ))
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Forged => crate::pages::error_page(
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "This form has expired or did not come from this site. Go back, reload the \
-                 page and try again.",
-            ),
-            Self::TooLarge => crate::pages::error_page(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                "The form is larger than 16 KiB.",
-            ),
-        }
-    }
+/// Whether the browser itself marked `req` as same-origin.
+fn marked_same_origin(req: &Request, config: &Config) -> bool {
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    text("sec-fetch-site") == Some("same-origin")
+        || (text(header::ORIGIN.as_str()).is_some() && cross_site(req, config).is_none())
 }
 
 /// Whether `req` carries a valid token in the `X-CSRF-Token` header for its
@@ -190,17 +257,66 @@ pub fn header_token_valid(req: &Request, state: &AppState) -> bool {
         .is_some_and(|token| state.csrf_key.verify(&nonce, token))
 }
 
-/// The token from the header, or else from the form body (which is put back for
-/// the handler).
-async fn check(req: &mut Request, key: &CsrfKey, nonce: &str) -> Result<(), Refusal> {
-    if let Some(token) = req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
-        return key
-            .verify(nonce, token)
-            .then_some(())
-            .ok_or(Refusal::Forged);
+/// Checks an unsafe request: from this site, and with a token for this browser
+/// in the header or the form body (which is put back for the handler). A refusal
+/// comes with the form's fields, decoded, for the form to be shown again.
+async fn check(
+    req: &mut Request,
+    state: &AppState,
+    nonce: Option<&str>,
+) -> Result<(), (Refusal, Vec<(String, String)>)> {
+    let config = &state.config;
+    if let Some(reason) = cross_site(req, config) {
+        return Err((Refusal::CrossSite(reason), Vec::new()));
     }
-    let is_form = req
+    let mut tokens: Vec<String> = req
         .headers()
+        .get_all(HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let mut fields = Vec::new();
+    if is_form(req) {
+        let body = req
+            .take_body()
+            .into_bytes_limit(MAX_FORM_BYTES)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => (Refusal::TooLarge, Vec::new()),
+                _ => (Refusal::Forged, Vec::new()),
+            })?;
+        fields = url::form_urlencoded::parse(&body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        req.set_body(Body::from(body));
+        let in_form: Vec<&String> = fields
+            .iter()
+            .filter(|(name, _)| name == FIELD)
+            .map(|(_, value)| value)
+            .collect();
+        // At most one token in the form: the handler must not see a second one. A
+        // header token (htmx) is the one that counts when there is one.
+        match in_form[..] {
+            [] => {}
+            [token] if tokens.is_empty() => tokens.push(token.clone()),
+            [_] => {}
+            _ => return Err((Refusal::Forged, fields)),
+        }
+    }
+    let key = &state.csrf_key;
+    let for_this_browser = |token: &String| nonce.is_some_and(|n| key.verify(n, token));
+    // Another tab's token: genuine, on a request the browser marks same-origin.
+    let from_another_tab =
+        |token: &String| key.genuine(token).is_some() && marked_same_origin(req, config);
+    if tokens.iter().any(for_this_browser) || tokens.iter().any(from_another_tab) {
+        Ok(())
+    } else {
+        Err((Refusal::Forged, fields))
+    }
+}
+
+fn is_form(req: &Request) -> bool {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
@@ -208,25 +324,7 @@ async fn check(req: &mut Request, key: &CsrfKey, nonce: &str) -> Result<(), Refu
                 e.trim()
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             })
-        });
-    if !is_form {
-        return Err(Refusal::Forged);
-    }
-    let body = req
-        .take_body()
-        .into_bytes_limit(MAX_FORM_BYTES)
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => Refusal::TooLarge,
-            _ => Refusal::Forged,
-        })?;
-    let valid = url::form_urlencoded::parse(&body)
-        .filter(|(name, _)| name == FIELD)
-        .map(|(_, value)| key.verify(nonce, &value))
-        .collect::<Vec<_>>();
-    req.set_body(Body::from(body));
-    // Exactly one token, and it matches.
-    (valid == [true]).then_some(()).ok_or(Refusal::Forged)
+        })
 }
 
 #[cfg(test)]
@@ -243,6 +341,11 @@ mod tests {
         assert!(!CsrfKey::from_secret("two").verify(&nonce, &token));
         assert!(!key.verify(&nonce, "zz"));
         assert!(!key.verify(&nonce, ""));
+        assert_eq!(key.genuine(&token), Some(nonce.as_str()));
+        let other = new_nonce();
+        let forged = format!("{other}{}", &token[NONCE_HEX..]);
+        assert_eq!(key.genuine(&forged), None, "a MAC moved to another nonce");
+        assert_eq!(key.genuine(&token[..NONCE_HEX]), None);
         assert!(!format!("{key:?}").contains("one"));
     }
 }

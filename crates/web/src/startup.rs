@@ -43,7 +43,6 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at(pages::HTMX_PATH, get(pages::htmx))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
-        .at("/metrics", get(metrics::get))
         .nest(api::PREFIX, api::operations(state.clone()))
         .at(api::SPEC_PATH, get(api::spec_json))
         .at(api::DOCS_PATH, get(api::docs))
@@ -56,8 +55,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                 "This address does not take that kind of request.",
             )
         });
-    let app = auth::middleware(routes, state.clone());
-    let app = pages::htmx_errors(csrf::middleware(app, state.clone()));
+    // CSRF runs inside the auth middleware: only a request that an API token
+    // authenticated is exempt, and it must know which requests those are.
+    let app = csrf::middleware(routes, state.clone(), pages::csrf_refused);
+    let app = pages::htmx_errors(auth::middleware(app, state.clone()));
     let site = api::problem::problem_responses(app).after(|resp| async move {
         let mut resp = resp?;
         // The API docs page brings its own policy.
@@ -129,6 +130,29 @@ pub async fn run(
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app(state), shutdown, Some(Duration::from_secs(10)))
+        .await
+}
+
+/// Operator-only routes, for `--metrics-listen`: Prometheus text at `/metrics`.
+/// They have a listener of their own because the public one cannot tell a
+/// scraper from the internet: behind a proxy on the same host, every request
+/// arrives from loopback.
+pub fn operator_app(state: AppState) -> impl Endpoint<Output = Response> {
+    Route::new()
+        .at("/metrics", get(metrics::get))
+        .data(state)
+        .map_to_response()
+}
+
+/// Serves [`operator_app`] on `listener` until `shutdown` completes.
+pub async fn run_operator(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(operator_app(state), shutdown, Some(Duration::from_secs(1)))
         .await
 }
 

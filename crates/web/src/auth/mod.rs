@@ -110,10 +110,17 @@ pub fn middleware<E: Endpoint + 'static>(
         let state = state.clone();
         async move {
             strip_identity_headers(&mut req);
-            let session_cookie = cookie(&req, state.config.session_cookie_name());
-            let had_cookie = session_cookie.is_some();
-            let token = session_cookie.and_then(parse_session_token);
-            let auth = match load(&state, &req, token).await {
+            // A bearer token, when the request has one, is the whole identity: its
+            // cookie is not read (and not cleared). Other schemes are not ours.
+            let (auth, had_cookie) = match bearer(&req) {
+                Some(token) => (load_token(&state, token).await, false),
+                None => {
+                    let cookie = cookie(&req, state.config.session_cookie_name());
+                    let token = cookie.and_then(parse_session_token);
+                    (load_session(&state, token).await, cookie.is_some())
+                }
+            };
+            let auth = match auth {
                 Ok(auth) => auth,
                 Err(err) => return Ok(WebError::from(err).into_response()),
             };
@@ -136,8 +143,9 @@ pub fn middleware<E: Endpoint + 'static>(
                 Some(name) if !ended => {
                     resp.headers_mut().insert(X_AUTH_USER, name);
                 }
-                // A cookie that names no live session is cleared.
-                None if had_cookie && !resp.headers().contains_key(header::SET_COOKIE) => {
+                // A cookie that names no live session is cleared, unless the
+                // handler set a new one.
+                None if had_cookie && !sets_cookie(&resp, state.config.session_cookie_name()) => {
                     if let Ok(value) = HeaderValue::from_str(&clear_cookie(&state.config)) {
                         resp.headers_mut().append(header::SET_COOKIE, value);
                     }
@@ -147,6 +155,18 @@ pub fn middleware<E: Endpoint + 'static>(
             Ok(resp)
         }
     })
+}
+
+/// Whether `resp` sets the cookie `name`.
+fn sets_cookie(resp: &Response, name: &str) -> bool {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| {
+            c.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('='))
+        })
 }
 
 fn strip_identity_headers(req: &mut Request) {
@@ -175,24 +195,13 @@ pub fn is_identity_header(name: &str) -> bool {
     starts_with("x-auth-") || starts_with("remote-")
 }
 
-async fn load(
-    state: &AppState,
-    req: &Request,
-    session: Option<SessionToken>,
-) -> Result<Option<Arc<Authenticated>>, StorageError> {
-    if let Some(token) = session {
-        return load_session(state, &token).await;
-    }
-    match bearer_token(req) {
-        Some(token) => load_token(state, &token).await,
-        None => Ok(None),
-    }
-}
-
 async fn load_session(
     state: &AppState,
-    token: &SessionToken,
+    token: Option<SessionToken>,
 ) -> Result<Option<Arc<Authenticated>>, StorageError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
     let id = token.session_id();
     let cache = &state.sessions;
     let found = match cache.get(&id) {
@@ -232,9 +241,12 @@ async fn load_session(
 
 async fn load_token(
     state: &AppState,
-    token: &ApiToken,
+    token: Option<ApiToken>,
 ) -> Result<Option<Arc<Authenticated>>, StorageError> {
-    let Some(info) = state.store.api_token(token).await? else {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let Some(info) = state.store.api_token(&token).await? else {
         return Ok(None);
     };
     let now = storage::now();
@@ -272,14 +284,28 @@ pub async fn end_other_sessions(
     Ok(())
 }
 
-/// The API token of an `Authorization: Bearer` header, if well-formed.
-pub fn bearer_token(req: &Request) -> Option<ApiToken> {
+/// Sets a new password, ends every session of `username` but `keep` and revokes
+/// their API tokens, in one transaction; this node's cache forgets the sessions at
+/// once (other nodes hear of it through the change feed).
+pub async fn change_password(
+    state: &AppState,
+    username: &Username,
+    hash: &domain::PasswordHash,
+    keep: Option<&str>,
+) -> Result<storage::AccessEnded, StorageError> {
+    let ended = state.store.change_password(username, hash, keep).await?;
+    state.sessions.evict_user(username);
+    Ok(ended)
+}
+
+/// The `Authorization: Bearer` header of `req`: `None` without one, `Some(None)`
+/// when its token is not even well-formed.
+fn bearer(req: &Request) -> Option<Option<ApiToken>> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| ApiToken::parse(token.trim()))
-        .flatten()
 }
 
 /// Starts a fresh session for `username` (Flask-Login's `login_user`) and returns

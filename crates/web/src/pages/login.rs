@@ -122,3 +122,22 @@ pub async fn post(
         &cookie,
     ))
 }
+
+/// The form again after a refused CSRF check, with the input kept (not the
+/// password) and the request's fresh token.
+pub fn refused(
+    req: &Request,
+    state: &AppState,
+    field: impl Fn(&str) -> Option<String>,
+) -> Response {
+    let email = field("email");
+    let next = field("next").and_then(|n| auth::safe_next(&n, &state.config));
+    let input = LoginForm {
+        email: email.as_deref().unwrap_or_default(),
+        remember: field("remember").is_some(),
+        next: next.as_deref(),
+        csrf: crate::csrf::token(req),
+    };
+    let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
+    page(req, StatusCode::FORBIDDEN, content)
+}

@@ -1,3 +1,5 @@
+use maud::html;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
@@ -19,7 +21,31 @@ pub async fn post(req: &Request, Data(state): Data<&AppState>) -> Result<Respons
             address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
         );
     }
+    // A request made with an API token leaves the browser's cookie alone: the token,
+    // not the cookie, was read.
+    let by_token = auth::current(req).is_some_and(|c| c.session().is_none());
+    if by_token {
+        return Ok(super::see_other("/"));
+    }
     let mut resp = super::with_cookie(super::see_other("/"), &auth::clear_cookie(&state.config));
     resp.extensions_mut().insert(SessionEnded);
     Ok(resp)
+}
+
+/// After a refused CSRF check: the logout button again, with a fresh token.
+pub fn refused(req: &Request) -> Response {
+    if super::is_htmx(req) {
+        return super::error_page(StatusCode::FORBIDDEN, "Form expired", super::FORM_EXPIRED);
+    }
+    let content = html! {
+        section.card {
+            h1 { "Log out" }
+            p.error role="alert" { (super::FORM_EXPIRED) }
+            form method="post" action="/logout" {
+                (super::CsrfField(crate::csrf::token(req)))
+                (super::SubmitButton("Log out"))
+            }
+        }
+    };
+    super::page(req, StatusCode::FORBIDDEN, "Log out", content)
 }

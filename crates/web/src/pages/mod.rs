@@ -227,6 +227,52 @@ pub fn with_cookie(mut resp: Response, cookie: &str) -> Response {
 
 pub use crate::accounts::FieldErrors;
 
+/// Shown above a form whose CSRF check failed (an old tab, an expired cookie).
+pub const FORM_EXPIRED: &str =
+    "This form had expired. Check it and send it again: it is ready now.";
+
+/// The site's answer to a request the CSRF check refused ([`crate::csrf::OnRefused`]):
+/// a request from another site gets a plain 403 page; a form that is merely old comes
+/// back as the same form with the user's input and a fresh token, never a dead end.
+pub fn csrf_refused(
+    req: &Request,
+    state: &crate::state::AppState,
+    refusal: &crate::csrf::Refusal,
+    fields: &[(String, String)],
+) -> Response {
+    use crate::csrf::Refusal;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+    };
+    match refusal {
+        Refusal::CrossSite(reason) => {
+            error_page(StatusCode::FORBIDDEN, "Cross-site request refused", reason)
+        }
+        Refusal::TooLarge => error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "The form is larger than 16 KiB.",
+        ),
+        Refusal::Forged => match req.uri().path() {
+            "/login" => login::refused(req, state, field),
+            "/signup" => signup::refused(req, state, field),
+            "/logout" => logout::refused(req),
+            "/account/password" => {
+                password::refused(req).unwrap_or_else(poem::IntoResponse::into_response)
+            }
+            _ => error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form has expired or did not come from this site. Go back, reload the \
+                 page and try again.",
+            ),
+        },
+    }
+}
+
 /// `?next=…` on the login and signup pages: where to go after.
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {

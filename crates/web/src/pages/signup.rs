@@ -26,12 +26,13 @@ pub struct SignupForm<'a> {
 }
 
 /// The signup form, with the user's input kept except the passwords.
-pub fn form(input: &SignupForm<'_>, errors: &FieldErrors) -> Markup {
+pub fn form(input: &SignupForm<'_>, errors: &FieldErrors, alert: Option<&str>) -> Markup {
     html! {
         form #signup-form method="post" action="/signup" novalidate
             hx-post="/signup" hx-target="this" hx-swap="outerHTML"
             hx-disabled-elt="find button[type=submit]" {
             (CsrfField(input.csrf))
+            (super::form_alert(alert))
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
             }
@@ -115,7 +116,11 @@ pub fn get(
         csrf: crate::csrf::token(req),
         ..SignupForm::default()
     };
-    page(req, StatusCode::OK, form(&input, &FieldErrors::default()))
+    page(
+        req,
+        StatusCode::OK,
+        form(&input, &FieldErrors::default(), None),
+    )
 }
 
 #[handler]
@@ -145,11 +150,11 @@ pub async fn post(
     let user = match sign_up(state, req, &account).await? {
         SignupOutcome::Created(user) => user,
         SignupOutcome::Invalid(errors) => {
-            let content = form(&input, &errors);
+            let content = form(&input, &errors, None);
             return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
         }
         SignupOutcome::Taken(errors) => {
-            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors)));
+            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors, None)));
         }
     };
     let (cookie, _) = auth::login_user(state, req, &user.username, false).await?;
@@ -158,4 +163,24 @@ pub async fn post(
         super::redirect_after_form(req, &target),
         &cookie,
     ))
+}
+
+/// The form again after a refused CSRF check, with the input kept (not the
+/// passwords) and the request's fresh token.
+pub fn refused(
+    req: &Request,
+    state: &AppState,
+    field: impl Fn(&str) -> Option<String>,
+) -> Response {
+    let (username, email, name) = (field("username"), field("email"), field("name"));
+    let next = field("next").and_then(|n| auth::safe_next(&n, &state.config));
+    let input = SignupForm {
+        username: username.as_deref().unwrap_or_default(),
+        email: email.as_deref().unwrap_or_default(),
+        name: name.as_deref().unwrap_or_default(),
+        next: next.as_deref(),
+        csrf: crate::csrf::token(req),
+    };
+    let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
+    page(req, StatusCode::FORBIDDEN, content)
 }
