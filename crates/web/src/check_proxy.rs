@@ -8,9 +8,12 @@
 //!    `X-Forwarded-Host/Uri`), seen as the `next` of that login redirect;
 //! 3. whether the proxy keeps the client's query string away from `/auth`, where it
 //!    would be read as rules (Caddy's `forward_auth` with a bare `uri /auth`);
-//! 4. whether the proxy overwrites the client's identity headers, seen in what the
-//!    app echoes back (any page that shows its request headers, such as httpbin's
-//!    `/headers` or traefik/whoami).
+//! 4. whether the proxy overwrites the client's identity headers — in every mix of
+//!    `-` and `_` that CGI-style apps read as `X-Auth-User` — seen in what the app
+//!    echoes back (any page that shows its request headers, such as httpbin's
+//!    `/headers` or traefik/whoami);
+//! 5. whether gatehouse's own cookies reach the app (they must not: the session
+//!    token would let the app act as the user), while other cookies still do.
 
 use std::time::Duration;
 
@@ -66,7 +69,22 @@ impl Finding {
 
 /// A value no real user has, so seeing it anywhere means it came from the client.
 const SPOOFED_USER: &str = "check-proxy-spoofed-user";
-const SPOOFED_HEADERS: [&str; 4] = ["X-Auth-User", "Remote-User", "X_Auth_User", "X-Auth-Email"];
+const SPOOFED_HEADERS: [&str; 10] = [
+    "X-Auth-User",
+    "Remote-User",
+    "X_Auth_User",
+    "X-Auth_User",
+    "X_Auth-User",
+    "Remote_User",
+    "X-Auth-Email",
+    "X-Auth_Email",
+    "X_Auth_Email",
+    "Remote_Email",
+];
+/// Cookies in gatehouse's names, and one of the app's own, sent with `--token` (the
+/// token is the identity then; gatehouse does not read these).
+const GATEHOUSE_COOKIE_VALUE: &str = "check-proxy-gatehouse-cookie";
+const APP_COOKIE: &str = "check_proxy_app_cookie=kept";
 
 /// Runs every check against `args.url`.
 pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error> {
@@ -105,16 +123,32 @@ pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error
 
     match &args.token {
         Some(token) => {
-            let request = client.get(args.url.clone()).bearer_auth(token);
+            let cookies = format!(
+                "__Host-gatehouse_session={GATEHOUSE_COOKIE_VALUE}; \
+                 gatehouse_session={GATEHOUSE_COOKIE_VALUE}; {APP_COOKIE}; \
+                 gatehouse_csrf={GATEHOUSE_COOKIE_VALUE}"
+            );
+            let request = client
+                .get(args.url.clone())
+                .bearer_auth(token)
+                .header("cookie", cookies);
             let resp = spoofed(request).send().await?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             findings.push(overwrite_finding(status, &body));
+            findings.push(cookie_finding(status, &body));
         }
-        None => findings.push(Finding::new(
-            Outcome::Unknown,
-            "identity headers overwritten: not checked (give --token to check as a logged-in user)",
-        )),
+        None => {
+            for check in [
+                "identity headers overwritten",
+                "gatehouse's cookies kept from the app",
+            ] {
+                findings.push(Finding::new(
+                    Outcome::Unknown,
+                    format!("{check}: not checked (give --token to check as a logged-in user)"),
+                ));
+            }
+        }
     }
     Ok(findings)
 }
@@ -243,6 +277,39 @@ fn overwrite_finding(status: StatusCode, body: &str) -> Finding {
     }
 }
 
+fn cookie_finding(status: StatusCode, body: &str) -> Finding {
+    if !status.is_success() {
+        return Finding::new(
+            Outcome::Fail,
+            format!(
+                "gatehouse's cookies kept from the app: cannot tell — with --token the proxy \
+                 answered {status}"
+            ),
+        );
+    }
+    if body.contains(GATEHOUSE_COOKIE_VALUE) {
+        return Finding::new(
+            Outcome::Fail,
+            "gatehouse's cookies kept from the app: NO — the app received gatehouse's session \
+             cookie, which it could replay as the user; pass the app the Cookie header of \
+             gatehouse's /auth answer (nginx: auth_request_set $auth_cookie \
+             $upstream_http_cookie; proxy_set_header Cookie $auth_cookie) or remove the \
+             gatehouse_* cookies (see deploy/)",
+        );
+    }
+    if body.contains(APP_COOKIE) {
+        return Finding::new(
+            Outcome::Pass,
+            "gatehouse's cookies kept from the app: yes (the app's own cookies still arrive)",
+        );
+    }
+    Finding::new(
+        Outcome::Unknown,
+        "gatehouse's cookies kept from the app: they did not come back, but neither did the \
+         app's own cookie; point check-proxy at a URL that echoes its request headers",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +347,19 @@ mod tests {
         );
         assert_eq!(
             overwrite_finding(StatusCode::OK, "<html>").outcome,
+            Outcome::Unknown
+        );
+        let leaked = format!(
+            r#"{{"headers":{{"cookie":"gatehouse_session={GATEHOUSE_COOKIE_VALUE}; {APP_COOKIE}"}}}}"#
+        );
+        assert_eq!(
+            cookie_finding(StatusCode::OK, &leaked).outcome,
+            Outcome::Fail
+        );
+        let kept = format!(r#"{{"headers":{{"cookie":"{APP_COOKIE}"}}}}"#);
+        assert_eq!(cookie_finding(StatusCode::OK, &kept).outcome, Outcome::Pass);
+        assert_eq!(
+            cookie_finding(StatusCode::OK, "{}").outcome,
             Outcome::Unknown
         );
     }

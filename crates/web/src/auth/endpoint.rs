@@ -2,7 +2,9 @@
 //! gates — "is this request logged in, and may it pass?" (SPEC §6).
 //!
 //! - Allowed: `200` with the user in `X-Auth-User`, `Remote-User` and the email in
-//!   `X-Auth-Email`, `Remote-Email` (names from [`Config::identity_headers`]).
+//!   `X-Auth-Email`, `Remote-Email` (names from [`Config::identity_headers`]), and
+//!   the client's cookies minus gatehouse's own in `Cookie`, for the proxy to pass on
+//!   to the app instead of the session token.
 //! - Not logged in: what each proxy can act on ([`deny`]).
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
 //!   `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
@@ -141,7 +143,48 @@ fn answer(req: &Request, state: &AppState) -> Response {
     }
     let mut resp = Response::builder().status(StatusCode::OK).finish();
     identity_headers(resp.headers_mut(), config, who);
+    if let Some(cookies) = app_cookies(req) {
+        resp.headers_mut().insert(header::COOKIE, cookies);
+    }
     resp
+}
+
+/// gatehouse's own cookies, in every spelling a configuration can give them.
+const OWN_COOKIES: [&str; 4] = [
+    "__Host-gatehouse_session",
+    "gatehouse_session",
+    "__Host-gatehouse_csrf",
+    "gatehouse_csrf",
+];
+
+/// The request's cookies without gatehouse's own, for the proxy to pass to the app
+/// in place of the client's `Cookie` header (nginx `auth_request_set`, Traefik
+/// `authResponseHeaders: [Cookie]`): an app behind the gate never receives the
+/// session token it could replay. `None` when nothing else is left.
+fn app_cookies(req: &Request) -> Option<HeaderValue> {
+    let mut kept = String::new();
+    let pairs = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty());
+    for pair in pairs {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
+        if OWN_COOKIES.contains(&name) {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(pair);
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept).ok()
 }
 
 fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticated) {
