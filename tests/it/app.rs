@@ -18,6 +18,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The operator listener (`--metrics-listen`), on a port of its own.
+    pub metrics_addr: SocketAddr,
     pub store: Store,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
@@ -53,13 +55,22 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
     if config.public_url.host_str() == Some("127.0.0.1") {
         config.public_url = format!("http://{addr}/").parse().unwrap();
     }
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    config.metrics_listen = Some(metrics_addr);
     let state = AppState::new(store.clone(), config).await.unwrap();
+    tokio::spawn(startup::run_operator(
+        metrics,
+        state.clone(),
+        std::future::pending(),
+    ));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(startup::run(listener, state, async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        metrics_addr,
         store,
         _shutdown: tx,
         server: Some(server),
@@ -69,6 +80,14 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The Prometheus text from the operator listener.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
     }
 
     /// A new visitor: an empty cookie jar.
@@ -273,6 +292,12 @@ impl Browser {
             .join("; ")
     }
 
+    /// Drops every cookie, as if the next request left before the last answer's
+    /// `Set-Cookie` arrived (two tabs loading at once).
+    pub fn forget_cookies(&self) {
+        self.jar.lock().unwrap().clear();
+    }
+
     /// The CSRF token a page of the site gave this visitor (loading the login
     /// page for it, as a browser would have, when none was seen yet).
     pub async fn csrf_token(&self) -> String {
@@ -309,6 +334,32 @@ impl Browser {
                 .form(fields),
         )
         .await
+    }
+
+    /// Submits a form with extra request headers, with this visitor's CSRF token
+    /// (`csrf`) or without one (a forger's form).
+    pub async fn submit(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        csrf: bool,
+    ) -> Page {
+        let mut fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if csrf {
+            fields.push(("csrf".into(), self.csrf_token().await));
+        }
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(&fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
     }
 
     /// POSTs `body` byte for byte with the given content type (the CSRF token in

@@ -430,6 +430,8 @@ async fn user_passwd_sets_the_password_and_ends_every_session() {
         .assert_redirect_to("/user/tess");
     assert!(server.terminate().success());
 
+    let minted = run(&["token", "create", "tess", "--db", &db]);
+    assert!(minted.status.success());
     let mut passwd = Command::new(gatehouse_bin())
         .args([
             "user",
@@ -460,7 +462,16 @@ async fn user_passwd_sets_the_password_and_ends_every_session() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 session(s) ended"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 session(s) ended, 1 API token(s) revoked"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let listed = run(&["token", "list", "tess", "--db", &db]);
+    assert!(
+        listed.status.success() && listed.stdout.is_empty(),
+        "a token survived"
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("a whole new secret"));
 
     let server = Server::start(&db);

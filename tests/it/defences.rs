@@ -39,7 +39,10 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
     let fresh = app.browser();
     let resp = fresh.post_without_csrf("/login", &login).await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
-    resp.assert_contains("did not come from this site");
+    // Not a dead end: the same form again, ready to send (it is the user's own
+    // browser that sends it then, with the cookie and the token).
+    resp.assert_contains("This form had expired");
+    resp.assert_contains("value=\"vera@example.com\"");
     assert!(
         !resp
             .set_cookies()

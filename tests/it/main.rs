@@ -8,6 +8,7 @@ mod binary;
 mod browser;
 mod defences;
 mod forward_auth;
+mod holes;
 mod hypermedia;
 mod input;
 mod persistence;

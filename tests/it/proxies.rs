@@ -337,6 +337,48 @@ async fn gates_an_app(kind: Kind) {
         resp.body
     );
 
+    // Every mix of '-' and '_' that CGI-style apps read as X-Auth-User is removed
+    // too (oauth2-proxy GHSA-vjrc-mh2v-45x6).
+    let mixed = [
+        ("x-auth_user", "mallory"),
+        ("x_auth-user", "mallory"),
+        ("X-Auth_User", "mallory"),
+        ("x-auth_email", "mallory@evil.example"),
+        ("x_auth_email", "mallory@evil.example"),
+        ("remote_user", "mallory"),
+        ("Remote_Email", "mallory@evil.example"),
+    ];
+    let resp = visitor.get_with("/wiki/page", &mixed).await;
+    let seen = echoed(&resp);
+    assert_eq!(seen["x-auth-user"], "alice");
+    assert!(
+        !resp.body.contains("mallory"),
+        "a mixed-spelling header reached the app: {}",
+        resp.body
+    );
+
+    // The app gets the visitor's other cookies, never gatehouse's own: the session
+    // token would let it act as alice anywhere behind the gate.
+    let ours = visitor.cookie_header();
+    assert!(ours.contains("gatehouse_session="), "{ours}");
+    let cookie_jars = [
+        format!("theme=dark; {ours}; lang=en"),
+        format!("{ours}; theme=dark; lang=en"),
+    ];
+    for cookies in &cookie_jars {
+        let resp = setup
+            .visitor()
+            .get_with("/wiki/page", &[("cookie", cookies)])
+            .await;
+        let seen = echoed(&resp);
+        assert_eq!(seen["x-auth-user"], "alice");
+        assert_eq!(seen["cookie"], "theme=dark; lang=en", "sent {cookies}");
+    }
+
+    // Operator-only routes are not reachable through the public proxy.
+    let resp = setup.auth(&visitor).get("/metrics").await;
+    assert_eq!(resp.status, StatusCode::NOT_FOUND, "{}", resp.body);
+
     // A stranger claiming to be alice gets the login page, not the app.
     let stranger = setup.visitor();
     let mut claims = spoofed.to_vec();
@@ -354,11 +396,19 @@ async fn gates_an_app(kind: Kind) {
     let resp = visitor.get("/admin/panel").await;
     assert_eq!(echoed(&resp)["x-auth-user"], "alice");
     let bob = setup.logged_in("bob").await;
+    // The bare prefix, a trailing slash, another case and an encoded slash are all
+    // under the rule.
     for path in [
         "/admin/panel",
         "/ADMIN/panel",
         "/Admin/panel?users=bob",
         "/admin/panel?max_age=1",
+        "/admin",
+        "/admin/",
+        "/ADMIN",
+        "/admin?x=1",
+        "/admin%2Fpanel",
+        "/Admin%2fpanel",
     ] {
         let resp = bob.get(path).await;
         assert_eq!(resp.status, StatusCode::FORBIDDEN, "{path}: {}", resp.body);
@@ -372,10 +422,13 @@ async fn gates_an_app(kind: Kind) {
         "alice"
     );
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        visitor.get("/billing/invoice").await.status,
-        StatusCode::FORBIDDEN
-    );
+    for path in ["/billing/invoice", "/billing", "/Billing%2Finvoice"] {
+        assert_eq!(
+            visitor.get(path).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
     assert_eq!(visitor.get("/wiki/page").await.status, StatusCode::OK);
 
     // An API token works through the proxy like a session.
@@ -464,7 +517,7 @@ async fn check_proxy_passes_the_shipped_nginx_config() {
         return;
     };
     assert!(ok, "{report}");
-    assert_eq!(report.matches("ok   ").count(), 4, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 5, "{report}");
 }
 
 #[tokio::test]
@@ -473,7 +526,7 @@ async fn check_proxy_passes_the_shipped_caddyfile_and_catches_a_bare_auth_uri() 
         return;
     };
     assert!(ok, "{report}");
-    assert_eq!(report.matches("ok   ").count(), 4, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 5, "{report}");
     let bare = |config: String| config.replace("uri /auth?\n", "uri /auth\n");
     let (ok, report) = check_proxy(Kind::Caddy, bare).await.unwrap();
     assert!(!ok, "{report}");
