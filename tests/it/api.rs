@@ -824,7 +824,7 @@ async fn the_spec_and_the_docs_are_served() {
         .values()
         .map(|ops| ops.as_object().unwrap().len())
         .sum();
-    assert_eq!(operations, 10);
+    assert_eq!(operations, 11);
     // Every error is documented as a problem document.
     for ops in doc["paths"].as_object().unwrap().values() {
         for (method, op) in ops.as_object().unwrap() {
@@ -885,10 +885,10 @@ async fn schemathesis_finds_no_contract_violations() {
     // cannot, and the tests above cover their success. Each run logs in afresh:
     // the token run may well revoke every session it finds.
     let runs: [(&str, usize, &[&str]); 2] = [
-        ("API token", 10, &[]),
+        ("API token", 11, &[]),
         (
             "session cookie",
-            8,
+            9,
             &[
                 "--exclude-operation-id",
                 "logout",

@@ -264,6 +264,59 @@ async fn a_password_change_revokes_the_api_tokens_too() {
 }
 
 #[tokio::test]
+async fn the_api_password_change_revokes_the_tokens_and_needs_the_session() {
+    let app = spawn_app().await;
+    let owner = app.logged_in("quinn").await;
+    let token = mint_token(&app, &owner).await;
+    let bearer = format!("Bearer {token}");
+    let change = json!({ "current": PASSWORD, "password": "another passphrase" });
+    // A token (a leaked one, say) cannot change the password.
+    let resp = app
+        .browser()
+        .api(
+            "PUT",
+            "/me/password",
+            &[("authorization", &bearer)],
+            Some(change.clone()),
+        )
+        .await;
+    resp.problem(StatusCode::FORBIDDEN);
+    let resp = owner
+        .api_same_origin(
+            "PUT",
+            "/me/password",
+            Some(json!({ "current": "not it at all", "password": "another passphrase" })),
+        )
+        .await;
+    let problem = resp.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "current");
+
+    let resp = owner
+        .api_same_origin("PUT", "/me/password", Some(change))
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
+    assert_eq!(resp.json()["tokens_revoked"], 1);
+    let resp = reqwest::Client::new()
+        .get(app.url("/auth"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the token survived"
+    );
+    assert_eq!(
+        app.browser()
+            .login(&email_of("quinn"), "another passphrase")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
 async fn emails_with_invisible_characters_are_refused_and_domains_kept_in_ascii() {
     let app = spawn_app().await;
     for (i, email) in [

@@ -1,5 +1,5 @@
-//! What signing up and logging in mean, once for the site's forms and the JSON
-//! API alike: the same validation messages, the same throttling, the same timing
+//! What signing up, logging in and changing a password mean, once for the site's
+//! forms and the JSON API alike: the same validation messages, the same throttling, the same timing
 //! for unknown emails and wrong passwords. Callers turn the outcome into a form or
 //! a problem document and start the session themselves.
 
@@ -18,6 +18,7 @@ pub const PASSWORD_TOO_LONG: &str = "A password is at most 1024 characters long.
 pub const USERNAME_TAKEN: &str = "This username is already taken.";
 pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
 pub const PASSWORDS_DIFFER: &str = "The passwords do not match.";
+pub const WRONG_CURRENT_PASSWORD: &str = "That is not your current password.";
 
 /// The messages of a failed form or request body, by field.
 #[derive(Debug, Default)]
@@ -223,4 +224,80 @@ pub fn retry_in(wait: i64) -> String {
         "Try again in {wait} second{}.",
         if wait == 1 { "" } else { "s" }
     )
+}
+
+/// A password change as typed: `confirm` is the form's repeat of the new password
+/// (the API has none).
+#[derive(Debug, Default)]
+pub struct PasswordChange<'a> {
+    pub current: &'a str,
+    pub new: &'a str,
+    pub confirm: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    /// Changed; the other sessions ended and the API tokens were revoked.
+    Changed(storage::AccessEnded),
+    /// A field is malformed, or the current password is wrong (422).
+    Invalid(FieldErrors),
+    /// Too many wrong current passwords: wait this many seconds (429).
+    Throttled { wait: i64 },
+}
+
+/// Checks the current password (throttled like a login), sets the new one, ends
+/// every other session of `me` and revokes their API tokens.
+pub async fn change_password(
+    state: &AppState,
+    req: &Request,
+    me: &auth::Authenticated,
+    input: &PasswordChange<'_>,
+) -> Result<PasswordOutcome, WebError> {
+    let mut errors = FieldErrors::default();
+    let new = errors.check(Password::parse(input.new));
+    if new.is_some() && input.confirm.is_some_and(|c| c != input.new) {
+        errors.add("confirm", PASSWORDS_DIFFER);
+    }
+    if input.current.chars().count() > Password::MAX {
+        errors.add("current", PASSWORD_TOO_LONG);
+    }
+    let (Some(new), true) = (new, errors.is_empty()) else {
+        return Ok(PasswordOutcome::Invalid(errors));
+    };
+
+    let now = storage::now();
+    let account_key = account_throttle_key(&me.user.email);
+    let wait = state.store.throttle_wait(&account_key, now).await?;
+    if wait > 0 {
+        return Ok(PasswordOutcome::Throttled { wait });
+    }
+    let verdict = match Password::parse(input.current) {
+        Ok(current) => {
+            state
+                .hashing
+                .verify(current, me.user.password_hash.clone())
+                .await?
+        }
+        Err(_) => state.hashing.verify_unknown_user().await?,
+    };
+    if !matches!(verdict, Verdict::Valid { .. }) {
+        state
+            .store
+            .record_failure(&account_key, now, &state.config.throttle.account)
+            .await?;
+        errors.add("current", WRONG_CURRENT_PASSWORD);
+        return Ok(PasswordOutcome::Invalid(errors));
+    }
+
+    let hash = state.hashing.hash(new).await?;
+    let keep = me.session().map(|s| s.id.as_str());
+    let ended = auth::change_password(state, &me.user.username, &hash, keep).await?;
+    tracing::info!(
+        event = "password_changed",
+        user = %me.user.username,
+        address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+        sessions_revoked = ended.sessions,
+        tokens_revoked = ended.tokens,
+    );
+    Ok(PasswordOutcome::Changed(ended))
 }

@@ -1,5 +1,6 @@
 //! The JSON API, `/api/v1` (SPEC §8): sign up, log in (a session cookie or a new
-//! API token), log out, `me`, profiles, your sessions and your API tokens —
+//! API token), log out, `me`, your password, profiles, your sessions and your API
+//! tokens —
 //! Flask-Login's `request_loader` as `Authorization: Bearer`.
 //!
 //! - [`users`], [`sessions`], [`tokens`]: the operations (poem-openapi);
@@ -12,9 +13,11 @@
 //! validation, throttling and timing, `auth` for sessions and cookies.
 //!
 //! Cross-site requests. A state-changing request (any method but GET, HEAD,
-//! OPTIONS, TRACE) without an `Authorization` header is refused with 403 when its
-//! `Origin` names another site or `Sec-Fetch-Site` says it is not same-origin;
-//! when it carries the session cookie it must also prove it comes from this site:
+//! OPTIONS, TRACE) not authenticated by an API token — any other `Authorization`
+//! scheme counts for nothing — is refused with 403 when its `Origin` names another
+//! site or `Sec-Fetch-Site` says it is not same-origin (`csrf::cross_site`, as on
+//! the site); when it carries the session cookie it must also prove it comes from
+//! this site:
 //! either an `Origin` equal to the public URL's origin (every current browser
 //! sends one on such requests), or the site's `X-CSRF-Token` header. On top of
 //! that, bodies must be `application/json`, which a cross-site form cannot send
@@ -68,7 +71,7 @@ fn service() -> OpenApiService<Operations, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "Sign up, log in, log out, your sessions and API tokens.\n\n\
+        "Sign up, log in, log out, your password, your sessions and API tokens.\n\n\
          Authenticate with the session cookie (`POST /sessions`) or with \
          `Authorization: Bearer <token>`. A state-changing request made with the \
          cookie needs an `Origin` header naming this site or the site's \
@@ -130,6 +133,16 @@ fn document_limits(doc: &mut serde_json::Value) {
             json!({ "maxLength": Password::MAX }),
         ),
         (
+            "PasswordRequest",
+            "current",
+            json!({ "maxLength": Password::MAX }),
+        ),
+        (
+            "PasswordRequest",
+            "password",
+            json!({ "minLength": Password::MIN, "maxLength": Password::MAX }),
+        ),
+        (
             "TokenRequest",
             "name",
             json!({ "minLength": 1, "maxLength": tokens::MAX_NAME_CHARS }),
@@ -147,7 +160,12 @@ fn document_limits(doc: &mut serde_json::Value) {
         }
     }
     // Unknown fields are refused (400), as the forms refuse them.
-    for schema in ["SignupRequest", "LoginRequest", "TokenRequest"] {
+    for schema in [
+        "SignupRequest",
+        "LoginRequest",
+        "PasswordRequest",
+        "TokenRequest",
+    ] {
         if let Some(schema) = doc["components"]["schemas"][schema].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), json!(false));
         }

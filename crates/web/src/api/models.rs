@@ -31,6 +31,25 @@ pub struct LoginRequest {
     pub token: Option<TokenRequest>,
 }
 
+/// `PUT /me/password`.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// Your password now.
+    pub current: String,
+    /// The new one, 8–1024 characters.
+    pub password: String,
+}
+
+/// What a password change ended.
+#[derive(Debug, Object)]
+pub struct PasswordChanged {
+    /// Your other sessions, ended.
+    pub sessions_ended: usize,
+    /// Your API tokens, all revoked.
+    pub tokens_revoked: usize,
+}
+
 /// A new API token's label and lifetime.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]

@@ -160,6 +160,8 @@ statuses! {
     RevokeStatuses = [401, 403, 404, 503];
     /// `POST /me/tokens`.
     TokenStatuses = [400, 401, 403, 413, 415, 422, 503];
+    /// `PUT /me/password`.
+    PasswordStatuses = [400, 401, 403, 413, 415, 422, 429, 503];
 }
 
 /// An [`ApiError`] in a handler's signature, documenting the statuses `S` lists.

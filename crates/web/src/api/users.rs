@@ -1,4 +1,4 @@
-//! `POST /users`, `GET /me`, `GET /users/{username}`.
+//! `POST /users`, `GET /me`, `PUT /me/password`, `GET /users/{username}`.
 
 use domain::Username;
 use poem::Request;
@@ -8,10 +8,16 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::models::{Account, CredentialKind, Me, Profile, SignupRequest};
-use super::problem::{ApiError, LookupStatuses, Problems, ReadStatuses, SignupStatuses};
+use super::models::{
+    Account, CredentialKind, Me, PasswordChanged, PasswordRequest, Profile, SignupRequest,
+};
+use super::problem::{
+    ApiError, LookupStatuses, PasswordStatuses, Problems, ReadStatuses, SignupStatuses,
+};
 use super::{ApiTags, Caller};
-use crate::accounts::{NewAccount, SignupOutcome, sign_up};
+use crate::accounts::{
+    NewAccount, PasswordChange, PasswordOutcome, SignupOutcome, change_password, retry_in, sign_up,
+};
 use crate::auth::Credential;
 use crate::state::AppState;
 
@@ -83,6 +89,47 @@ impl Users {
                 Credential::Token(_) => CredentialKind::Token,
             },
         })))
+    }
+
+    /// Change your password
+    ///
+    /// Checks the current password (wrong ones are throttled like logins), sets
+    /// the new one, ends every other session of yours and revokes every API token
+    /// of yours. Needs the session: an API token cannot change the password.
+    #[oai(path = "/me/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        body: Json<PasswordRequest>,
+    ) -> Result<Found<PasswordChanged>, Problems<PasswordStatuses>> {
+        if caller.0.session().is_none() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "An API token cannot change the password: log in with POST /sessions first.",
+            )
+            .into());
+        }
+        let input = PasswordChange {
+            current: &body.current,
+            new: &body.password,
+            confirm: None,
+        };
+        match change_password(&state, req, &caller.0, &input).await? {
+            PasswordOutcome::Changed(ended) => Ok(Found::Ok(Json(PasswordChanged {
+                sessions_ended: ended.sessions,
+                tokens_revoked: ended.tokens,
+            }))),
+            PasswordOutcome::Invalid(errors) => {
+                Err(ApiError::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors).into())
+            }
+            PasswordOutcome::Throttled { wait } => {
+                let detail = format!("Too many wrong passwords. {}", retry_in(wait));
+                let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                Err(err.with_retry_after(wait).into())
+            }
+        }
     }
 
     /// A user's profile
