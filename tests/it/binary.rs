@@ -85,15 +85,28 @@ impl Server {
     }
 
     fn start_with(db_url: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(gatehouse_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"])
-            .args(["--db", db_url])
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"];
+        all.extend_from_slice(&["--db", db_url]);
+        all.extend_from_slice(args);
+        Self::spawn(&all, None)
+    }
+
+    /// `gatehouse ARGS` in `cwd`, with none of serve's settings in its environment.
+    fn spawn(args: &[&str], cwd: Option<&Path>) -> Self {
+        let mut command = Command::new(gatehouse_bin());
+        command
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        for setting in web::cli::SETTINGS {
+            command.env_remove(format!("GATEHOUSE_{}", setting.to_uppercase()));
+        }
+        command.env_remove("GATEHOUSE_CONFIG");
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -742,4 +755,75 @@ async fn a_login_flood_stays_within_its_memory_bound() {
         "peak {peak_kib} KiB over {bound_kib} KiB"
     );
     assert!(server.terminate().success());
+}
+
+/// The README's two commands, as written there: the run command's arguments given
+/// to the built binary in an empty folder, then what the README promises of it — the
+/// address it names, plain-HTTP cookies, a sign-up through the form landing on the
+/// profile; and the test command is the one CI runs.
+#[tokio::test]
+async fn the_readme_commands_do_what_the_readme_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## The two commands")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a section \"The two commands\"");
+    let commands: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(str::trim)
+        .collect();
+    let [run, test] = commands[..] else {
+        panic!("expected two commands in the README, found {commands:?}");
+    };
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.contains(test),
+        ".ci/run does not run the README's {test:?}"
+    );
+    let args: Vec<&str> = run
+        .strip_prefix("cargo run -- ")
+        .unwrap_or_else(|| panic!("{run:?} is not `cargo run -- …`"))
+        .split_whitespace()
+        .collect();
+    let url = section
+        .split("open <")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("the README names the address to open");
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::spawn(&args, Some(dir.path()));
+    assert_eq!(
+        format!("http://{}/", server.addr),
+        url,
+        "listens elsewhere than the README says"
+    );
+    let browser = crate::app::browser_for(url.trim_end_matches('/'));
+    let page = browser.get("/signup").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let resp = browser
+        .signup("reader", "reader@example.com", PASSWORD)
+        .await;
+    resp.assert_redirect_to("/user/reader");
+    for cookie in resp.set_cookies().iter().chain(page.set_cookies().iter()) {
+        assert!(
+            !cookie.contains("Secure") && !cookie.starts_with("__Host-"),
+            "{cookie}"
+        );
+    }
+    assert_eq!(resp.header("strict-transport-security"), None);
+    let profile = browser.get("/user/reader").await;
+    assert_eq!(profile.status, StatusCode::OK);
+    profile.assert_contains("reader");
+    assert!(
+        dir.path().join("data/gatehouse").exists(),
+        "the embedded store is not where the README says"
+    );
+    let (status, log) = server.terminate_with_log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("secure_cookies=false"), "{log}");
 }

@@ -1,13 +1,17 @@
-//! The `gatehouse` command line. Settings come from flags, then `GATEHOUSE_*`
-//! environment variables, then an optional TOML file, then defaults — in that order
-//! of precedence. clap handles the first two; [`ServeArgs::resolve`] the rest.
+//! The `gatehouse` command line. The settings of `serve` come from flags, then
+//! `GATEHOUSE_*` environment variables, then an optional TOML file, then defaults —
+//! in that order of precedence, merged by figment in [`ServeArgs::settings`] into
+//! the one shape [`Settings`], then checked into a [`Config`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use domain::HashParams;
-use serde::Deserialize;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use storage::DbCredentials;
 use url::Url;
 
@@ -26,6 +30,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the site, /auth and the API (the default command).
+    #[command(
+        after_help = "Every setting is also read from the environment as GATEHOUSE_ and \
+        its name in capitals (GATEHOUSE_LISTEN, GATEHOUSE_ALLOWED_DOMAINS=a,b) and from the \
+        --config TOML file as its name with '_' (listen, allowed_domains = [\"a\", \"b\"]). \
+        Flags win over the environment, the environment over the file. The CSRF secret \
+        itself is read only from GATEHOUSE_SECRET_KEY or the file's secret_key."
+    )]
     Serve(Box<ServeArgs>),
     /// Load users from a TOML file (`[[users]]` with username, email, password,
     /// name); an existing user is updated, not duplicated.
@@ -95,7 +106,8 @@ pub enum TokenCommand {
     },
 }
 
-/// Where the store is. Shared by every command that opens it.
+/// Where the store is, for the commands other than `serve` (which reads the same
+/// settings through its layered configuration).
 #[derive(Debug, Clone, Args, Default)]
 pub struct DbArgs {
     /// Database URL: surrealkv://PATH (embedded, default surrealkv://./data/gatehouse),
@@ -115,91 +127,112 @@ pub struct DbArgs {
     pub db_password: Option<String>,
 }
 
-#[derive(Debug, Clone, Args, Default)]
+/// The settings of `gatehouse serve` as flags. Every one of them is also read from
+/// the environment (`GATEHOUSE_` and the name in capitals) and from the TOML file
+/// (`--config`, the name with `_`); [`ServeArgs::resolve`] merges them in one place,
+/// flags over environment over file over defaults. A flag left out is not
+/// serialized, so it hides nothing below it.
+#[derive(Debug, Clone, Args, Default, Serialize)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Address for operator-only routes (`/metrics`), e.g. 127.0.0.1:9090
     /// [default: none, not served]. Never routed by the public proxy.
-    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
-    #[command(flatten)]
-    pub db: DbArgs,
+    /// Database URL: surrealkv://PATH (embedded, default surrealkv://./data/gatehouse),
+    /// mem:// (nothing kept), ws://HOST:PORT or wss://… (a SurrealDB server or cluster).
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    /// Root user for a ws:// or wss:// database.
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_user: Option<String>,
+    /// Password for --db-user (prefer GATEHOUSE_DB_PASSWORD to the flag: flags show
+    /// in the process list).
+    #[arg(long, value_name = "PASSWORD")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_password: Option<String>,
     /// The URL users reach gatehouse at; its host is where `next` may point
     /// [default: http://LISTEN/].
-    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<Url>,
     /// Plain-HTTP development only: session cookies without Secure or __Host-.
-    #[arg(long, env = "GATEHOUSE_INSECURE_COOKIES")]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_cookies: bool,
     /// Cookie domain for single sign-on across subdomains (e.g. example.com).
-    #[arg(long, env = "GATEHOUSE_COOKIE_DOMAIN", value_name = "DOMAIN")]
+    #[arg(long, value_name = "DOMAIN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cookie_domain: Option<String>,
     /// Domains whose hosts (and subdomains) may be return URLs after login, besides
-    /// the public URL's host and the cookie domain (comma-separated).
-    #[arg(
-        long,
-        env = "GATEHOUSE_ALLOWED_DOMAINS",
-        value_name = "DOMAIN,...",
-        value_delimiter = ','
-    )]
+    /// the public URL's host and the cookie domain (comma-separated; `d:PORT` for
+    /// apps on another port).
+    #[arg(long, value_name = "DOMAIN,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_domains: Vec<String>,
     /// Addresses or CIDR ranges of proxies whose X-Forwarded-*/X-Original-* headers
     /// are believed (comma-separated) [default: 127.0.0.0/8,::1/128].
-    #[arg(
-        long,
-        env = "GATEHOUSE_TRUSTED_PROXIES",
-        value_name = "CIDR,...",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
     /// Headers naming the user on an allowed /auth answer
     /// [default: X-Auth-User,Remote-User]; X-Auth-User is always sent.
-    #[arg(
-        long,
-        env = "GATEHOUSE_AUTH_USER_HEADERS",
-        value_name = "NAME,...",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_user_headers: Vec<String>,
     /// Headers carrying the user's email on an allowed /auth answer
     /// [default: X-Auth-Email,Remote-Email].
-    #[arg(
-        long,
-        env = "GATEHOUSE_AUTH_EMAIL_HEADERS",
-        value_name = "NAME,...",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_email_headers: Vec<String>,
     /// Seconds of inactivity after which a session ends [default: 86400].
-    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_idle_timeout: Option<i64>,
     /// Seconds after login at which a session ends [default: 604800].
-    #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME", value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_lifetime: Option<i64>,
     /// Lifetime of a "remember me" session, in seconds [default: 2592000].
-    #[arg(long, env = "GATEHOUSE_REMEMBER_LIFETIME", value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remember_lifetime: Option<i64>,
     /// scrypt log2(N) for new password hashes [default: 15].
-    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
+    #[arg(long, value_name = "LN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scrypt_log_n: Option<u8>,
     /// scrypt block size r [default: 8].
-    #[arg(long, env = "GATEHOUSE_SCRYPT_R", value_name = "R")]
+    #[arg(long, value_name = "R")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scrypt_r: Option<u32>,
     /// scrypt parallelism p [default: 3].
-    #[arg(long, env = "GATEHOUSE_SCRYPT_P", value_name = "P")]
+    #[arg(long, value_name = "P")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scrypt_p: Option<u32>,
     /// Password hashes computed at once [default: number of cores].
-    #[arg(long, env = "GATEHOUSE_HASH_SLOTS", value_name = "N")]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hash_slots: Option<usize>,
-    /// File holding the secret that signs CSRF tokens (shared by every node)
-    /// [default: generated once and kept in the store].
-    #[arg(long, env = "GATEHOUSE_SECRET_KEY_FILE", value_name = "FILE")]
+    /// File holding the secret that signs CSRF tokens (shared by every node); or
+    /// the secret itself in GATEHOUSE_SECRET_KEY or the file's `secret_key`, never
+    /// a flag [default: generated once and kept in the store].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_file: Option<PathBuf>,
     /// TOML file with any of these settings (flag names with '_' for '-').
     #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Print the settings in effect (secrets redacted) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,21 +246,28 @@ pub struct SeedArgs {
     pub scrypt_log_n: Option<u8>,
 }
 
-/// The TOML configuration file: the same settings as the flags.
+/// Every setting of `gatehouse serve` once merged, before it is checked: the one
+/// shape of the flags, the environment and the TOML file. Unknown keys in the file
+/// are refused by name.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Settings {
     listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
     db: Option<String>,
     db_user: Option<String>,
-    db_password: Option<String>,
+    db_password: Option<SecretString>,
     public_url: Option<Url>,
+    #[serde(default, deserialize_with = "flag")]
     insecure_cookies: Option<bool>,
     cookie_domain: Option<String>,
+    #[serde(default, deserialize_with = "list")]
     allowed_domains: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
     trusted_proxies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
     auth_user_headers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
     auth_email_headers: Option<Vec<String>>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
@@ -237,65 +277,147 @@ pub struct FileConfig {
     scrypt_p: Option<u32>,
     hash_slots: Option<usize>,
     secret_key_file: Option<PathBuf>,
+    secret_key: Option<SecretString>,
+}
+
+/// The keys of [`Settings`]: the `GATEHOUSE_*` variables read are exactly these
+/// (others, such as `GATEHOUSE_LOG_FORMAT`, belong to something else). A test
+/// checks that the list and the struct agree.
+pub const SETTINGS: &[&str] = &[
+    "listen",
+    "metrics_listen",
+    "db",
+    "db_user",
+    "db_password",
+    "public_url",
+    "insecure_cookies",
+    "cookie_domain",
+    "allowed_domains",
+    "trusted_proxies",
+    "auth_user_headers",
+    "auth_email_headers",
+    "session_idle_timeout",
+    "session_lifetime",
+    "remember_lifetime",
+    "scrypt_log_n",
+    "scrypt_r",
+    "scrypt_p",
+    "hash_slots",
+    "secret_key_file",
+    "secret_key",
+];
+
+/// A list from a TOML array, or from a comma-separated string (the environment).
+fn list<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Items(Vec<String>),
+        Text(String),
+    }
+    Ok(Option::<List>::deserialize(de)?.map(|list| match list {
+        List::Items(items) => items,
+        List::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }))
+}
+
+/// A switch: a boolean, or from the environment `1`/`0`, `yes`/`no`, `on`/`off`.
+fn flag<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    let Some(flag) = Option::<Flag>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let on = match flag {
+        Flag::Bool(on) => on,
+        Flag::Number(n) => n != 0,
+        Flag::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" | "" => false,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "{other:?} is not true or false"
+                )));
+            }
+        },
+    };
+    Ok(Some(on))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
+    #[error("{0}")]
+    Settings(Box<figment::Error>),
     #[error("{0}")]
     Invalid(String),
 }
 
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        Self::Settings(Box::new(err))
     }
 }
 
 impl DbArgs {
-    /// The database URL and credentials, falling back to `file` and then the default.
-    pub fn resolve(self, file: &FileConfig) -> (String, Option<DbCredentials>) {
+    /// The database URL (default: the embedded store) and credentials.
+    pub fn resolve(self) -> (String, Option<DbCredentials>) {
         let url = self
             .db
-            .or_else(|| file.db.clone())
             .unwrap_or_else(|| storage::DEFAULT_DB_URL.to_owned());
-        let username = self.db_user.or_else(|| file.db_user.clone());
-        let password = self.db_password.or_else(|| file.db_password.clone());
-        let credentials = username.map(|username| DbCredentials {
+        let credentials = self.db_user.map(|username| DbCredentials {
             username,
-            password: password.unwrap_or_default(),
+            password: self.db_password.unwrap_or_default(),
         });
         (url, credentials)
     }
 }
 
 impl ServeArgs {
-    pub fn resolve(self) -> Result<Config, ConfigError> {
-        let file = match &self.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
-        };
+    /// The settings from every source, merged: defaults < TOML file < environment
+    /// < flags.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = &self.config {
+            // A file named but missing is an error, not an empty file.
+            std::fs::metadata(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed("GATEHOUSE_").only(SETTINGS))
+            .merge(Serialized::defaults(self));
+        Ok(figment.extract()?)
+    }
+
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        self.settings()?.check()
+    }
+}
+
+impl Settings {
+    /// Checks the merged settings and fills in the defaults.
+    pub fn check(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
-        let listen = self.listen.or(file.listen).unwrap_or(defaults.listen);
+        let listen = self.listen.unwrap_or(defaults.listen);
         let public_url = self
             .public_url
-            .or_else(|| file.public_url.clone())
             .unwrap_or_else(|| default_public_url(listen));
         if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -306,15 +428,10 @@ impl ServeArgs {
         let sessions = SessionPolicy {
             idle_timeout: self
                 .session_idle_timeout
-                .or(file.session_idle_timeout)
                 .unwrap_or(session_defaults.idle_timeout),
-            lifetime: self
-                .session_lifetime
-                .or(file.session_lifetime)
-                .unwrap_or(session_defaults.lifetime),
+            lifetime: self.session_lifetime.unwrap_or(session_defaults.lifetime),
             remember_lifetime: self
                 .remember_lifetime
-                .or(file.remember_lifetime)
                 .unwrap_or(session_defaults.remember_lifetime),
         };
         if sessions.idle_timeout <= 0 || sessions.lifetime <= 0 || sessions.remember_lifetime <= 0 {
@@ -322,38 +439,26 @@ impl ServeArgs {
                 "session timeouts and lifetimes must be positive numbers of seconds".into(),
             ));
         }
-        let hashing_defaults = HashingPolicy::default();
         let params = HashParams {
-            log_n: self
-                .scrypt_log_n
-                .or(file.scrypt_log_n)
-                .unwrap_or(HashParams::DEFAULT.log_n),
-            r: self
-                .scrypt_r
-                .or(file.scrypt_r)
-                .unwrap_or(HashParams::DEFAULT.r),
-            p: self
-                .scrypt_p
-                .or(file.scrypt_p)
-                .unwrap_or(HashParams::DEFAULT.p),
+            log_n: self.scrypt_log_n.unwrap_or(HashParams::DEFAULT.log_n),
+            r: self.scrypt_r.unwrap_or(HashParams::DEFAULT.r),
+            p: self.scrypt_p.unwrap_or(HashParams::DEFAULT.p),
         };
         domain::PasswordHasher::new(params).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let slots = self
             .hash_slots
-            .or(file.hash_slots)
-            .unwrap_or(hashing_defaults.slots)
+            .unwrap_or(HashingPolicy::default().slots)
             .max(1);
-        let insecure_cookies = self.insecure_cookies || file.insecure_cookies.unwrap_or(false);
         let cookie_domain = self
             .cookie_domain
-            .or_else(|| file.cookie_domain.clone())
             .map(|d| d.trim_start_matches('.').to_ascii_lowercase());
-        let allowed_domains = pick(self.allowed_domains, file.allowed_domains.clone())
+        let allowed_domains = self
+            .allowed_domains
             .unwrap_or_default()
             .iter()
             .map(|d| parse_domain(d))
             .collect::<Result<Vec<_>, _>>()?;
-        let trusted_proxies = match pick(self.trusted_proxies, file.trusted_proxies.clone()) {
+        let trusted_proxies = match self.trusted_proxies {
             Some(list) => list
                 .iter()
                 .map(|net| parse_network(net))
@@ -361,7 +466,7 @@ impl ServeArgs {
             None => default_trusted_proxies(),
         };
         let header_defaults = IdentityHeaders::default();
-        let mut user_headers = match pick(self.auth_user_headers, file.auth_user_headers.clone()) {
+        let mut user_headers = match self.auth_user_headers {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.user,
         };
@@ -371,34 +476,36 @@ impl ServeArgs {
                 poem::http::HeaderName::from_static(crate::auth::X_AUTH_USER),
             );
         }
-        let email_headers = match pick(self.auth_email_headers, file.auth_email_headers.clone()) {
+        let email_headers = match self.auth_email_headers {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.email,
         };
-        let secret_key = match self
-            .secret_key_file
-            .or_else(|| file.secret_key_file.clone())
-        {
-            Some(path) => Some(read_secret(&path)?),
-            // For containers that pass secrets in the environment.
-            None => std::env::var("GATEHOUSE_SECRET_KEY")
-                .ok()
-                .filter(|s| !s.is_empty()),
+        let secret_key = match (self.secret_key_file, self.secret_key) {
+            (Some(path), _) => Some(read_secret(&path)?),
+            (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
+            (None, _) => None,
         };
-        let (db_url, db_credentials) = self.db.resolve(&file);
-        let metrics_listen = self.metrics_listen.or(file.metrics_listen);
-        if metrics_listen.is_some_and(|m| m == listen) {
+        if self.metrics_listen.is_some_and(|m| m == listen) {
             return Err(ConfigError::Invalid(
                 "--metrics-listen must differ from --listen: /metrics is never public".into(),
             ));
         }
+        let db_credentials = self.db_user.map(|username| DbCredentials {
+            username,
+            password: self
+                .db_password
+                .map(|p| p.expose_secret().to_owned())
+                .unwrap_or_default(),
+        });
         Ok(Config {
             listen,
-            metrics_listen,
-            db_url,
+            metrics_listen: self.metrics_listen,
+            db_url: self
+                .db
+                .unwrap_or_else(|| storage::DEFAULT_DB_URL.to_owned()),
             db_credentials,
             public_url,
-            insecure_cookies,
+            insecure_cookies: self.insecure_cookies.unwrap_or(false),
             cookie_domain,
             allowed_domains,
             trusted_proxies,
@@ -418,24 +525,19 @@ impl ServeArgs {
     }
 }
 
-fn read_secret(path: &Path) -> Result<String, ConfigError> {
+fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
     let secret = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let secret = secret.trim().to_owned();
+    let secret = secret.trim();
     if secret.len() < 32 {
         return Err(ConfigError::Invalid(format!(
             "the secret key in {} is shorter than 32 characters",
             path.display()
         )));
     }
-    Ok(secret)
-}
-
-/// A list from the flag or environment if given there, else from the file.
-fn pick(flag: Vec<String>, file: Option<Vec<String>>) -> Option<Vec<String>> {
-    if flag.is_empty() { file } else { Some(flag) }
+    Ok(SecretString::from(secret))
 }
 
 /// `example.com`, or `example.com:8443` for apps on another port.
@@ -484,7 +586,11 @@ fn parse_header_names(list: &[String]) -> Result<Vec<poem::http::HeaderName>, Co
 }
 
 #[cfg(test)]
+// figment's Jail takes closures returning its (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
+    use figment::Jail;
+
     use super::*;
 
     fn serve(args: &[&str]) -> ServeArgs {
@@ -496,91 +602,356 @@ mod tests {
         }
     }
 
-    #[test]
-    fn flags_beat_the_file_and_the_file_beats_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gatehouse.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\ndb = \"mem://\"\nscrypt_log_n = 12\ncookie_domain = \".Example.com\"\n",
-        )
-        .unwrap();
-        let config = serve(&[
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:9100",
-        ])
-        .resolve()
-        .unwrap();
-        assert_eq!(config.listen.port(), 9100, "flag wins");
-        assert_eq!(config.db_url, "mem://", "file beats default");
-        assert_eq!(config.hashing.params.log_n, 12);
-        assert_eq!(config.hashing.params.p, 3, "default");
-        assert_eq!(config.cookie_domain.as_deref(), Some("example.com"));
-        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9100/");
+    /// A setting's value as each source writes it.
+    #[derive(Debug, Clone, Copy)]
+    enum Value {
+        Text(&'static str),
+        Number(&'static str),
+        On,
+        List(&'static [&'static str]),
+    }
+
+    impl Value {
+        fn flag(self, name: &str) -> Vec<String> {
+            let flag = format!("--{}", name.replace('_', "-"));
+            match self {
+                Value::Text(v) | Value::Number(v) => vec![flag, v.to_owned()],
+                Value::On => vec![flag],
+                Value::List(items) => vec![flag, items.join(",")],
+            }
+        }
+
+        fn env(self) -> String {
+            match self {
+                Value::Text(v) | Value::Number(v) => v.to_owned(),
+                Value::On => "true".to_owned(),
+                Value::List(items) => items.join(","),
+            }
+        }
+
+        fn toml(self) -> String {
+            match self {
+                Value::Text(v) => format!("{v:?}"),
+                Value::Number(v) => v.to_owned(),
+                Value::On => "true".to_owned(),
+                Value::List(items) => format!("{items:?}"),
+            }
+        }
+    }
+
+    struct Row {
+        /// The setting and the values it is given (some need a companion setting).
+        set: &'static [(&'static str, Value)],
+        /// Whether it has a flag (secrets do not).
+        flag: bool,
+        holds: fn(&Config) -> bool,
+    }
+
+    const SECRET: &str = "a secret of more than thirty-two characters";
+
+    fn rows() -> Vec<Row> {
+        use Value::{List, Number, On, Text};
+        let row = |set, holds| Row {
+            set,
+            flag: true,
+            holds,
+        };
+        vec![
+            row(&[("listen", Text("127.0.0.1:9101"))], |c| {
+                c.listen.port() == 9101
+            }),
+            row(&[("metrics_listen", Text("127.0.0.1:9102"))], |c| {
+                c.metrics_listen.is_some_and(|a| a.port() == 9102)
+            }),
+            row(&[("db", Text("mem://"))], |c| c.db_url == "mem://"),
+            row(&[("db_user", Text("root"))], |c| {
+                c.db_credentials
+                    .as_ref()
+                    .is_some_and(|d| d.username == "root")
+            }),
+            row(
+                &[("db_user", Text("root")), ("db_password", Text("pw"))],
+                |c| {
+                    c.db_credentials
+                        .as_ref()
+                        .is_some_and(|d| d.password == "pw")
+                },
+            ),
+            row(&[("public_url", Text("https://auth.example.org/"))], |c| {
+                c.public_url.as_str() == "https://auth.example.org/"
+            }),
+            row(&[("insecure_cookies", On)], |c| c.insecure_cookies),
+            row(&[("cookie_domain", Text("Example.org"))], |c| {
+                c.cookie_domain.as_deref() == Some("example.org")
+            }),
+            row(
+                &[("allowed_domains", List(&["a.example", "b.example:8443"]))],
+                |c| c.allowed_domains == ["a.example", "b.example:8443"],
+            ),
+            row(
+                &[("trusted_proxies", List(&["10.0.0.0/8", "192.0.2.1"]))],
+                |c| c.trusted_proxies.len() == 2 && c.is_trusted_proxy("10.9.9.9".parse().unwrap()),
+            ),
+            row(
+                &[("auth_user_headers", List(&["Remote-User", "X-User"]))],
+                |c| c.identity_headers.user == ["x-auth-user", "remote-user", "x-user"],
+            ),
+            row(&[("auth_email_headers", List(&["X-Mail"]))], |c| {
+                c.identity_headers.email == ["x-mail"]
+            }),
+            row(&[("session_idle_timeout", Number("61"))], |c| {
+                c.sessions.idle_timeout == 61
+            }),
+            row(&[("session_lifetime", Number("62"))], |c| {
+                c.sessions.lifetime == 62
+            }),
+            row(&[("remember_lifetime", Number("63"))], |c| {
+                c.sessions.remember_lifetime == 63
+            }),
+            row(&[("scrypt_log_n", Number("11"))], |c| {
+                c.hashing.params.log_n == 11
+            }),
+            row(&[("scrypt_r", Number("4"))], |c| c.hashing.params.r == 4),
+            row(&[("scrypt_p", Number("2"))], |c| c.hashing.params.p == 2),
+            row(&[("hash_slots", Number("3"))], |c| {
+                c.hashing.slots == 3 && c.hashing.queue == 48
+            }),
+            row(&[("secret_key_file", Text("secret.txt"))], |c| {
+                c.secret_key
+                    .as_ref()
+                    .is_some_and(|k| k.expose_secret() == SECRET)
+            }),
+            Row {
+                set: &[("secret_key", Text(SECRET))],
+                flag: false,
+                holds: |c| {
+                    c.secret_key
+                        .as_ref()
+                        .is_some_and(|k| k.expose_secret() == SECRET)
+                },
+            },
+        ]
+    }
+
+    /// The field names of [`Settings`], from serde's own list (the error for an
+    /// unknown field names every known one).
+    fn settings_fields() -> Vec<String> {
+        let err = toml::from_str::<Settings>("not_a_setting = 1").unwrap_err();
+        let message = err.to_string();
+        let expected = message.split("expected one of").nth(1).unwrap();
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
-    fn proxy_settings_are_parsed_and_checked() {
-        let config = serve(&[
-            "--trusted-proxies",
-            "10.0.0.0/8,192.168.1.7",
-            "--allowed-domains",
-            ".Apps.Example.com",
-            "--auth-user-headers",
-            "Remote-User",
-        ])
-        .resolve()
-        .unwrap();
-        assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
-        assert!(config.is_trusted_proxy("192.168.1.7".parse().unwrap()));
-        assert!(config.is_trusted_proxy("::ffff:10.0.0.1".parse().unwrap()));
-        assert!(
-            !config.is_trusted_proxy("127.0.0.1".parse().unwrap()),
-            "replaced"
+    fn every_setting_is_read_from_its_flag_its_variable_and_the_file() {
+        let rows = rows();
+        let mut covered: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.set.iter().map(|s| s.0))
+            .collect();
+        covered.sort_unstable();
+        covered.dedup();
+        let mut known = SETTINGS.to_vec();
+        known.sort_unstable();
+        assert_eq!(
+            covered, known,
+            "a setting without a row, or a row without a setting"
         );
-        assert_eq!(config.allowed_domains, ["apps.example.com"]);
-        let allowed = |url: &str| config.is_allowed_origin(&url.parse().unwrap());
-        assert!(allowed("http://wiki.APPS.example.com/"));
-        assert!(allowed("https://apps.example.com/"));
-        assert!(!allowed("https://evilapps.example.com/"));
-        assert!(!allowed("https://apps.example.com.evil.example/"));
-        assert_eq!(config.identity_headers.user, ["x-auth-user", "remote-user"]);
+        let mut fields = settings_fields();
+        fields.sort_unstable();
+        assert_eq!(fields, known, "SETTINGS and the Settings struct disagree");
 
-        let defaults = serve(&[]).resolve().unwrap();
-        assert!(defaults.is_trusted_proxy("127.0.0.1".parse().unwrap()));
-        assert!(defaults.is_trusted_proxy("::1".parse().unwrap()));
-        assert!(!defaults.is_trusted_proxy("10.0.0.1".parse().unwrap()));
-
-        for bad in [
-            &["--trusted-proxies", "10.0.0.0/33"][..],
-            &["--allowed-domains", "https://example.com"],
-            &["--allowed-domains", "example.com:0"],
-            &["--auth-user-headers", "bad header"],
-        ] {
-            let err = serve(bad).resolve().unwrap_err();
-            assert!(
-                err.to_string().contains(bad[1].split(',').next().unwrap()),
-                "{err}"
-            );
+        for row in &rows {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.create_file("secret.txt", SECRET)?;
+                let defaults = serve(&[]).resolve().unwrap();
+                assert!(
+                    !(row.holds)(&defaults),
+                    "{:?} holds by default",
+                    row.set[0].0
+                );
+                if row.flag {
+                    let args: Vec<String> = row.set.iter().flat_map(|(n, v)| v.flag(n)).collect();
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let config = serve(&args).resolve().unwrap();
+                    assert!((row.holds)(&config), "flag {args:?} not read");
+                }
+                for (name, value) in row.set {
+                    jail.set_env(format!("GATEHOUSE_{}", name.to_uppercase()), value.env());
+                }
+                let config = serve(&[]).resolve().unwrap();
+                assert!(
+                    (row.holds)(&config),
+                    "environment for {:?} not read",
+                    row.set
+                );
+                jail.clear_env();
+                let file: String = row
+                    .set
+                    .iter()
+                    .map(|(n, v)| format!("{n} = {}\n", v.toml()))
+                    .collect();
+                jail.create_file("gatehouse.toml", &file)?;
+                let config = serve(&["--config", "gatehouse.toml"]).resolve().unwrap();
+                assert!((row.holds)(&config), "file {file:?} not read");
+                Ok(())
+            });
         }
     }
 
     #[test]
+    fn flags_beat_the_environment_which_beats_the_file_which_beats_defaults() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "gatehouse.toml",
+                "listen = \"127.0.0.1:9000\"\ndb = \"mem://\"\nscrypt_log_n = 12\n\
+                 cookie_domain = \".Example.com\"\nscrypt_r = 4\n",
+            )?;
+            jail.set_env("GATEHOUSE_SCRYPT_LOG_N", "11");
+            jail.set_env("GATEHOUSE_LISTEN", "127.0.0.1:9050");
+            jail.set_env("GATEHOUSE_CONFIG", "gatehouse.toml");
+            // Not settings of serve: ignored, not refused.
+            jail.set_env("GATEHOUSE_LOG_FORMAT", "json");
+            let config = serve(&["--listen", "127.0.0.1:9100"]).resolve().unwrap();
+            assert_eq!(config.listen.port(), 9100, "flag over environment");
+            assert_eq!(config.hashing.params.log_n, 11, "environment over file");
+            assert_eq!(config.hashing.params.r, 4, "file over default");
+            assert_eq!(config.db_url, "mem://");
+            assert_eq!(config.hashing.params.p, 3, "default");
+            assert_eq!(config.cookie_domain.as_deref(), Some("example.com"));
+            assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9100/");
+            // `gatehouse` alone: the same, without flags.
+            let config = ServeArgs::default().resolve().unwrap();
+            assert_eq!(config.listen.port(), 9050);
+            // The flag that motivated all this: --insecure-cookies is never dropped.
+            jail.clear_env();
+            let config = serve(&["--insecure-cookies"]).resolve().unwrap();
+            assert!(config.insecure_cookies && !config.secure_cookies());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn proxy_settings_are_parsed_and_checked() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let config = serve(&[
+                "--trusted-proxies",
+                "10.0.0.0/8,192.168.1.7",
+                "--allowed-domains",
+                ".Apps.Example.com",
+                "--auth-user-headers",
+                "Remote-User",
+            ])
+            .resolve()
+            .unwrap();
+            assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+            assert!(config.is_trusted_proxy("192.168.1.7".parse().unwrap()));
+            assert!(config.is_trusted_proxy("::ffff:10.0.0.1".parse().unwrap()));
+            assert!(
+                !config.is_trusted_proxy("127.0.0.1".parse().unwrap()),
+                "replaced"
+            );
+            assert_eq!(config.allowed_domains, ["apps.example.com"]);
+            let allowed = |url: &str| config.is_allowed_origin(&url.parse().unwrap());
+            assert!(allowed("http://wiki.APPS.example.com/"));
+            assert!(allowed("https://apps.example.com/"));
+            assert!(!allowed("https://evilapps.example.com/"));
+            assert!(!allowed("https://apps.example.com.evil.example/"));
+            assert_eq!(config.identity_headers.user, ["x-auth-user", "remote-user"]);
+
+            let defaults = serve(&[]).resolve().unwrap();
+            assert!(defaults.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+            assert!(defaults.is_trusted_proxy("::1".parse().unwrap()));
+            assert!(!defaults.is_trusted_proxy("10.0.0.1".parse().unwrap()));
+
+            for bad in [
+                &["--trusted-proxies", "10.0.0.0/33"][..],
+                &["--allowed-domains", "https://example.com"],
+                &["--allowed-domains", "example.com:0"],
+                &["--auth-user-headers", "bad header"],
+            ] {
+                let err = serve(bad).resolve().unwrap_err();
+                assert!(
+                    err.to_string().contains(bad[1].split(',').next().unwrap()),
+                    "{err}"
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "listne = \"x\"\n").unwrap();
-        let err = serve(&["--config", path.to_str().unwrap()])
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("bad.toml", "listne = \"x\"\n")?;
+            let err = serve(&["--config", "bad.toml"]).resolve().unwrap_err();
+            assert!(err.to_string().contains("listne"), "{err}");
+            let err = serve(&["--config", "missing.toml"]).resolve().unwrap_err();
+            assert!(err.to_string().contains("missing.toml"), "{err}");
+            let err = serve(&["--scrypt-log-n", "40"]).resolve().unwrap_err();
+            assert!(err.to_string().contains("scrypt"), "{err}");
+            let err = serve(&["--public-url", "ftp://example.com"])
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains("public-url"), "{err}");
+            jail.set_env("GATEHOUSE_INSECURE_COOKIES", "maybe");
+            let err = serve(&[]).resolve().unwrap_err();
+            assert!(err.to_string().contains("maybe"), "{err}");
+            jail.set_env("GATEHOUSE_INSECURE_COOKIES", "0");
+            assert!(!serve(&[]).resolve().unwrap().insecure_cookies);
+            let err = serve(&[
+                "--listen",
+                "127.0.0.1:9000",
+                "--metrics-listen",
+                "127.0.0.1:9000",
+            ])
             .resolve()
             .unwrap_err();
-        assert!(err.to_string().contains("listne"), "{err}");
-        let err = serve(&["--scrypt-log-n", "40"]).resolve().unwrap_err();
-        assert!(err.to_string().contains("scrypt"), "{err}");
-        let err = serve(&["--public-url", "ftp://example.com"])
-            .resolve()
-            .unwrap_err();
-        assert!(err.to_string().contains("public-url"), "{err}");
+            assert!(err.to_string().contains("metrics-listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("GATEHOUSE_SECRET_KEY", SECRET);
+            jail.set_env("GATEHOUSE_DB_PASSWORD", "hunter2-db");
+            jail.set_env("GATEHOUSE_DB_USER", "root");
+            let settings = serve(&[]).settings().unwrap();
+            let config = settings_debug_and_check(settings);
+            let described = format!("{:?}", config.describe());
+            for shown in [format!("{config:?}"), described] {
+                assert!(
+                    !shown.contains(SECRET) && !shown.contains("hunter2-db"),
+                    "{shown}"
+                );
+            }
+            assert!(
+                config
+                    .describe()
+                    .contains(&("secret_key", "<set>".to_owned()))
+            );
+            Ok(())
+        });
+    }
+
+    fn settings_debug_and_check(settings: Settings) -> Config {
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("hunter2-db"),
+            "{shown}"
+        );
+        settings.check().unwrap()
     }
 }

@@ -35,7 +35,7 @@ pub struct Config {
     pub hashing: HashingPolicy,
     pub throttle: ThrottleSettings,
     /// Signs CSRF tokens; `None`: generated once and kept in the store.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<secrecy::SecretString>,
 }
 
 /// Failed-login throttling, per account (the email tried) and per client address.
@@ -226,6 +226,64 @@ impl Config {
                     Some((domain, named)) => under(domain) && named.parse() == Ok(port),
                     None => usual_port && under(entry),
                 })
+    }
+
+    /// The settings in effect, by their names in the TOML file, for
+    /// `gatehouse serve --print-config`. Secrets show only whether they are set.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+        let names =
+            |headers: &[HeaderName]| list(headers.iter().map(|h| h.as_str().to_owned()).collect());
+        let set = |is_set: bool| if is_set { "<set>" } else { "-" }.to_owned();
+        let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+        vec![
+            ("listen", self.listen.to_string()),
+            (
+                "metrics_listen",
+                optional(self.metrics_listen.map(|a| a.to_string())),
+            ),
+            ("db", self.db_url.clone()),
+            (
+                "db_user",
+                optional(self.db_credentials.as_ref().map(|c| c.username.clone())),
+            ),
+            (
+                "db_password",
+                set(self
+                    .db_credentials
+                    .as_ref()
+                    .is_some_and(|c| !c.password.is_empty())),
+            ),
+            ("public_url", self.public_url.to_string()),
+            ("insecure_cookies", self.insecure_cookies.to_string()),
+            ("cookie_domain", optional(self.cookie_domain.clone())),
+            ("allowed_domains", list(self.allowed_domains.clone())),
+            (
+                "trusted_proxies",
+                list(
+                    self.trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            ),
+            ("auth_user_headers", names(&self.identity_headers.user)),
+            ("auth_email_headers", names(&self.identity_headers.email)),
+            (
+                "session_idle_timeout",
+                self.sessions.idle_timeout.to_string(),
+            ),
+            ("session_lifetime", self.sessions.lifetime.to_string()),
+            (
+                "remember_lifetime",
+                self.sessions.remember_lifetime.to_string(),
+            ),
+            ("scrypt_log_n", self.hashing.params.log_n.to_string()),
+            ("scrypt_r", self.hashing.params.r.to_string()),
+            ("scrypt_p", self.hashing.params.p.to_string()),
+            ("hash_slots", self.hashing.slots.to_string()),
+            ("secret_key", set(self.secret_key.is_some())),
+        ]
     }
 
     pub fn session_cookie_name(&self) -> &'static str {

@@ -27,8 +27,8 @@ async fn run() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
     match cli.command {
-        // `gatehouse` alone is `gatehouse serve`, environment variables included.
-        None => serve(serve_from_env()?).await,
+        // `gatehouse` alone is `gatehouse serve`: defaults, file and environment.
+        None => serve(ServeArgs::default()).await,
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Token(command)) => token(command).await,
@@ -44,6 +44,12 @@ async fn run() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
+    if args.print_config {
+        for (name, value) in config.describe() {
+            println!("{name} = {value}");
+        }
+        return Ok(());
+    }
     let store = Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -81,14 +87,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings of `gatehouse serve` with no flags: defaults and `GATEHOUSE_*`.
-fn serve_from_env() -> anyhow::Result<ServeArgs> {
-    match Cli::try_parse_from(["gatehouse", "serve"])?.command {
-        Some(Command::Serve(from_env)) => Ok(*from_env),
-        _ => anyhow::bail!("clap did not parse `gatehouse serve`"),
-    }
-}
-
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let store = open_store(args.db.clone()).await?;
     let params = HashParams {
@@ -107,7 +105,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
 }
 
 async fn open_store(db: DbArgs) -> anyhow::Result<Store> {
-    let (url, credentials) = db.resolve(&Default::default());
+    let (url, credentials) = db.resolve();
     Ok(Store::open(&url, credentials.as_ref()).await?)
 }
 

@@ -36,7 +36,7 @@ impl AppState {
     /// else from the store, where the first node to start generates it.
     pub async fn new(store: Store, config: Config) -> Result<Self, StateError> {
         let secret = match &config.secret_key {
-            Some(secret) => secret.clone(),
+            Some(secret) => secrecy::ExposeSecret::expose_secret(secret).to_owned(),
             None => store.shared_secret("csrf").await?,
         };
         Ok(Self(Arc::new(Shared {
