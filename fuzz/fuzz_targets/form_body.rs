@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use web::form::Form;
+use web::http::form::Form;
 
 const ALLOWED: &[&str] = &["email", "password", "remember", "next"];
 

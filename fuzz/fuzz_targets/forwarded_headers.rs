@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use web::auth::proxy::{forwards_client_query, parse_forwarded};
+use web::http::proxy::{forwards_client_query, parse_forwarded};
 
 const NAMES: [&str; 6] = [
     "x-original-url",

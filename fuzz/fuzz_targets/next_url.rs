@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use web::auth::safe_next;
+use web::core::next::safe_next;
 use web::config::Config;
 
 static CONFIG: std::sync::LazyLock<Config> = std::sync::LazyLock::new(|| Config {

@@ -12,7 +12,7 @@ use reqwest::header::HeaderMap;
 use storage::Store;
 use tokio::sync::oneshot;
 use web::config::{Config, HashingPolicy};
-use web::{AppState, startup};
+use web::{AppState, app as startup};
 
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -149,7 +149,7 @@ async fn pages_carry_the_security_headers() {
     // Plain HTTP development mode: no HSTS.
     assert_eq!(page.header("strict-transport-security"), None);
 
-    let css = app.browser().get(web::pages::STYLE_PATH).await;
+    let css = app.browser().get(web::site::STYLE_PATH).await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(
         css.header("cache-control"),

@@ -470,10 +470,13 @@ impl Settings {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.user,
         };
-        if !user_headers.iter().any(|h| h == crate::auth::X_AUTH_USER) {
+        if !user_headers
+            .iter()
+            .any(|h| h == crate::http::identity::X_AUTH_USER)
+        {
             user_headers.insert(
                 0,
-                poem::http::HeaderName::from_static(crate::auth::X_AUTH_USER),
+                poem::http::HeaderName::from_static(crate::http::identity::X_AUTH_USER),
             );
         }
         let email_headers = match self.auth_email_headers {

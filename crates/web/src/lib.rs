@@ -1,33 +1,28 @@
-//! gatehouse's web layer: the poem app and the `gatehouse` binary's commands.
+//! gatehouse's web layer: the poem app and the `gatehouse` binary's commands, in
+//! layers whose arrows point one way (ARCHITECTURE.md draws them; a tidy test
+//! checks them):
 //!
-//! - [`startup`]: `app(state)` builds the endpoint; `run(listener, state, shutdown)`
-//!   serves it (tests bind port 0 and call the same function as `main`).
-//! - [`auth`]: the proxy contract — session cookies, the middleware that loads the
-//!   user and strips spoofable identity headers, `next` validation.
-//! - [`accounts`]: sign-up and login checks shared by the forms and the API.
-//! - [`api`]: the JSON API (`/api/v1`, poem-openapi) and its spec.
-//! - [`pages`]: the hypermedia site, one module per page (views + handlers).
-//! - [`form`]: the strict form reader; [`error`]: the one mapping from failures to
-//!   HTTP answers.
-//! - [`hashing`]: scrypt off the async runtime, in bounded slots.
-//! - [`config`] and [`cli`]: settings and where they come from; [`seed`]: loading
-//!   users from TOML.
+//! - [`core`]: every use case once — sign up, log in, sessions, tokens, password
+//!   changes, return URLs — with no poem, maud or HTTP status;
+//! - [`http`]: poem plumbing for any adapter — identity, cookies, trusted proxies,
+//!   CSRF, the form reader, htmx's headers, metrics — rendering nothing;
+//! - adapters, which import `core` and `http` and never each other: [`site`] (maud
+//!   pages and htmx fragments), [`api`] (poem-openapi, problem+json), [`gate`]
+//!   (`/auth`), and the CLI ([`cli`], [`seed`], [`check_proxy`], `main.rs`);
+//! - [`app`]: the composition root — the route table, the layer order, serving.
+//!
+//! [`config`] holds the settings every layer reads.
 
-pub mod accounts;
 pub mod api;
-pub mod auth;
+pub mod app;
 pub mod check_proxy;
 pub mod cli;
 pub mod config;
-pub mod csrf;
-pub mod error;
-pub mod form;
-pub mod hashing;
-pub mod metrics;
-pub mod pages;
+pub mod core;
+pub mod gate;
+pub mod http;
 pub mod seed;
-pub mod startup;
-pub mod state;
+pub mod site;
 
 pub use config::Config;
-pub use state::AppState;
+pub use http::AppState;

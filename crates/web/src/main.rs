@@ -75,14 +75,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
         let state = state.clone();
         tokio::spawn(async move {
-            if let Err(err) =
-                web::startup::run_operator(listener, state, std::future::pending()).await
+            if let Err(err) = web::app::run_operator(listener, state, std::future::pending()).await
             {
                 tracing::error!(error = %err, "the metrics listener stopped");
             }
         });
     }
-    web::startup::run(listener, state, shutdown_signal()).await?;
+    web::app::run(listener, state, shutdown_signal()).await?;
     tracing::info!("gatehouse stopped");
     Ok(())
 }

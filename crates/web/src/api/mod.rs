@@ -25,6 +25,7 @@
 
 pub mod models;
 pub mod problem;
+pub mod responses;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -39,9 +40,9 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, Tags};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{self, Authenticated};
-use crate::form::MAX_FORM_BYTES;
-use crate::state::AppState;
+use crate::core::Authenticated;
+use crate::http::AppState;
+use crate::http::form::MAX_FORM_BYTES;
 use problem::ApiError;
 
 /// Where the operations live.
@@ -145,12 +146,12 @@ fn document_limits(doc: &mut serde_json::Value) {
         (
             "TokenRequest",
             "name",
-            json!({ "minLength": 1, "maxLength": tokens::MAX_NAME_CHARS }),
+            json!({ "minLength": 1, "maxLength": crate::core::tokens::MAX_NAME_CHARS }),
         ),
         (
             "TokenRequest",
             "expires_in",
-            json!({ "minimum": tokens::MIN_EXPIRES_IN, "maximum": tokens::MAX_EXPIRES_IN }),
+            json!({ "minimum": crate::core::tokens::MIN_EXPIRES_IN, "maximum": crate::core::tokens::MAX_EXPIRES_IN }),
         ),
     ];
     for (schema, field, extra) in limits {
@@ -322,19 +323,19 @@ pub fn guard<E: Endpoint + 'static>(ep: E, state: AppState) -> impl Endpoint<Out
 }
 
 fn same_site(req: &Request, state: &AppState) -> Result<(), ApiError> {
-    let who = auth::current(req);
-    if who.is_some_and(|who| matches!(who.via, auth::Credential::Token(_))) {
+    let who = crate::http::identity::current(req);
+    if who.is_some_and(|who| matches!(who.via, crate::core::Credential::Token(_))) {
         // An API token, which the auth middleware read alone (never with the
         // cookie): a cross-site page cannot attach one. Any other Authorization
         // scheme exempts nothing — browsers attach Basic credentials by themselves.
         return Ok(());
     }
-    if let Some(reason) = crate::csrf::cross_site(req, &state.config) {
+    if let Some(reason) = crate::http::csrf::cross_site(req, &state.config) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, reason));
     }
     let with_cookie = who.and_then(Authenticated::session).is_some();
     let has_origin = req.headers().contains_key(header::ORIGIN);
-    if with_cookie && !has_origin && !crate::csrf::header_token_valid(req, state) {
+    if with_cookie && !has_origin && !crate::http::csrf::header_token_valid(req, state) {
         let ours = state.config.public_url.origin().ascii_serialization();
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

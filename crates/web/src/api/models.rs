@@ -3,7 +3,7 @@
 
 use domain::User;
 use poem_openapi::{Enum, Object};
-use storage::{Session, TokenInfo};
+use storage::{ApiToken, Session, TokenInfo};
 
 /// `POST /users`.
 #[derive(Debug, Object)]
@@ -148,7 +148,7 @@ impl SessionView {
         Self {
             id: session.id.clone(),
             current,
-            browser: crate::pages::sessions::describe_browser(session.user_agent.as_deref()),
+            browser: crate::core::sessions::describe_browser(session.user_agent.as_deref()),
             user_agent: session.user_agent.clone(),
             address: session.address.clone(),
             created_at: session.created_at,
@@ -208,4 +208,17 @@ pub struct LoginResult {
     pub user: Account,
     pub session: Option<SessionView>,
     pub token: Option<NewToken>,
+}
+
+impl NewToken {
+    /// A token with its secret, as answered once.
+    pub fn new(token: &ApiToken, info: TokenInfo) -> Self {
+        Self {
+            token: token.expose().to_owned(),
+            id: info.id,
+            name: info.name,
+            created_at: info.created_at,
+            expires_at: info.expires_at,
+        }
+    }
 }

@@ -17,8 +17,11 @@ use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaRespon
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
-use crate::accounts::FieldErrors;
-use crate::pages::ErrorMessage;
+use storage::StorageError;
+
+use crate::core::CoreError;
+use crate::core::accounts::FieldErrors;
+use crate::http::response::Failure;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -119,7 +122,7 @@ impl IntoResponse for ApiError {
             .content_type(CONTENT_TYPE)
             .body(body);
         if let Some(seconds) = self.retry_after {
-            resp = crate::pages::with_retry_after(resp, seconds);
+            resp = crate::http::response::with_retry_after(resp, seconds);
         }
         resp
     }
@@ -253,8 +256,9 @@ impl<S: Statuses> ApiResponse for Problems<S> {
 }
 
 /// For everything under `/api/`: an error answered in another shape (poem-openapi's
-/// plain-text 400 and 415, the site's 404 and 405 pages, a storage failure in the
-/// auth middleware) becomes a problem document with the same status and headers.
+/// plain-text 400 and 415, the router's 404 and 405, a middleware's neutral
+/// [`Failure`] such as the store down while loading the identity) becomes a problem
+/// document with the same status and headers.
 pub fn problem_responses<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
     ep.around(|ep, req| async move {
         let is_api = req.uri().path().starts_with("/api/");
@@ -268,14 +272,16 @@ pub fn problem_responses<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output =
         let status = resp.status();
         let page_message = resp
             .extensions()
-            .get::<ErrorMessage>()
-            .map(|m| m.message.clone());
+            .get::<Failure>()
+            .map(|f| f.message.to_owned());
         let is_text = resp
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/plain"));
         let (mut parts, body) = resp.into_parts();
+        // Answered here: the site's renderer outside must not make a page of it.
+        parts.extensions.remove::<Failure>();
         let detail = match page_message {
             Some(message) => message,
             None if is_text => {
@@ -307,4 +313,44 @@ fn is_problem(resp: &Response) -> bool {
     resp.headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == CONTENT_TYPE.as_bytes())
+}
+
+// The use cases' failures, answered as problems.
+
+impl From<CoreError> for ApiError {
+    fn from(err: CoreError) -> Self {
+        match err {
+            CoreError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many logins at once. Try again in a few seconds.",
+            )
+            .with_retry_after(2),
+            CoreError::Storage(err) => err.into(),
+            CoreError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        tracing::error!(error = %err, "storage failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The user database is not answering. Try again shortly.",
+        )
+        .with_retry_after(5)
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    /// Malformed fields: `422` with each field's message.
+    fn from(errors: FieldErrors) -> Self {
+        Self::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors)
+    }
 }

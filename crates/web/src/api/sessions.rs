@@ -1,23 +1,21 @@
 //! `POST /sessions` (log in), `DELETE /sessions/current` (log out),
 //! `GET /me/sessions`, `DELETE /me/sessions/{id}`.
 
+use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
-use poem::{IntoResponse, Request, Response};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaHeader, MetaResponse, MetaResponses};
-use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::models::{Account, LoginRequest, LoginResult, SessionView};
+use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView};
 use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
-use super::tokens::{TokenFields, issue_token};
-use super::users::Found;
+use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
-use crate::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
-use crate::auth::{self, SessionEnded};
-use crate::state::AppState;
+use crate::core::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
+use crate::core::tokens::{TokenFields, issue_token};
+use crate::http::AppState;
+use crate::http::identity::client_info;
 
 pub struct Sessions;
 
@@ -31,52 +29,6 @@ pub enum LoggedIn {
         #[oai(header = "Set-Cookie")]
         Option<String>,
     ),
-}
-
-/// `204 No Content`, maybe clearing the session cookie.
-#[derive(Default)]
-pub struct Done {
-    clear_cookie: Option<String>,
-}
-
-impl ApiResponse for Done {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![MetaResponse {
-                description: "Done.",
-                status: Some(204),
-                status_range: None,
-                content: Vec::new(),
-                headers: vec![MetaHeader {
-                    name: "Set-Cookie".to_owned(),
-                    description: Some(
-                        "Clears the session cookie when the request's own session ended."
-                            .to_owned(),
-                    ),
-                    required: false,
-                    deprecated: false,
-                    schema: String::schema_ref(),
-                }],
-            }],
-        }
-    }
-
-    fn register(_registry: &mut poem_openapi::registry::Registry) {}
-}
-
-impl IntoResponse for Done {
-    fn into_response(self) -> Response {
-        let resp = Response::builder().status(StatusCode::NO_CONTENT).finish();
-        match self.clear_cookie {
-            Some(cookie) => {
-                let mut resp = crate::pages::with_cookie(resp, &cookie);
-                // The response must not announce the user who just left.
-                resp.extensions_mut().insert(SessionEnded);
-                resp
-            }
-            None => resp,
-        }
-    }
 }
 
 #[OpenApi(tag = "ApiTags::Sessions")]
@@ -98,9 +50,11 @@ impl Sessions {
         // A malformed token request is refused before it costs a login attempt.
         let token = body
             .token
-            .map(|t| TokenFields::check(&t, "token.name", "token.expires_in"))
-            .transpose()?;
-        let user = match check_login(&state, req, &body.email, &body.password).await? {
+            .map(|t| TokenFields::check(&t.name, t.expires_in, "token.name", "token.expires_in"))
+            .transpose()
+            .map_err(ApiError::from)?;
+        let client = client_info(req, &state);
+        let user = match check_login(&state, &client, &body.email, &body.password).await? {
             LoginOutcome::Valid(user) => user,
             LoginOutcome::Invalid(errors) => {
                 return Err(ApiError::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors).into());
@@ -116,7 +70,8 @@ impl Sessions {
         };
         let account = Account::from(&user);
         if let Some(token) = token {
-            let token = issue_token(&state, req, &user.username, &token).await?;
+            let (token, info) = issue_token(&state, &client, &user.username, &token).await?;
+            let token = NewToken::new(&token, info);
             let result = LoginResult {
                 user: account,
                 session: None,
@@ -125,7 +80,7 @@ impl Sessions {
             return Ok(LoggedIn::Created(Json(result), None));
         }
         let (cookie, session) =
-            auth::login_user(&state, req, &user.username, body.remember).await?;
+            crate::http::identity::log_in(&state, req, &user.username, body.remember).await?;
         let result = LoginResult {
             user: account,
             session: Some(SessionView::new(&session, true)),
@@ -154,14 +109,14 @@ impl Sessions {
             )
             .into());
         };
-        auth::end_session(&state, &session.id).await?;
+        crate::core::sessions::end_session(&state, &session.id).await?;
         tracing::info!(
             event = "logout",
             user = %caller.0.user.username,
-            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+            address = crate::http::proxy::client_address(req, &state.config).as_deref().unwrap_or("-"),
         );
         Ok(Done {
-            clear_cookie: Some(auth::clear_cookie(&state.config)),
+            clear_cookie: Some(crate::http::cookies::clear_cookie(&state.config)),
         })
     }
 
@@ -175,7 +130,7 @@ impl Sessions {
         state: Data<&AppState>,
     ) -> Result<Found<Vec<SessionView>>, Problems<ReadStatuses>> {
         let current = caller.0.session().map(|s| s.id.as_str());
-        let sessions = crate::pages::sessions::live_sessions(&state, &caller.0).await?;
+        let sessions = crate::core::sessions::live_sessions(&state, &caller.0).await?;
         let views = sessions
             .iter()
             .map(|s| SessionView::new(s, Some(s.id.as_str()) == current))
@@ -206,16 +161,16 @@ impl Sessions {
             .await?
             .filter(|s| s.username == me.user.username)
             .ok_or_else(|| ApiError::not_found("session"))?;
-        auth::end_session(&state, &session.id).await?;
+        crate::core::sessions::end_session(&state, &session.id).await?;
         tracing::info!(
             event = "session_revoked",
             user = %me.user.username,
-            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+            address = crate::http::proxy::client_address(req, &state.config).as_deref().unwrap_or("-"),
             session = &session.id[..16.min(session.id.len())],
         );
         let own = me.session().is_some_and(|s| s.id == session.id);
         Ok(Done {
-            clear_cookie: own.then(|| auth::clear_cookie(&state.config)),
+            clear_cookie: own.then(|| crate::http::cookies::clear_cookie(&state.config)),
         })
     }
 }

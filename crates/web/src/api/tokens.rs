@@ -1,7 +1,6 @@
 //! `POST /me/tokens`, `GET /me/tokens`, `DELETE /me/tokens/{id}`: API tokens,
 //! shown once, stored hashed, optionally expiring, revocable.
 
-use domain::Username;
 use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -11,88 +10,14 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{NewToken, TokenRequest, TokenView};
 use super::problem::{ApiError, Problems, ReadStatuses, RevokeStatuses, TokenStatuses};
-use super::sessions::Done;
-use super::users::Found;
+use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
-use crate::accounts::FieldErrors;
-use crate::auth::{self, Credential};
-use crate::state::AppState;
+use crate::core::Credential;
+use crate::core::tokens::{TokenFields, issue_token};
+use crate::http::AppState;
+use crate::http::identity::client_info;
 
 pub struct Tokens;
-
-/// Token lifetimes: a minute to ten years.
-pub const MIN_EXPIRES_IN: i64 = 60;
-pub const MAX_EXPIRES_IN: i64 = 10 * 365 * 86_400;
-pub const MAX_NAME_CHARS: usize = 64;
-
-/// A checked token request.
-pub struct TokenFields {
-    name: String,
-    expires_in: Option<i64>,
-}
-
-impl TokenFields {
-    /// Checks `request`, naming fields `name_field` and `expires_field` in errors.
-    pub fn check(
-        request: &TokenRequest,
-        name_field: &'static str,
-        expires_field: &'static str,
-    ) -> Result<Self, ApiError> {
-        let mut errors = FieldErrors::default();
-        let name = request.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            errors.add(name_field, "A token name is 1 to 64 characters long.");
-        } else if name.chars().any(char::is_control) {
-            errors.add(
-                name_field,
-                "A token name cannot contain control characters.",
-            );
-        }
-        if request
-            .expires_in
-            .is_some_and(|s| !(MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&s))
-        {
-            errors.add(
-                expires_field,
-                "A token lasts from 60 seconds to 10 years (315360000 seconds).",
-            );
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors));
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            expires_in: request.expires_in,
-        })
-    }
-}
-
-/// Creates the token and returns it with its secret (the only time it is shown).
-pub async fn issue_token(
-    state: &AppState,
-    req: &Request,
-    username: &Username,
-    fields: &TokenFields,
-) -> Result<NewToken, ApiError> {
-    let expires_at = fields.expires_in.map(|s| storage::now().saturating_add(s));
-    let (token, info) = state
-        .store
-        .create_api_token(username, &fields.name, expires_at)
-        .await?;
-    tracing::info!(
-        event = "token_created",
-        user = %username,
-        address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
-        token = %info.id.get(..16).unwrap_or_default(),
-    );
-    Ok(NewToken {
-        token: token.expose().to_owned(),
-        id: info.id,
-        name: info.name,
-        created_at: info.created_at,
-        expires_at: info.expires_at,
-    })
-}
 
 #[derive(ApiResponse)]
 pub enum TokenCreated {
@@ -123,9 +48,11 @@ impl Tokens {
             )
             .into());
         }
-        let fields = TokenFields::check(&body.0, "name", "expires_in")?;
-        let token = issue_token(&state, req, &caller.0.user.username, &fields).await?;
-        Ok(TokenCreated::Created(Json(token)))
+        let fields = TokenFields::check(&body.name, body.expires_in, "name", "expires_in")
+            .map_err(ApiError::from)?;
+        let client = client_info(req, &state);
+        let (token, info) = issue_token(&state, &client, &caller.0.user.username, &fields).await?;
+        Ok(TokenCreated::Created(Json(NewToken::new(&token, info))))
     }
 
     /// Your API tokens
@@ -172,7 +99,7 @@ impl Tokens {
         tracing::info!(
             event = "token_revoked",
             user = %username,
-            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+            address = client_info(req, &state).address(),
             token = %id.0.get(..16).unwrap_or_default(),
         );
         Ok(Done::default())

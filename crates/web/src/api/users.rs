@@ -4,9 +4,9 @@ use domain::Username;
 use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{
     Account, CredentialKind, Me, PasswordChanged, PasswordRequest, Profile, SignupRequest,
@@ -14,27 +14,16 @@ use super::models::{
 use super::problem::{
     ApiError, LookupStatuses, PasswordStatuses, Problems, ReadStatuses, SignupStatuses,
 };
+use super::responses::{Created, Found};
 use super::{ApiTags, Caller};
-use crate::accounts::{
+use crate::core::Credential;
+use crate::core::accounts::{
     NewAccount, PasswordChange, PasswordOutcome, SignupOutcome, change_password, retry_in, sign_up,
 };
-use crate::auth::Credential;
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::http::identity::client_info;
 
 pub struct Users;
-
-#[derive(ApiResponse)]
-pub enum Created {
-    /// The account exists; log in with `POST /sessions`.
-    #[oai(status = 201)]
-    Created(Json<Account>, #[oai(header = "Location")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum Found<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 200)]
-    Ok(Json<T>),
-}
 
 #[OpenApi(tag = "ApiTags::Users")]
 impl Users {
@@ -57,7 +46,7 @@ impl Users {
             password: &body.password,
             confirm: None,
         };
-        match sign_up(&state, req, &account).await? {
+        match sign_up(&state, &client_info(req, &state), &account).await? {
             SignupOutcome::Created(user) => Ok(Created::Created(
                 Json(Account::from(&user)),
                 format!("{}/users/{}", super::PREFIX, user.username),
@@ -116,7 +105,7 @@ impl Users {
             new: &body.password,
             confirm: None,
         };
-        match change_password(&state, req, &caller.0, &input).await? {
+        match change_password(&state, &client_info(req, &state), &caller.0, &input).await? {
             PasswordOutcome::Changed(ended) => Ok(Found::Ok(Json(PasswordChanged {
                 sessions_ended: ended.sessions,
                 tokens_revoked: ended.tokens,

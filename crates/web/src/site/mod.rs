@@ -2,6 +2,7 @@
 //! `get`/`post` handlers. This file holds what they share: the layout, form pieces,
 //! redirects and the stylesheet.
 
+pub mod error;
 pub mod home;
 pub mod login;
 pub mod logout;
@@ -11,8 +12,12 @@ pub mod signup;
 pub mod user;
 
 use maud::{DOCTYPE, Markup, Render, html};
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{StatusCode, header};
 use poem::{IntoResponse, Request, Response, handler};
+
+pub use crate::http::htmx::is_htmx;
+pub use crate::http::response::{see_other, with_cookie, with_retry_after};
+pub use error::error_page;
 
 use domain::User;
 use serde::Deserialize;
@@ -31,13 +36,6 @@ const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"include
 
 /// Where error fragments go on an htmx request.
 pub const ALERTS_ID: &str = "alerts";
-
-/// Whether the request came from htmx and wants a fragment. History restores ask
-/// with `HX-Request` too, but need the whole page.
-pub fn is_htmx(req: &Request) -> bool {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    header("hx-request") == Some("true") && header("hx-history-restore-request") != Some("true")
-}
 
 /// Wraps `content` in the page shell. `user` is who is logged in, for the header;
 /// `csrf` the token its logout form carries.
@@ -84,7 +82,7 @@ pub fn profile_path(user: &User) -> String {
 
 /// `hx-headers` for the body: htmx sends the CSRF token with every request.
 fn csrf_headers(csrf: &str) -> Option<String> {
-    (!csrf.is_empty()).then(|| format!(r#"{{"{}": "{csrf}"}}"#, crate::csrf::HEADER))
+    (!csrf.is_empty()).then(|| format!(r#"{{"{}": "{csrf}"}}"#, crate::http::csrf::HEADER))
 }
 
 /// The one place that decides between a fragment and a whole page: an htmx request
@@ -110,62 +108,19 @@ pub fn redirect_after_form(req: &Request, location: &str) -> Response {
     if is_htmx(req) {
         Response::builder()
             .status(StatusCode::OK)
-            .header("hx-redirect", location)
+            .header(crate::http::htmx::HX_REDIRECT, location)
             .finish()
     } else {
         see_other(location)
     }
 }
 
-/// Put in the extensions of an error page, so that [`htmx_errors`] can turn it
-/// into a fragment for an htmx request.
-#[derive(Debug, Clone)]
-pub struct ErrorMessage {
-    pub title: String,
-    pub message: String,
-}
-
-/// For htmx requests, replaces error pages (404, 403 CSRF, 400 bad form, 503 busy,
-/// …) with an alert swapped into the page's alert area: never a whole page inside a
-/// fragment slot. Status and headers (`Retry-After`) are kept.
-pub fn htmx_errors<E: poem::Endpoint + 'static>(ep: E) -> impl poem::Endpoint<Output = Response> {
-    use poem::EndpointExt;
-    ep.around(|ep, req| async move {
-        let wants_fragment = is_htmx(&req);
-        let resp = match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
-        let Some(error) = resp.extensions().get::<ErrorMessage>().cloned() else {
-            return Ok(resp);
-        };
-        if !wants_fragment {
-            return Ok(resp);
-        }
-        let (mut parts, _) = resp.into_parts();
-        let body = html! {
-            p.error.alert role="alert" { strong { (error.title) ": " } (error.message) }
-        };
-        parts
-            .headers
-            .insert("hx-retarget", HeaderValue::from_static("#alerts"));
-        parts
-            .headers
-            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        Ok(Response::from_parts(parts, body.into_string().into()))
-    })
-}
-
 /// A full page with `status`, for the request's user.
 pub fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
-    let user = crate::auth::current(req).map(|a| &a.user);
+    let user = crate::http::identity::current(req).map(|a| &a.user);
     (
         status,
-        layout(title, user, crate::csrf::token(req), content),
+        layout(title, user, crate::http::csrf::token(req), content),
     )
         .into_response()
 }
@@ -175,72 +130,26 @@ pub struct CsrfField<'a>(pub &'a str);
 
 impl Render for CsrfField<'_> {
     fn render(&self) -> Markup {
-        html! { input type="hidden" name=(crate::csrf::FIELD) value=(self.0); }
+        html! { input type="hidden" name=(crate::http::csrf::FIELD) value=(self.0); }
     }
 }
 
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = layout(
-        title,
-        None,
-        "",
-        html! {
-            section.card {
-                h1 { (title) }
-                p.error role="alert" { (message) }
-                p { a href="/" { "Back to the start page" } }
-            }
-        },
-    );
-    let mut resp = (status, body).into_response();
-    resp.extensions_mut().insert(ErrorMessage {
-        title: title.to_owned(),
-        message: message.to_owned(),
-    });
-    resp
-}
-
-/// `303 See Other` to `location`: after a form, the browser loads the next page
-/// with GET.
-pub fn see_other(location: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, location)
-        .finish()
-}
-
-/// Adds `Retry-After: seconds` to `resp` (throttled logins, busy hashing).
-pub fn with_retry_after(mut resp: Response, seconds: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    resp
-}
-
-/// Adds a `Set-Cookie` header to `resp`.
-pub fn with_cookie(mut resp: Response, cookie: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, value);
-    }
-    resp
-}
-
-pub use crate::accounts::FieldErrors;
+pub use crate::core::accounts::FieldErrors;
 
 /// Shown above a form whose CSRF check failed (an old tab, an expired cookie).
 pub const FORM_EXPIRED: &str =
     "This form had expired. Check it and send it again: it is ready now.";
 
-/// The site's answer to a request the CSRF check refused ([`crate::csrf::OnRefused`]):
+/// The site's answer to a request the CSRF check refused ([`crate::http::csrf::OnRefused`]):
 /// a request from another site gets a plain 403 page; a form that is merely old comes
 /// back as the same form with the user's input and a fresh token, never a dead end.
 pub fn csrf_refused(
     req: &Request,
-    state: &crate::state::AppState,
-    refusal: &crate::csrf::Refusal,
+    state: &crate::http::AppState,
+    refusal: &crate::http::csrf::Refusal,
     fields: &[(String, String)],
 ) -> Response {
-    use crate::csrf::Refusal;
+    use crate::http::csrf::Refusal;
     let field = |name: &str| {
         fields
             .iter()

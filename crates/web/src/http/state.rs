@@ -2,31 +2,28 @@ use std::sync::Arc;
 
 use storage::{StorageError, Store};
 
-use crate::auth::cache::SessionCache;
+use super::csrf::CsrfKey;
+use super::metrics::Metrics;
 use crate::config::Config;
-use crate::csrf::CsrfKey;
-use crate::hashing::Hashing;
+use crate::core::Services;
+use crate::core::hashing::HashingError;
 
-/// What every handler can reach: the store, the settings, the hashing pool and the
-/// CSRF key. One `Arc`: middleware and `Data` clone it on every request.
+/// What the adapters hold: the use cases' [`Services`], and the HTTP layer's own
+/// CSRF key and metrics. One `Arc`; it derefs to [`Services`], so
+/// `state.store` and `state.config` read as before.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
-/// The fields of [`AppState`], reached through `Deref`.
 pub struct Shared {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub hashing: Hashing,
+    pub services: Services,
     pub csrf_key: CsrfKey,
-    /// Live sessions in memory for `/auth`; see [`crate::auth::cache`].
-    pub sessions: SessionCache,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(transparent)]
-    Hashing(#[from] crate::hashing::HashingError),
+    Hashing(#[from] HashingError),
     #[error("cannot load the shared secret from the store: {0}")]
     Storage(#[from] StorageError),
 }
@@ -40,20 +37,25 @@ impl AppState {
             None => store.shared_secret("csrf").await?,
         };
         Ok(Self(Arc::new(Shared {
-            hashing: Hashing::new(&config.hashing)?,
+            services: Services::new(store, config)?,
             csrf_key: CsrfKey::from_secret(&secret),
-            sessions: SessionCache::default(),
-            metrics: crate::metrics::Metrics::default(),
-            store,
-            config: Arc::new(config),
+            metrics: Metrics::default(),
         })))
+    }
+
+    pub fn csrf_key(&self) -> &CsrfKey {
+        &self.0.csrf_key
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = Services;
 
-    fn deref(&self) -> &Shared {
-        &self.0
+    fn deref(&self) -> &Services {
+        &self.0.services
     }
 }

@@ -7,11 +7,12 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, IntoResponse, Request, Response, handler};
 
 use super::{CsrfField, Field, FieldErrors, NextQuery};
-use crate::accounts::{NewAccount, SignupOutcome, USERNAME_TAKEN, sign_up};
-use crate::auth;
-use crate::error::WebError;
-use crate::form::Form;
-use crate::state::AppState;
+use crate::core::accounts::{NewAccount, SignupOutcome, USERNAME_TAKEN, sign_up};
+
+use crate::http::AppState;
+use crate::http::form::Form;
+use crate::http::identity::client_info;
+use crate::site::error::WebError;
 
 const FIELDS: &[&str] = &["username", "email", "name", "password", "confirm", "next"];
 
@@ -110,10 +111,12 @@ pub fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
+    let next = query
+        .next()
+        .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let input = SignupForm {
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
         ..SignupForm::default()
     };
     page(
@@ -132,13 +135,13 @@ pub async fn post(
     let form_data = Form::read(req, body, FIELDS).await?;
     let next = form_data
         .optional("next")
-        .and_then(|n| auth::safe_next(n, &state.config));
+        .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let input = SignupForm {
         username: form_data.required("username")?,
         email: form_data.required("email")?,
         name: form_data.optional("name").unwrap_or_default(),
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
     };
     let account = NewAccount {
         username: input.username,
@@ -147,7 +150,7 @@ pub async fn post(
         password: form_data.required("password")?,
         confirm: Some(form_data.required("confirm")?),
     };
-    let user = match sign_up(state, req, &account).await? {
+    let user = match sign_up(state, &client_info(req, state), &account).await? {
         SignupOutcome::Created(user) => user,
         SignupOutcome::Invalid(errors) => {
             let content = form(&input, &errors, None);
@@ -157,7 +160,7 @@ pub async fn post(
             return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors, None)));
         }
     };
-    let (cookie, _) = auth::login_user(state, req, &user.username, false).await?;
+    let (cookie, _) = crate::http::identity::log_in(state, req, &user.username, false).await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
@@ -173,13 +176,13 @@ pub fn refused(
     field: impl Fn(&str) -> Option<String>,
 ) -> Response {
     let (username, email, name) = (field("username"), field("email"), field("name"));
-    let next = field("next").and_then(|n| auth::safe_next(&n, &state.config));
+    let next = field("next").and_then(|n| crate::core::next::safe_next(&n, &state.config));
     let input = SignupForm {
         username: username.as_deref().unwrap_or_default(),
         email: email.as_deref().unwrap_or_default(),
         name: name.as_deref().unwrap_or_default(),
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
     };
     let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
     page(req, StatusCode::FORBIDDEN, content)

@@ -3,8 +3,7 @@
 //! touch two atomics (its status, its latency bucket) and no lock; other routes
 //! count in one small map.
 //!
-//! Served only to trusted proxy addresses (loopback by default): operators scrape
-//! it from the machine or through their proxy's allow-list; the internet gets 404.
+//! Served only on the operator listener (`--metrics-listen`), never the public one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, handler};
 
-use crate::state::AppState;
+use super::AppState;
+use crate::core::Services;
 
 /// Upper bounds of the `/auth` latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [
@@ -42,28 +42,6 @@ struct Inner {
     auth_count: AtomicU64,
     auth_sum_nanos: AtomicU64,
     logins: [AtomicU64; 4],
-}
-
-/// The route a path belongs to, as a label with few values.
-pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/auth" => "/auth",
-        "/" => "/",
-        "/login" => "/login",
-        "/signup" => "/signup",
-        "/logout" => "/logout",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/account/password" => "/account/password",
-        _ if path.starts_with("/user/") => "/user/{username}",
-        _ if path.starts_with("/account/sessions") => "/account/sessions",
-        _ if path.starts_with("/signup/check/") => "/signup/check/{field}",
-        _ if path.starts_with("/assets/") => "/assets",
-        "/api/v1/sessions" => "/api/v1/sessions",
-        _ if path.starts_with("/api/") => "/api",
-        _ => "other",
-    }
 }
 
 impl Metrics {
@@ -115,7 +93,7 @@ impl Metrics {
         }
     }
 
-    fn render(&self, state: &AppState) -> String {
+    fn render(&self, services: &Services) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -180,13 +158,13 @@ impl Metrics {
             &mut out,
             "gatehouse_hashing_in_flight",
             "Password hashes running or queued.",
-            state.hashing.in_flight(),
+            services.hashing.in_flight(),
         );
         gauge(
             &mut out,
             "gatehouse_session_cache_entries",
             "Sessions held in memory for /auth.",
-            state.sessions.len(),
+            services.sessions.len(),
         );
         out
     }
@@ -198,18 +176,21 @@ fn gauge(out: &mut String, name: &str, help: &str, value: usize) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// Names a request's route for the labels (few values) and says whether it is a
+/// login attempt: the composition root knows the routes.
+pub type Classify = fn(&str, &Method) -> (&'static str, bool);
+
 /// Counts every request by route and status, and times `/auth`.
 pub fn middleware<E: Endpoint + 'static>(
     ep: E,
     metrics: Metrics,
+    classify: Classify,
 ) -> impl Endpoint<Output = Response> {
     ep.around(move |ep, req| {
         let metrics = metrics.clone();
         async move {
             let started = Instant::now();
-            let route = route_label(req.uri().path());
-            let login = matches!(route, "/login" | "/api/v1/sessions")
-                && req.method() == poem::http::Method::POST;
+            let (route, login) = classify(req.uri().path(), req.method());
             let resp = match ep.call(req).await {
                 Ok(resp) => resp.into_response(),
                 Err(err) => err.into_response(),
@@ -225,5 +206,5 @@ pub fn middleware<E: Endpoint + 'static>(
 pub fn get(Data(state): Data<&AppState>) -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(state))
+        .body(state.metrics().render(state))
 }

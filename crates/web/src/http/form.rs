@@ -12,6 +12,10 @@ use poem::{Body, Request};
 /// Form bodies larger than this are refused (SPEC §7).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// The hidden field carrying the CSRF token: the CSRF check reads it, every form
+/// may hold it, and no handler sees it as one of its fields.
+pub const CSRF_FIELD: &str = "csrf";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
     #[error("Send the form as application/x-www-form-urlencoded.")]
@@ -81,7 +85,7 @@ impl Form {
                 None => (pair, &b""[..]),
             };
             let name = decode(raw_name)?;
-            if name == crate::csrf::FIELD {
+            if name == CSRF_FIELD {
                 // Checked (exactly one, and valid) by the CSRF middleware already.
                 continue;
             }

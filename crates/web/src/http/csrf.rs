@@ -29,13 +29,14 @@ use poem::http::header::{self, HeaderValue};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response};
 use sha2::Sha256;
 
-use crate::auth::{self, Credential};
 use crate::config::Config;
-use crate::form::MAX_FORM_BYTES;
-use crate::state::AppState;
+use crate::core::Credential;
+use crate::http::AppState;
+use crate::http::form::MAX_FORM_BYTES;
+use crate::http::{cookies, identity, proxy};
 
 /// The hidden form field carrying the token.
-pub const FIELD: &str = "csrf";
+pub use super::form::CSRF_FIELD as FIELD;
 /// The request header carrying the token (htmx, scripts).
 pub const HEADER: &str = "x-csrf-token";
 
@@ -113,7 +114,7 @@ fn cookie_name(config: &Config) -> &'static str {
 const NONCE_HEX: usize = 32;
 
 fn nonce_from_cookie(req: &Request, config: &Config) -> Option<String> {
-    auth::cookie(req, cookie_name(config))
+    cookies::cookie(req, cookie_name(config))
         .filter(|v| v.len() == NONCE_HEX && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
 }
@@ -135,7 +136,7 @@ fn is_unsafe(req: &Request) -> bool {
 /// Authenticated by an API token: a cross-site page cannot attach one, so such a
 /// request needs no CSRF token (the auth middleware ignored its cookie).
 fn by_api_token(req: &Request) -> bool {
-    auth::current(req).is_some_and(|who| matches!(who.via, Credential::Token(_)))
+    identity::current(req).is_some_and(|who| matches!(who.via, Credential::Token(_)))
 }
 
 /// Why an unsafe request was refused.
@@ -177,7 +178,7 @@ pub fn middleware<E: Endpoint + 'static>(
             };
             let nonce = existing.clone().unwrap_or_else(new_nonce);
             req.extensions_mut()
-                .insert(CsrfToken(state.csrf_key.sign(&nonce)));
+                .insert(CsrfToken(state.csrf_key().sign(&nonce)));
             let mut resp = match verdict {
                 Ok(()) => match ep.call(req).await {
                     Ok(resp) => resp.into_response(),
@@ -188,7 +189,7 @@ pub fn middleware<E: Endpoint + 'static>(
                         event = "csrf_refused",
                         path = req.uri().path(),
                         reason = ?refusal,
-                        address = auth::client_address(&req, config).as_deref().unwrap_or("-"),
+                        address = proxy::client_address(&req, config).as_deref().unwrap_or("-"),
                     );
                     on_refused(&req, &state, &refusal, &fields)
                 }
@@ -254,7 +255,7 @@ pub fn header_token_valid(req: &Request, state: &AppState) -> bool {
     req.headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|token| state.csrf_key.verify(&nonce, token))
+        .is_some_and(|token| state.csrf_key().verify(&nonce, token))
 }
 
 /// Checks an unsafe request: from this site, and with a token for this browser
@@ -303,7 +304,7 @@ async fn check(
             _ => return Err((Refusal::Forged, fields)),
         }
     }
-    let key = &state.csrf_key;
+    let key = &state.csrf_key();
     let for_this_browser = |token: &String| nonce.is_some_and(|n| key.verify(n, token));
     // Another tab's token: genuine, on a request the browser marks same-origin.
     let from_another_tab =

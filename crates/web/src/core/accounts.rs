@@ -4,12 +4,13 @@
 //! a problem document and start the session themselves.
 
 use domain::{DisplayName, Email, Password, User, Username, ValidationError, Verdict};
-use poem::Request;
 use storage::StorageError;
 
-use crate::auth;
-use crate::error::WebError;
-use crate::state::AppState;
+use super::client::ClientInfo;
+use super::error::CoreError;
+use super::principal::Authenticated;
+use super::services::Services;
+use super::sessions;
 
 /// The one message for an unknown email and a wrong password alike.
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password.";
@@ -78,10 +79,10 @@ pub enum SignupOutcome {
 /// is valid; a race for the same name or email is settled by the store's unique
 /// indexes.
 pub async fn sign_up(
-    state: &AppState,
-    req: &Request,
+    services: &Services,
+    client: &ClientInfo,
     input: &NewAccount<'_>,
-) -> Result<SignupOutcome, WebError> {
+) -> Result<SignupOutcome, CoreError> {
     let mut errors = FieldErrors::default();
     let username = errors.check(Username::parse(input.username));
     let email = errors.check(Email::parse(input.email));
@@ -96,13 +97,13 @@ pub async fn sign_up(
         return Ok(SignupOutcome::Invalid(errors));
     };
     let user = User {
-        password_hash: state.hashing.hash(password).await?,
+        password_hash: services.hashing.hash(password).await?,
         username,
         email,
         name,
         created_at: storage::now(),
     };
-    match state.store.create_user(&user).await {
+    match services.store.create_user(&user).await {
         Ok(()) => {}
         Err(StorageError::UsernameTaken) => {
             errors.add("username", USERNAME_TAKEN);
@@ -114,11 +115,10 @@ pub async fn sign_up(
         }
         Err(other) => return Err(other.into()),
     }
-    let address = auth::client_address(req, &state.config);
     tracing::info!(
         event = "signup",
         user = %user.username,
-        address = address.as_deref().unwrap_or("-"),
+        address = client.address(),
     );
     Ok(SignupOutcome::Created(user))
 }
@@ -146,13 +146,12 @@ pub fn account_throttle_key(email: &Email) -> String {
 /// same work for known and unknown emails, failures counted per account and per
 /// client address, an outdated hash upgraded. Starts no session.
 pub async fn check_login(
-    state: &AppState,
-    req: &Request,
+    services: &Services,
+    client: &ClientInfo,
     email_input: &str,
     password_input: &str,
-) -> Result<LoginOutcome, WebError> {
-    let address = auth::client_address(req, &state.config);
-    let address = address.as_deref().unwrap_or("-");
+) -> Result<LoginOutcome, CoreError> {
+    let address = client.address();
     let mut errors = FieldErrors::default();
     let email = errors.check(Email::parse(email_input));
     if password_input.chars().count() > Password::MAX {
@@ -165,37 +164,37 @@ pub async fn check_login(
     let now = storage::now();
     let account_key = account_throttle_key(&email);
     let address_key = format!("address:{address}");
-    let account_status = state.store.throttle_status(&account_key, now).await?;
+    let account_status = services.store.throttle_status(&account_key, now).await?;
     let wait = account_status
         .unwrap_or(0)
-        .max(state.store.throttle_wait(&address_key, now).await?);
+        .max(services.store.throttle_wait(&address_key, now).await?);
     if wait > 0 {
         tracing::warn!(event = "login_throttled", email = %email, address, wait);
         return Ok(LoginOutcome::Throttled { wait });
     }
 
-    let user = state.store.user_by_email(&email).await?;
+    let user = services.store.user_by_email(&email).await?;
     // A password too short to be anyone's still costs a full verification, so the
     // answer's timing says nothing about the account.
     let candidate = Password::parse(password_input).ok();
     let verdict = match (&user, &candidate) {
         (Some(user), Some(password)) => {
-            state
+            services
                 .hashing
                 .verify(password.clone(), user.password_hash.clone())
                 .await?
         }
-        _ => state.hashing.verify_unknown_user().await?,
+        _ => services.hashing.verify_unknown_user().await?,
     };
     let (Some(user), Verdict::Valid { needs_rehash }, Some(password)) = (user, verdict, candidate)
     else {
         tracing::info!(event = "login_failed", email = %email, address);
-        let throttle = state.config.throttle;
-        state
+        let throttle = services.config.throttle;
+        services
             .store
             .record_failure(&account_key, now, &throttle.account)
             .await?;
-        state
+        services
             .store
             .record_failure(&address_key, now, &throttle.address)
             .await?;
@@ -205,14 +204,17 @@ pub async fn check_login(
     if needs_rehash {
         // The configured parameters changed since this hash was made: upgrade it now
         // that we hold the password.
-        let hash = state.hashing.hash(password).await?;
-        state.store.set_password_hash(&user.username, &hash).await?;
+        let hash = services.hashing.hash(password).await?;
+        services
+            .store
+            .set_password_hash(&user.username, &hash)
+            .await?;
         tracing::info!(event = "password_rehashed", user = %user.username);
     }
     // The account's count starts again; the address's does not, or one account of
     // the attacker's own would reset it between guesses at others.
     if account_status.is_some() {
-        state.store.clear_failures(&account_key).await?;
+        services.store.clear_failures(&account_key).await?;
     }
     tracing::info!(event = "login", user = %user.username, address);
     Ok(LoginOutcome::Valid(user))
@@ -248,11 +250,11 @@ pub enum PasswordOutcome {
 /// Checks the current password (throttled like a login), sets the new one, ends
 /// every other session of `me` and revokes their API tokens.
 pub async fn change_password(
-    state: &AppState,
-    req: &Request,
-    me: &auth::Authenticated,
+    services: &Services,
+    client: &ClientInfo,
+    me: &Authenticated,
     input: &PasswordChange<'_>,
-) -> Result<PasswordOutcome, WebError> {
+) -> Result<PasswordOutcome, CoreError> {
     let mut errors = FieldErrors::default();
     let new = errors.check(Password::parse(input.new));
     if new.is_some() && input.confirm.is_some_and(|c| c != input.new) {
@@ -267,35 +269,35 @@ pub async fn change_password(
 
     let now = storage::now();
     let account_key = account_throttle_key(&me.user.email);
-    let wait = state.store.throttle_wait(&account_key, now).await?;
+    let wait = services.store.throttle_wait(&account_key, now).await?;
     if wait > 0 {
         return Ok(PasswordOutcome::Throttled { wait });
     }
     let verdict = match Password::parse(input.current) {
         Ok(current) => {
-            state
+            services
                 .hashing
                 .verify(current, me.user.password_hash.clone())
                 .await?
         }
-        Err(_) => state.hashing.verify_unknown_user().await?,
+        Err(_) => services.hashing.verify_unknown_user().await?,
     };
     if !matches!(verdict, Verdict::Valid { .. }) {
-        state
+        services
             .store
-            .record_failure(&account_key, now, &state.config.throttle.account)
+            .record_failure(&account_key, now, &services.config.throttle.account)
             .await?;
         errors.add("current", WRONG_CURRENT_PASSWORD);
         return Ok(PasswordOutcome::Invalid(errors));
     }
 
-    let hash = state.hashing.hash(new).await?;
+    let hash = services.hashing.hash(new).await?;
     let keep = me.session().map(|s| s.id.as_str());
-    let ended = auth::change_password(state, &me.user.username, &hash, keep).await?;
+    let ended = sessions::change_password(services, &me.user.username, &hash, keep).await?;
     tracing::info!(
         event = "password_changed",
         user = %me.user.username,
-        address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+        address = client.address(),
         sessions_revoked = ended.sessions,
         tokens_revoked = ended.tokens,
     );

@@ -8,11 +8,12 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::{CsrfField, Field, FieldErrors, form_alert};
-use crate::accounts::{PasswordChange, PasswordOutcome, change_password, retry_in};
-use crate::auth;
-use crate::error::WebError;
-use crate::form::Form;
-use crate::state::AppState;
+use crate::core::accounts::{PasswordChange, PasswordOutcome, change_password, retry_in};
+
+use crate::http::AppState;
+use crate::http::form::Form;
+use crate::http::identity::client_info;
+use crate::site::error::WebError;
 
 const FIELDS: &[&str] = &["current", "password", "confirm"];
 
@@ -52,8 +53,8 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
 
 #[handler]
 pub fn get(req: &Request) -> Result<Response, WebError> {
-    auth::require_login(req)?;
-    let content = form(crate::csrf::token(req), &FieldErrors::default(), None);
+    super::error::require_login(req)?;
+    let content = form(crate::http::csrf::token(req), &FieldErrors::default(), None);
     Ok(page(req, StatusCode::OK, content))
 }
 
@@ -63,15 +64,15 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let me = auth::require_login(req)?;
+    let me = super::error::require_login(req)?;
     let form_data = Form::read(req, body, FIELDS).await?;
     let input = PasswordChange {
         current: form_data.required("current")?,
         new: form_data.required("password")?,
         confirm: Some(form_data.required("confirm")?),
     };
-    let csrf = crate::csrf::token(req);
-    match change_password(state, req, me, &input).await? {
+    let csrf = crate::http::csrf::token(req);
+    match change_password(state, &client_info(req, state), me, &input).await? {
         PasswordOutcome::Changed(_) => {}
         PasswordOutcome::Invalid(errors) => {
             let content = form(csrf, &errors, None);
@@ -92,9 +93,9 @@ pub async fn post(
 
 /// The form again after a refused CSRF check (passwords are never kept).
 pub fn refused(req: &Request) -> Result<Response, WebError> {
-    auth::require_login(req)?;
+    super::error::require_login(req)?;
     let content = form(
-        crate::csrf::token(req),
+        crate::http::csrf::token(req),
         &FieldErrors::default(),
         Some(super::FORM_EXPIRED),
     );

@@ -7,11 +7,12 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
 use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert};
-use crate::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
-use crate::auth;
-use crate::error::WebError;
-use crate::form::Form;
-use crate::state::AppState;
+use crate::core::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
+
+use crate::http::AppState;
+use crate::http::form::Form;
+use crate::http::identity::client_info;
+use crate::site::error::WebError;
 
 const FIELDS: &[&str] = &["email", "password", "remember", "next"];
 
@@ -67,10 +68,12 @@ pub fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let next = query.next().and_then(|n| auth::safe_next(n, &state.config));
+    let next = query
+        .next()
+        .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let input = LoginForm {
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
         ..LoginForm::default()
     };
     page(
@@ -91,31 +94,33 @@ pub async fn post(
     let password_input = form_data.required("password")?;
     let next = form_data
         .optional("next")
-        .and_then(|n| auth::safe_next(n, &state.config));
+        .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let input = LoginForm {
         email: email_input,
         remember: form_data.checked("remember"),
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
     };
-    let user = match check_login(state, req, email_input, password_input).await? {
-        LoginOutcome::Valid(user) => user,
-        LoginOutcome::Invalid(errors) => {
-            let content = form(&input, &errors, None);
-            return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
-        }
-        LoginOutcome::Throttled { wait } => {
-            let alert = format!("Too many failed logins. {}", retry_in(wait));
-            let content = form(&input, &FieldErrors::default(), Some(&alert));
-            let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
-            return Ok(super::with_retry_after(resp, wait));
-        }
-        LoginOutcome::Refused => {
-            let content = form(&input, &FieldErrors::default(), Some(INVALID_CREDENTIALS));
-            return Ok(page(req, StatusCode::UNAUTHORIZED, content));
-        }
-    };
-    let (cookie, _) = auth::login_user(state, req, &user.username, input.remember).await?;
+    let user =
+        match check_login(state, &client_info(req, state), email_input, password_input).await? {
+            LoginOutcome::Valid(user) => user,
+            LoginOutcome::Invalid(errors) => {
+                let content = form(&input, &errors, None);
+                return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
+            }
+            LoginOutcome::Throttled { wait } => {
+                let alert = format!("Too many failed logins. {}", retry_in(wait));
+                let content = form(&input, &FieldErrors::default(), Some(&alert));
+                let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+                return Ok(super::with_retry_after(resp, wait));
+            }
+            LoginOutcome::Refused => {
+                let content = form(&input, &FieldErrors::default(), Some(INVALID_CREDENTIALS));
+                return Ok(page(req, StatusCode::UNAUTHORIZED, content));
+            }
+        };
+    let (cookie, _) =
+        crate::http::identity::log_in(state, req, &user.username, input.remember).await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
@@ -131,12 +136,12 @@ pub fn refused(
     field: impl Fn(&str) -> Option<String>,
 ) -> Response {
     let email = field("email");
-    let next = field("next").and_then(|n| auth::safe_next(&n, &state.config));
+    let next = field("next").and_then(|n| crate::core::next::safe_next(&n, &state.config));
     let input = LoginForm {
         email: email.as_deref().unwrap_or_default(),
         remember: field("remember").is_some(),
         next: next.as_deref(),
-        csrf: crate::csrf::token(req),
+        csrf: crate::http::csrf::token(req),
     };
     let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
     page(req, StatusCode::FORBIDDEN, content)

@@ -3,31 +3,34 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
-use crate::auth::{self, SessionEnded};
-use crate::error::WebError;
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::http::identity::SessionEnded;
+use crate::site::error::WebError;
 
 /// Ends the session server-side and clears the cookie. Not logged in: nothing to do.
 #[handler]
 pub async fn post(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
-    if let Some(current) = auth::current(req) {
+    if let Some(current) = crate::http::identity::current(req) {
         // A bearer token is not a session: revoking it is a deliberate act elsewhere.
         if let Some(session) = current.session() {
-            auth::end_session(state, &session.id).await?;
+            crate::core::sessions::end_session(state, &session.id).await?;
         }
         tracing::info!(
             event = "logout",
             user = %current.user.username,
-            address = auth::client_address(req, &state.config).as_deref().unwrap_or("-"),
+            address = crate::http::proxy::client_address(req, &state.config).as_deref().unwrap_or("-"),
         );
     }
     // A request made with an API token leaves the browser's cookie alone: the token,
     // not the cookie, was read.
-    let by_token = auth::current(req).is_some_and(|c| c.session().is_none());
+    let by_token = crate::http::identity::current(req).is_some_and(|c| c.session().is_none());
     if by_token {
         return Ok(super::see_other("/"));
     }
-    let mut resp = super::with_cookie(super::see_other("/"), &auth::clear_cookie(&state.config));
+    let mut resp = super::with_cookie(
+        super::see_other("/"),
+        &crate::http::cookies::clear_cookie(&state.config),
+    );
     resp.extensions_mut().insert(SessionEnded);
     Ok(resp)
 }
@@ -42,7 +45,7 @@ pub fn refused(req: &Request) -> Response {
             h1 { "Log out" }
             p.error role="alert" { (super::FORM_EXPIRED) }
             form method="post" action="/logout" {
-                (super::CsrfField(crate::csrf::token(req)))
+                (super::CsrfField(crate::http::csrf::token(req)))
                 (super::SubmitButton("Log out"))
             }
         }

@@ -4,9 +4,8 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 
-use crate::auth;
-use crate::error::WebError;
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::site::error::WebError;
 
 /// A user's profile. Login required; an unknown or invalid name is a 404 page.
 #[handler]
@@ -15,7 +14,7 @@ pub async fn get(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let me = &auth::require_login(req)?.user;
+    let me = &super::error::require_login(req)?.user;
     let username = Username::parse(&name).map_err(|_| WebError::NotFound)?;
     // Addresses are case-insensitive; the canonical one is lowercase.
     if username.as_str() != name {

@@ -2,11 +2,9 @@ use maud::html;
 use poem::http::StatusCode;
 use poem::{Request, Response, handler};
 
-use crate::auth;
-
 #[handler]
 pub fn get(req: &Request) -> Response {
-    let user = auth::current(req).map(|a| &a.user);
+    let user = crate::http::identity::current(req).map(|a| &a.user);
     let content = html! {
         section.card {
             @if let Some(user) = user {

@@ -17,10 +17,12 @@ use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, StatusCode};
 use poem::{IntoResponse, Request, Response};
 
-use super::proxy::{self, Asker, Forwarded};
-use super::{Authenticated, absolute_login_url, safe_next};
 use crate::config::Config;
-use crate::state::AppState;
+use crate::core::Authenticated;
+use crate::core::next::{absolute_login_url, safe_next};
+use crate::http::AppState;
+use crate::http::identity::current;
+use crate::http::proxy::{self, Asker, Forwarded};
 
 /// The rules of one `/auth` location, from its query.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -130,7 +132,7 @@ fn answer(req: &Request, state: &AppState) -> Response {
             .as_ref()
             .and_then(|url| safe_next(url.as_str(), config))
     };
-    let Some(who) = super::current(req) else {
+    let Some(who) = current(req) else {
         return deny(req, config, &forwarded, rules.nginx, next().as_deref());
     };
     if let Some(reason) = rules.refuse(who, storage::now()) {
@@ -226,8 +228,11 @@ fn deny(
     if forwarded.asker == Asker::Direct {
         return (StatusCode::UNAUTHORIZED, "login required").into_response();
     }
-    if crate::pages::is_htmx(req) {
-        return unauthorized(header::HeaderName::from_static("hx-redirect"), &login);
+    if crate::http::htmx::is_htmx(req) {
+        return unauthorized(
+            header::HeaderName::from_static(crate::http::htmx::HX_REDIRECT),
+            &login,
+        );
     }
     if accepts_html(req) {
         return Response::builder()

@@ -1,11 +1,14 @@
-//! Builds the app — the same way for `main` and for the tests — and runs it on a
-//! listener until told to stop.
+//! The composition root: the one place that knows the route table, the order of
+//! the layers, and how the app is served — the same way for `main` and for the
+//! tests. Metric route labels come from the same table (and, for the API, from its
+//! spec), not from a second list.
 
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::{HeaderValue, Method, StatusCode};
 use poem::listener::TcpAcceptor;
 use poem::middleware::SetHeader;
 use poem::web::Data;
@@ -13,53 +16,77 @@ use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post,
 };
 
-use crate::error::WebError;
-use crate::pages::{self, home, login, logout, password, sessions, signup, user};
-use crate::state::AppState;
-use crate::{api, auth, csrf, metrics};
+use crate::http::response::Failure;
+use crate::http::{AppState, csrf, identity, metrics};
+use crate::site::{self, home, login, logout, password, sessions, signup, user};
+use crate::{api, gate};
 
 /// No inline script, no eval, nothing from other origins, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'";
 
+/// The path the gate answers on, before the router.
+pub const AUTH_PATH: &str = "/auth";
+
+/// The site's routes, written once: they build the router and name the metric
+/// labels.
+macro_rules! site_routes {
+    ($($path:expr => $endpoint:expr),* $(,)?) => {
+        /// Every route pattern of the site, for metric labels.
+        const SITE_PATTERNS: &[&str] = &[$($path),*];
+
+        fn site_routes() -> Route {
+            Route::new()$(.at($path, $endpoint))*
+        }
+    };
+}
+
+site_routes! {
+    "/" => get(home::get),
+    "/signup" => get(signup::get).post(signup::post),
+    "/login" => get(login::get).post(login::post),
+    "/logout" => post(logout::post),
+    "/user/:username" => get(user::get),
+    "/signup/check/:field" => get(signup::check),
+    "/account/password" => get(password::get).post(password::post),
+    sessions::PATH => get(sessions::get),
+    "/account/sessions/:id/revoke" => post(sessions::revoke),
+    "/account/sessions/revoke-others" => post(sessions::revoke_others),
+    site::STYLE_PATH => get(site::style),
+    site::HTMX_PATH => get(site::htmx),
+    "/healthz" => get(healthz),
+    "/readyz" => get(readyz),
+    api::SPEC_PATH => get(api::spec_json),
+    api::DOCS_PATH => get(api::docs),
+}
+
 /// The whole application as one poem endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let routes = Route::new()
-        .at("/", get(home::get))
-        .at("/signup", get(signup::get).post(signup::post))
-        .at("/login", get(login::get).post(login::post))
-        .at("/logout", post(logout::post))
-        .at("/user/:username", get(user::get))
-        .at("/signup/check/:field", get(signup::check))
-        .at("/account/password", get(password::get).post(password::post))
-        .at(sessions::PATH, get(sessions::get))
-        .at("/account/sessions/:id/revoke", post(sessions::revoke))
-        .at(
-            "/account/sessions/revoke-others",
-            post(sessions::revoke_others),
-        )
-        .at(pages::STYLE_PATH, get(pages::style))
-        .at(pages::HTMX_PATH, get(pages::htmx))
-        .at("/healthz", get(healthz))
-        .at("/readyz", get(readyz))
+    let routes = site_routes()
         .nest(api::PREFIX, api::operations(state.clone()))
-        .at(api::SPEC_PATH, get(api::spec_json))
-        .at(api::DOCS_PATH, get(api::docs))
         .data(state.clone())
-        .catch_error(|_: NotFoundError| async { WebError::NotFound.into_response() })
+        .catch_error(|_: NotFoundError| async {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing at this address.",
+            )
+        })
         .catch_error(|_: MethodNotAllowedError| async {
-            pages::error_page(
+            Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 "This address does not take that kind of request.",
             )
         });
-    // CSRF runs inside the auth middleware: only a request that an API token
-    // authenticated is exempt, and it must know which requests those are.
-    let app = csrf::middleware(routes, state.clone(), pages::csrf_refused);
-    let app = pages::htmx_errors(auth::middleware(app, state.clone()));
-    let site = api::problem::problem_responses(app).after(|resp| async move {
+    // Inside out: CSRF runs inside the identity middleware (only a request an API
+    // token authenticated is exempt, and it must know which those are); failures
+    // are rendered outside both — as problems under /api/, as pages elsewhere.
+    let site = csrf::middleware(routes, state.clone(), site::csrf_refused);
+    let site = identity::middleware(site, state.clone());
+    let site = api::problem::problem_responses(site);
+    let site = site::error::failures(site).after(|resp| async move {
         let mut resp = resp?;
         // The API docs page brings its own policy.
         if !resp.headers().contains_key("content-security-policy") {
@@ -71,18 +98,76 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         Ok(resp)
     });
     // `/auth` is asked before every request to every gated app: it goes straight to
-    // its handler, past the router, CSRF (it changes nothing), the API's problem
-    // rewriting and the CSP hook, keeping what it needs — the auth middleware,
-    // error fragments for htmx, the security headers and the metrics.
-    let gate = auth::middleware(auth::endpoint::endpoint(state.clone()), state.clone());
-    let gate = pages::htmx_errors(gate).with(
+    // its handler, past the router, CSRF (it changes nothing) and the renderers,
+    // keeping what it needs — the identity middleware, the security headers and
+    // the metrics. Its failures are bare statuses.
+    let gate = identity::middleware(gate::endpoint(state.clone()), state.clone()).with(
         security_headers(&state).overriding("content-security-policy", CONTENT_SECURITY_POLICY),
     );
     let app = AuthFirst {
         gate,
         site: site.with(security_headers(&state)),
     };
-    metrics::middleware(app, state.metrics.clone())
+    metrics::middleware(app, state.metrics().clone(), classify)
+}
+
+/// A route pattern split into segments; `:name` and `{name}` match any one segment.
+struct Pattern {
+    segments: Vec<String>,
+    label: String,
+}
+
+/// The labels: the site's table, then the API's operations from its spec.
+static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let api_paths: Vec<String> = serde_json::from_str::<serde_json::Value>(api::spec())
+        .ok()
+        .and_then(|spec| {
+            spec["paths"].as_object().map(|paths| {
+                paths
+                    .keys()
+                    .map(|p| format!("{}{p}", api::PREFIX))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    SITE_PATTERNS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .chain(api_paths)
+        .map(|pattern| {
+            let segments: Vec<String> = pattern.split('/').map(str::to_owned).collect();
+            let label = segments
+                .iter()
+                .map(|s| match s.strip_prefix(':') {
+                    Some(name) => format!("{{{name}}}"),
+                    None => s.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            Pattern { segments, label }
+        })
+        .collect()
+});
+
+/// The metric label of a request (its route pattern, so labels stay few), and
+/// whether it is a login attempt (counted by outcome).
+fn classify(path: &str, method: &Method) -> (&'static str, bool) {
+    if path == AUTH_PATH {
+        return (AUTH_PATH, false);
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let label = PATTERNS
+        .iter()
+        .find(|p| {
+            p.segments.len() == segments.len()
+                && p.segments.iter().zip(&segments).all(|(want, got)| {
+                    want == got || want.starts_with(':') || want.starts_with('{')
+                })
+        })
+        .map_or("other", |p| p.label.as_str());
+    let login = *method == Method::POST
+        && (label == "/login" || label.strip_prefix(api::PREFIX) == Some("/sessions"));
+    (label, login)
 }
 
 fn security_headers(state: &AppState) -> SetHeader {
@@ -109,7 +194,7 @@ impl<G: Endpoint, S: Endpoint> Endpoint for AuthFirst<G, S> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        if req.uri().path() == "/auth" {
+        if req.uri().path() == AUTH_PATH {
             self.gate.call(req).await.map(IntoResponse::into_response)
         } else {
             self.site.call(req).await.map(IntoResponse::into_response)

@@ -1,0 +1,20 @@
+//! Every use case once, for the site, the API, the gate and the CLI: sign up, check
+//! a login, start and end sessions, change a password, issue and revoke API tokens,
+//! return URLs. It takes typed input and a [`ClientInfo`], returns outcomes and
+//! [`CoreError`], and knows no poem, maud or HTTP status (a tidy test checks).
+
+pub mod accounts;
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod hashing;
+pub mod next;
+pub mod principal;
+pub mod services;
+pub mod sessions;
+pub mod tokens;
+
+pub use client::ClientInfo;
+pub use error::CoreError;
+pub use principal::{Authenticated, Credential};
+pub use services::Services;

@@ -1,0 +1,199 @@
+//! Who a request comes from: the identity middleware (Flask-Login's `user_loader`
+//! and `request_loader`) and the helpers adapters use to read and start sessions.
+//!
+//! Invariants (ARCHITECTURE.md repeats them):
+//! - Inbound `X-Auth-*` and `Remote-*` headers (any case, `_` for `-`) are removed
+//!   before any handler runs; identity comes only from the session cookie or an
+//!   `Authorization: Bearer` API token — and a request with a bearer token is that
+//!   token's alone.
+//! - Every response to a request with a live session carries `X-Auth-User`.
+//! - The cookie holds the session token; the store only its hash.
+
+use std::sync::Arc;
+
+use domain::Username;
+use poem::http::StatusCode;
+use poem::http::header::{self, HeaderName, HeaderValue};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use storage::{ApiToken, Session, StorageError};
+
+use super::cookies::{clear_cookie, cookie, parse_session_token, session_cookie, sets_cookie};
+use super::response::Failure;
+use super::state::AppState;
+use crate::core::client::ClientInfo;
+use crate::core::principal::Authenticated;
+use crate::core::sessions;
+
+/// Header naming the logged-in user on responses (and, for `/auth`, to the proxy).
+pub const X_AUTH_USER: &str = "x-auth-user";
+
+/// Put by a handler into its response's extensions when it ended the session, so
+/// the response does not announce a user who just logged out.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionEnded;
+
+/// The logged-in user of `req`, if any.
+pub fn current(req: &Request) -> Option<&Authenticated> {
+    req.extensions()
+        .get::<Arc<Authenticated>>()
+        .map(AsRef::as_ref)
+}
+
+/// Wraps the whole app: strips spoofable identity headers, loads the session
+/// (Flask-Login's `user_loader`) and tags authenticated responses.
+pub fn middleware<E: Endpoint + 'static>(
+    ep: E,
+    state: AppState,
+) -> impl Endpoint<Output = Response> {
+    ep.around(move |ep, mut req| {
+        let state = state.clone();
+        async move {
+            strip_identity_headers(&mut req);
+            // A bearer token, when the request has one, is the whole identity: its
+            // cookie is not read (and not cleared). Other schemes are not ours.
+            let (auth, had_cookie) = match bearer(&req) {
+                Some(token) => (sessions::load_token(&state, token).await, false),
+                None => {
+                    let cookie = cookie(&req, state.config.session_cookie_name());
+                    let token = cookie.and_then(parse_session_token);
+                    (
+                        sessions::load_session(&state, token).await,
+                        cookie.is_some(),
+                    )
+                }
+            };
+            let auth = match auth {
+                Ok(auth) => auth,
+                Err(err) => return Ok(unavailable(&err)),
+            };
+            let username = auth
+                .as_ref()
+                .and_then(|a| HeaderValue::from_str(a.user.username.as_str()).ok());
+            if let Some(auth) = auth {
+                req.extensions_mut().insert(auth);
+            }
+            let mut resp = match ep.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            if !resp.headers().contains_key(header::CACHE_CONTROL) {
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            let ended = resp.extensions().get::<SessionEnded>().is_some();
+            match username {
+                Some(name) if !ended => {
+                    resp.headers_mut().insert(X_AUTH_USER, name);
+                }
+                // A cookie that names no live session is cleared, unless the
+                // handler set a new one.
+                None if had_cookie && !sets_cookie(&resp, state.config.session_cookie_name()) => {
+                    if let Ok(value) = HeaderValue::from_str(&clear_cookie(&state.config)) {
+                        resp.headers_mut().append(header::SET_COOKIE, value);
+                    }
+                }
+                _ => {}
+            }
+            Ok(resp)
+        }
+    })
+}
+
+fn strip_identity_headers(req: &mut Request) {
+    let spoofable: Vec<HeaderName> = req
+        .headers()
+        .keys()
+        .filter(|name| is_identity_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in spoofable {
+        req.headers_mut().remove(name);
+    }
+}
+
+/// Headers that name a user: never believed from a client. Underscores count as
+/// dashes, because many app servers (CGI, WSGI, Rack) read `X_Auth_User` as
+/// `X-Auth-User`. (Runs on every request: compares without allocating.)
+pub fn is_identity_header(name: &str) -> bool {
+    let starts_with = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name
+                .bytes()
+                .zip(prefix.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    };
+    starts_with("x-auth-") || starts_with("remote-")
+}
+
+/// The `Authorization: Bearer` header of `req`: `None` without one, `Some(None)`
+/// when its token is not even well-formed.
+fn bearer(req: &Request) -> Option<Option<ApiToken>> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| ApiToken::parse(token.trim()))
+}
+
+/// The client of `req`, as the use cases record it: the address behind trusted
+/// proxies and the user agent (cut to 256 characters).
+pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
+    ClientInfo {
+        address: super::proxy::client_address(req, &state.config),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+    }
+}
+
+/// Logs `username` in on this request's browser: a fresh session (the one the
+/// browser came with ends) and the `Set-Cookie` that carries it.
+pub async fn log_in(
+    state: &AppState,
+    req: &Request,
+    username: &Username,
+    remember: bool,
+) -> Result<(String, Session), StorageError> {
+    // The middleware loaded the cookie's session if it is live; a dead one has
+    // nothing left to end (and costs no write).
+    let previous = current(req).and_then(Authenticated::session);
+    let client = client_info(req, state);
+    let (token, session, max_age) =
+        sessions::start_session(state, &client, username, remember, previous).await?;
+    Ok((session_cookie(&state.config, &token, max_age), session))
+}
+
+/// The store did not answer while the middleware loaded the identity: a neutral
+/// 503 that each adapter's failure renderer turns into its own answer.
+fn unavailable(err: &StorageError) -> Response {
+    tracing::error!(error = %err, "storage failure");
+    Failure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        "The user database is not answering. Try again shortly.",
+    )
+    .with_retry_after(5)
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_are_recognised_in_any_case() {
+        for name in [
+            "X-Auth-User",
+            "x-auth-email",
+            "Remote-User",
+            "REMOTE-EMAIL",
+            "X_Auth_User",
+            "remote_user",
+        ] {
+            assert!(is_identity_header(name));
+        }
+        assert!(!is_identity_header("authorization"));
+    }
+}
