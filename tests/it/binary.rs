@@ -371,6 +371,19 @@ async fn api_tokens_are_created_listed_and_revoked_from_the_command_line() {
     let nobody = run(&["token", "create", "nobody", "--db", &db]);
     assert!(!nobody.status.success());
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user nobody"));
+    // The API's rules, not looser ones: no control characters, 60 s to ten years.
+    for (args, message) in [
+        (&["--name", "bad\u{7}name"][..], "control characters"),
+        (&["--expires-in", "10"], "60 seconds"),
+        (&["--name", ""], "1 to 64 characters"),
+    ] {
+        let mut argv = vec!["token", "create", "alice", "--db", &db];
+        argv.extend_from_slice(args);
+        let refused = run(&argv);
+        assert!(!refused.status.success(), "{args:?} accepted");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 
     let created = run(&[
         "token",

@@ -7,6 +7,8 @@ use storage::Store;
 use web::AppState;
 use web::check_proxy::{CheckProxyArgs, Outcome};
 use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand, UserCommand};
+use web::core::ClientInfo;
+use web::core::tokens::{TokenFields, issue_token};
 use web::seed::seed_file;
 
 /// Stack for every runtime thread. The embedded SurrealDB runs queries on the
@@ -126,15 +128,23 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             expires_in,
             db,
         } => {
+            // The API's rules for names and lifetimes, not looser ones.
+            let fields = TokenFields::check(&name, expires_in, "--name", "--expires-in").map_err(
+                |errors| {
+                    let messages: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect();
+                    anyhow::anyhow!(messages.join("; "))
+                },
+            )?;
             let store = open_store(db).await?;
             let username = existing_user(&store, &user).await?;
-            if expires_in.is_some_and(|s| s <= 0) {
-                anyhow::bail!("--expires-in must be a positive number of seconds");
-            }
-            let name: String = name.trim().chars().take(64).collect();
-            let expires_at = expires_in.map(|s| storage::now().saturating_add(s));
-            let (token, info) = store.create_api_token(&username, &name, expires_at).await?;
-            tracing::info!(event = "token_created", user = %username, token_id = %info.id);
+            let client = ClientInfo {
+                address: Some("cli".to_owned()),
+                user_agent: None,
+            };
+            let (token, info) = issue_token(&store, &client, &username, &fields).await?;
             eprintln!(
                 "token {} for {username} (shown once; keep it secret):",
                 info.id

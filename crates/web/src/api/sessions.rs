@@ -70,7 +70,7 @@ impl Sessions {
         };
         let account = Account::from(&user);
         if let Some(token) = token {
-            let (token, info) = issue_token(&state, &client, &user.username, &token).await?;
+            let (token, info) = issue_token(&state.store, &client, &user.username, &token).await?;
             let token = NewToken::new(&token, info);
             let result = LoginResult {
                 user: account,

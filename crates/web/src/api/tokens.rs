@@ -51,7 +51,8 @@ impl Tokens {
         let fields = TokenFields::check(&body.name, body.expires_in, "name", "expires_in")
             .map_err(ApiError::from)?;
         let client = client_info(req, &state);
-        let (token, info) = issue_token(&state, &client, &caller.0.user.username, &fields).await?;
+        let (token, info) =
+            issue_token(&state.store, &client, &caller.0.user.username, &fields).await?;
         Ok(TokenCreated::Created(Json(NewToken::new(&token, info))))
     }
 

@@ -3,12 +3,11 @@
 //! and the CLI (`gatehouse token create`).
 
 use domain::Username;
-use storage::{ApiToken, TokenInfo};
+use storage::{ApiToken, Store, TokenInfo};
 
 use super::accounts::FieldErrors;
 use super::client::ClientInfo;
 use super::error::CoreError;
-use super::services::Services;
 
 /// Token lifetimes: a minute to ten years.
 pub const MIN_EXPIRES_IN: i64 = 60;
@@ -60,14 +59,13 @@ impl TokenFields {
 /// Creates the token and returns it with its secret (the only time it exists
 /// outside the client).
 pub async fn issue_token(
-    services: &Services,
+    store: &Store,
     client: &ClientInfo,
     username: &Username,
     fields: &TokenFields,
 ) -> Result<(ApiToken, TokenInfo), CoreError> {
     let expires_at = fields.expires_in.map(|s| storage::now().saturating_add(s));
-    let (token, info) = services
-        .store
+    let (token, info) = store
         .create_api_token(username, &fields.name, expires_at)
         .await?;
     tracing::info!(

@@ -3,6 +3,7 @@ use maud::html;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
+use time::macros::format_description;
 
 use crate::http::AppState;
 use crate::site::error::WebError;
@@ -51,29 +52,22 @@ pub async fn get(
 
 /// `YYYY-MM-DD HH:MM UTC` of a Unix timestamp.
 pub fn date_time(unix: i64) -> String {
-    let seconds = unix.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02} UTC",
-        date(unix),
-        seconds / 3600,
-        (seconds % 3600) / 60
+    format_unix(
+        unix,
+        format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
     )
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp.
 pub fn date(unix: i64) -> String {
-    // Civil-from-days, after Howard Hinnant's algorithm.
-    let days = unix.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    format_unix(unix, format_description!("[year]-[month]-[day]"))
+}
+
+fn format_unix(unix: i64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|at| at.format(format).ok())
+        .unwrap_or_else(|| "—".to_owned())
 }
 
 #[cfg(test)]
@@ -83,5 +77,6 @@ mod tests {
         assert_eq!(super::date(0), "1970-01-01");
         assert_eq!(super::date(951_782_400), "2000-02-29");
         assert_eq!(super::date(1_795_000_000), "2026-11-18");
+        assert_eq!(super::date_time(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }
