@@ -5,7 +5,7 @@
 //!   `X-Auth-Email`, `Remote-Email` (names from [`Config::identity_headers`]), and
 //!   the client's cookies minus gatehouse's own in `Cookie`, for the proxy to pass on
 //!   to the app instead of the session token.
-//! - Not logged in: what each proxy can act on ([`deny`]).
+//! - Not logged in: what each proxy can act on (`deny`).
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
 //!   `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
 //!   configured with; the client's URL (in `X-Original-URL`/`X-Forwarded-Uri`) never

@@ -165,7 +165,7 @@ pub fn middleware<E: Endpoint + 'static>(
         let state = state.clone();
         async move {
             // The JSON API checks its own requests (`api::guard`). (`/auth` never
-            // gets here: `startup` sends it straight to its handler.)
+            // gets here: `app` sends it straight to its handler.)
             if req.uri().path().starts_with("/api/") {
                 return ep.call(req).await.map(IntoResponse::into_response);
             }
