@@ -85,7 +85,7 @@ impl TestApp {
     /// The Prometheus text from the operator listener.
     pub async fn metrics(&self) -> String {
         let url = format!("http://{}/metrics", self.metrics_addr);
-        let resp = reqwest::get(url).await.unwrap();
+        let resp = http_get(url).await;
         assert_eq!(resp.status(), StatusCode::OK);
         resp.text().await.unwrap()
     }
@@ -122,7 +122,9 @@ pub fn browser_for(base: &str) -> Browser {
 /// A new visitor for whom each of `hosts` resolves to `addr`'s IP (the port comes
 /// from the URL), as if DNS pointed them at a proxy on this machine.
 pub fn browser_resolving(base: &str, hosts: &[&str], addr: SocketAddr) -> Browser {
-    let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
     for host in hosts {
         client = client.resolve(host, addr);
     }
@@ -132,6 +134,17 @@ pub fn browser_resolving(base: &str, hosts: &[&str], addr: SocketAddr) -> Browse
         jar: Arc::default(),
         csrf: Arc::default(),
     }
+}
+
+/// A plain HTTP client for the tests: never through a proxy named by
+/// `HTTP_PROXY`/`http_proxy` in the environment (everything here is on loopback).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// `GET url` with [`http_client`].
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Response {
+    http_client().get(url).send().await.unwrap()
 }
 
 pub fn email_of(username: &str) -> String {

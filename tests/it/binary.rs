@@ -414,7 +414,7 @@ async fn api_tokens_are_created_listed_and_revoked_from_the_command_line() {
     let id = listing.split_whitespace().next().unwrap().to_owned();
 
     let ask = |addr: SocketAddr, token: String| async move {
-        reqwest::Client::new()
+        crate::app::http_client()
             .get(format!("http://{addr}/auth"))
             .bearer_auth(token)
             .send()
@@ -557,16 +557,68 @@ async fn audit_events_name_user_and_address_and_never_a_secret() {
         )
         .await
         .assert_redirect_to("/user/uma");
-    let cookies = browser.cookie_header();
+    // An API token made and revoked, a second browser's session revoked, then every
+    // other one; a forged form; a login throttled.
+    let made = browser
+        .api_same_origin(
+            "POST",
+            "/me/tokens",
+            Some(serde_json::json!({ "name": "t" })),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let api_token = made.json()["token"].as_str().unwrap().to_owned();
+    let token_id = made.json()["id"].as_str().unwrap().to_owned();
+    let revoked = browser
+        .api_same_origin("DELETE", &format!("/me/tokens/{token_id}"), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let other = server.browser();
+    other.login("uma@example.com", "another secret").await;
+    let session_id = browser
+        .api_same_origin("GET", "/me/sessions", None)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    browser
+        .post_form(&format!("/account/sessions/{session_id}/revoke"), &[])
+        .await;
+    other.login("uma@example.com", "another secret").await;
+    browser
+        .post_form("/account/sessions/revoke-others", &[])
+        .await;
+    let forged = server.browser().post_without_csrf("/logout", &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let intruder = server.browser();
+    let mut throttled = false;
+    for _ in 0..8 {
+        let resp = intruder.login("uma@example.com", "a wrong password").await;
+        throttled |= resp.status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(throttled, "never throttled");
+    let cookies = format!("{}; {}", browser.cookie_header(), other.cookie_header());
     let (status, log) = server.terminate_with_log();
     assert!(status.success());
 
-    for event in [
-        "signup",
-        "logout",
-        "login_failed",
-        "login",
-        "password_changed",
+    // Every audit event the code writes, each with its user (or the email tried)
+    // and the client's address.
+    for (event, names_user) in [
+        ("signup", true),
+        ("logout", true),
+        ("login_failed", true),
+        ("login_throttled", true),
+        ("login", true),
+        ("password_changed", true),
+        ("token_created", true),
+        ("token_revoked", true),
+        ("session_revoked", true),
+        ("sessions_revoked", true),
+        ("csrf_refused", false),
     ] {
         let line = log
             .lines()
@@ -574,14 +626,16 @@ async fn audit_events_name_user_and_address_and_never_a_secret() {
                 l.contains(&format!("event=\"{event}\"")) || l.contains(&format!("event={event} "))
             })
             .unwrap_or_else(|| panic!("no {event} event in:\n{log}"));
-        assert!(line.contains("uma"), "{event} names no user: {line}");
+        if names_user {
+            assert!(line.contains("uma"), "{event} names no user: {line}");
+        }
         assert!(
             line.contains("127.0.0.1"),
             "{event} names no address: {line}"
         );
     }
     let all_cookies = format!("{first_cookie}; {cookies}");
-    let secrets = [PASSWORD, "a wrong password", "another secret"]
+    let secrets = [PASSWORD, "a wrong password", "another secret", &api_token]
         .into_iter()
         .map(str::to_owned)
         .chain(

@@ -218,6 +218,13 @@ async fn signup_validates_inline_and_lands_on_the_profile() {
         wait_for_text(&client, "#field-username-error", "already taken").await;
         fill(&client, "#field-username", "wendy").await;
         wait_for_text(&client, "#field-username-error", "Available").await;
+        // What the JavaScript-off test looks for: the inline checks, counted.
+        assert!(
+            app.metrics()
+                .await
+                .contains("route=\"/signup/check/{field}\""),
+            "inline checks not counted"
+        );
         fill(&client, "#field-password", "short").await;
         wait_for_text(&client, "#field-password-error", "at least 8").await;
         assert!(
@@ -390,6 +397,16 @@ async fn everything_works_with_javascript_off() {
         fill(&client, "#field-confirm", PASSWORD).await;
         click(&client, "#signup-form button[type=submit]").await;
         wait_for_path(&client, "/user/zack").await;
+        // JavaScript really was off: the page has no htmx, and typing in the
+        // sign-up form sent none of the inline checks htmx would have sent.
+        if let Ok(kind) = client.execute("return typeof window.htmx;", vec![]).await {
+            assert_eq!(kind, "undefined", "htmx ran");
+        }
+        let metrics = app.metrics().await;
+        assert!(
+            !metrics.contains("route=\"/signup/check/{field}\""),
+            "inline checks reached the server:\n{metrics}"
+        );
     })
     .await;
 }

@@ -18,7 +18,7 @@ fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 async fn auth_status(app: &TestApp, browser: &Browser) -> StatusCode {
-    reqwest::Client::new()
+    crate::app::http_client()
         .get(app.url("/auth"))
         .header("cookie", browser.cookie_header())
         .send()
@@ -397,6 +397,7 @@ async fn no_proxy_return_url_leads_off_site() {
             continue; // not sendable as a header at all
         };
         let resp = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap()

@@ -32,6 +32,7 @@ fn caddy(proto: &str, host: &str, uri: &str) -> Vec<(&'static str, String)> {
 
 async fn ask(app: &TestApp, query: &str, cookie: Option<&str>, headers: &[(&str, String)]) -> Page {
     let mut request = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -58,7 +59,7 @@ async fn a_logged_in_user_is_named_to_the_proxy() {
     let alice = app.logged_in("alice").await;
     let cookie = alice.cookie_header();
     for method in ["GET", "HEAD", "POST", "DELETE"] {
-        let resp = reqwest::Client::new()
+        let resp = crate::app::http_client()
             .request(method.parse().unwrap(), app.url("/auth"))
             .header("cookie", &cookie)
             .header("x-original-url", APP_URL)
@@ -317,7 +318,7 @@ async fn api_tokens_authenticate_until_revoked_or_expired() {
     // The site takes it too.
     let resp = ask(&app, "", None, &[("authorization", bearer.clone())]).await;
     assert_eq!(resp.header("remote-email"), Some("alice@example.com"));
-    let page = reqwest::Client::new()
+    let page = crate::app::http_client()
         .get(app.url("/user/alice"))
         .header("authorization", &bearer)
         .send()
@@ -420,9 +421,7 @@ async fn metrics_count_requests_and_logins_on_the_operator_listener_only() {
     app.browser()
         .login("alice@example.com", "wrong password")
         .await;
-    let resp = reqwest::get(format!("http://{}/metrics", app.metrics_addr))
-        .await
-        .unwrap();
+    let resp = crate::app::http_get(format!("http://{}/metrics", app.metrics_addr)).await;
     assert!(
         resp.headers()["content-type"]
             .to_str()
@@ -443,6 +442,6 @@ async fn metrics_count_requests_and_logins_on_the_operator_listener_only() {
     }
     // The public listener has no /metrics, not even for loopback (a proxy on the
     // same host makes every visitor look like loopback).
-    let resp = reqwest::get(app.url("/metrics")).await.unwrap();
+    let resp = crate::app::http_get(app.url("/metrics")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

@@ -15,7 +15,7 @@ use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app, spawn_app_with
 const BASIC: (&str, &str) = ("authorization", "Basic YWxpY2U6c2VjcmV0");
 
 async fn auth_status(app: &TestApp, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
+    crate::app::http_client()
         .get(app.url("/auth"))
         .header("cookie", cookie)
         .send()
@@ -38,7 +38,7 @@ async fn mint_token(app: &TestApp, browser: &Browser) -> String {
     assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
     let token = resp.json()["token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
-    let resp = reqwest::Client::new()
+    let resp = crate::app::http_client()
         .get(app.url("/auth"))
         .header("authorization", &bearer)
         .send()
@@ -216,7 +216,7 @@ async fn a_password_change_revokes_the_api_tokens_too() {
     let owner = app.logged_in("petra").await;
     // A thief with a copy of the cookie mints a token in one request.
     let stolen = Browser::page(
-        reqwest::Client::new()
+        crate::app::http_client()
             .post(app.url("/api/v1/me/tokens"))
             .header("cookie", owner.cookie_header())
             .header("origin", app.url(""))
@@ -240,7 +240,7 @@ async fn a_password_change_revokes_the_api_tokens_too() {
         )
         .await;
     resp.assert_redirect_to("/user/petra");
-    let resp = reqwest::Client::new()
+    let resp = crate::app::http_client()
         .get(app.url("/auth"))
         .header("authorization", &bearer)
         .send()
@@ -296,7 +296,7 @@ async fn the_api_password_change_revokes_the_tokens_and_needs_the_session() {
         .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
     assert_eq!(resp.json()["tokens_revoked"], 1);
-    let resp = reqwest::Client::new()
+    let resp = crate::app::http_client()
         .get(app.url("/auth"))
         .header("authorization", &bearer)
         .send()
@@ -353,7 +353,7 @@ async fn emails_with_invisible_characters_are_refused_and_domains_kept_in_ascii(
         .signup("jurgen", "Juergen@Bücher.de", PASSWORD)
         .await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
-    let resp = reqwest::Client::new()
+    let resp = crate::app::http_client()
         .get(app.url("/auth"))
         .header("cookie", browser.cookie_header())
         .send()
@@ -403,6 +403,7 @@ async fn next_must_match_an_allowed_origin_scheme_and_port() {
     }
     // /auth does not hand such a URL to the login page either.
     let resp = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -89,23 +89,130 @@ async fn every_login_gets_a_new_token_and_a_planted_one_is_worthless() {
     assert!(app.store.session(&second).await.unwrap().is_some());
 }
 
+/// Session fixation as it is done: the attacker plants a token of a session that
+/// is live (their own) in the victim's browser, and the victim logs in with it in
+/// the jar. The login must not carry on with that token: it ends that session and
+/// sets a new one, so the attacker's copy opens nothing.
+#[tokio::test]
+async fn a_live_token_planted_before_login_is_ended_by_the_login() {
+    let app = spawn_app().await;
+    app.logged_in("leo").await;
+    let attacker = app.logged_in("mallory").await;
+    let planted = attacker.cookie_header();
+    let planted_token = planted
+        .split("; ")
+        .find_map(|c| c.strip_prefix("gatehouse_session="))
+        .unwrap()
+        .to_owned();
+    let auth_with = |cookie: String| {
+        let url = app.url("/auth");
+        async move {
+            crate::app::http_client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(auth_with(planted.clone()).await, StatusCode::OK);
+
+    let victim = app.browser();
+    let login = [("email", "leo@example.com"), ("password", PASSWORD)];
+    let fixed = format!("gatehouse_session={planted_token}");
+    let resp = victim
+        .submit("/login", &login, &[("cookie", &fixed)], true)
+        .await;
+    resp.assert_redirect_to("/user/leo");
+    let new = resp
+        .set_cookies()
+        .into_iter()
+        .find_map(|c| c.strip_prefix("gatehouse_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a new session cookie")
+        .to_owned();
+    assert_ne!(new, planted_token, "the planted token was kept");
+    let planted = SessionToken::parse(&planted_token).unwrap();
+    assert!(app.store.session(&planted).await.unwrap().is_none());
+    assert_eq!(
+        auth_with(format!("gatehouse_session={planted_token}")).await,
+        StatusCode::UNAUTHORIZED,
+        "the attacker's copy still opens something"
+    );
+    assert_eq!(
+        auth_with(format!("gatehouse_session={new}")).await,
+        StatusCode::OK
+    );
+}
+
+/// What the store keeps of a session or API token: its SHA-256 (computed here, not
+/// by the code under test), never the secret. The store's files on disk are
+/// searched for both.
 #[tokio::test]
 async fn the_store_keeps_only_a_hash_of_the_token() {
-    let app = spawn_app().await;
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("surrealkv://{}", dir.path().join("db").display());
+    let store = Store::open(&url, None).await.unwrap();
+    let app = spawn_app_with(test_config(), store).await;
     let browser = app.browser();
     let resp = browser.signup("mia", &email_of("mia"), PASSWORD).await;
     let cookie = resp.set_cookies()[0].to_owned();
-    let value = cookie.split(';').next().unwrap().split('=').nth(1).unwrap();
-    let token = SessionToken::parse(value).unwrap();
-    assert!(app.store.session_by_id(value).await.unwrap().is_none());
+    let session_secret = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let mia = domain::Username::parse("mia").unwrap();
+    let (api_token, _) = app.store.create_api_token(&mia, "t", None).await.unwrap();
+    let api_secret = api_token.expose().to_owned();
+    let sha = |secret: &str| hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    let token = SessionToken::parse(&session_secret).unwrap();
     let session = app
         .store
         .session(&token)
         .await
         .unwrap()
         .expect("session stored");
-    assert_eq!(session.id, token.session_id());
-    assert_ne!(session.id, value);
+    assert_eq!(session.id, sha(&session_secret));
+    assert!(
+        app.store
+            .session_by_id(&session_secret)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop(app);
+    // Let the store close its files, then read every byte it wrote.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut bytes = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for (what, secret) in [("session", &session_secret), ("API token", &api_secret)] {
+        assert!(
+            holds(&sha(secret)),
+            "the {what}'s hash is not in the store's files"
+        );
+        assert!(
+            !holds(secret),
+            "the {what}'s secret is in the store's files"
+        );
+        assert!(
+            !holds(&secret[secret.len() - 32..]),
+            "part of the {what}'s secret is stored"
+        );
+    }
 }
 
 #[tokio::test]

@@ -89,6 +89,8 @@ const APP_COOKIE: &str = "check_proxy_app_cookie=kept";
 /// Runs every check against `args.url`.
 pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error> {
     let mut client = reqwest::Client::builder()
+        // The proxy under test, never one named in HTTP_PROXY.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10));
     for (host, ip) in &args.resolve {

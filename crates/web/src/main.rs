@@ -220,6 +220,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
 
 async fn health(url: url::Url) -> anyhow::Result<()> {
     let resp = reqwest::Client::builder()
+        .no_proxy()
         .timeout(std::time::Duration::from_secs(3))
         .build()?
         .get(url.clone())
