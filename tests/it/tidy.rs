@@ -270,3 +270,28 @@ fn web_modules_import_each_other_without_cycles() {
         }
     }
 }
+
+/// `cargo xtask` parses its arguments like the binary does: every task answers
+/// `--help`, and a wrong argument is refused with a message.
+#[test]
+fn every_xtask_answers_help() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let xtask = |args: &[&str]| {
+        Command::new(&cargo)
+            .current_dir(workspace)
+            .args(["run", "--quiet", "-p", "xtask", "--"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for task in ["seed", "bench", "fuzz"] {
+        let out = xtask(&[task, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{task} --help failed");
+        assert!(help.contains(&format!("cargo xtask {task}")), "{help}");
+    }
+    let out = xtask(&["bench", "--seconds", "ten"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ten"));
+}

@@ -16,28 +16,53 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+/// The project's scripts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "gatehouse's scripts, in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Load fixtures/users.toml into the default store through `gatehouse seed`
+    /// (stop the server first: the embedded store allows one process).
+    Seed {
+        /// Passed on to `gatehouse seed` (`--db URL`, `--scrypt-log-n N`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        extra: Vec<String>,
+    },
+    /// SPEC §10 in one run: a release build, loads with oha, a table and
+    /// target/bench.json.
+    Bench {
+        /// Seconds per load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Run each cargo-fuzz target of fuzz/ (installing cargo-fuzz if missing) and
+    /// print executions per target.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Targets to run [default: all].
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(FUZZ_TARGETS))]
+        targets: Vec<String>,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let task = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
-    match task.as_str() {
-        "seed" => seed(&rest),
-        "fuzz" => fuzz(&rest),
-        "bench" => {
-            let seconds = match rest.as_slice() {
-                [] => 10,
-                [flag, value] if flag == "--seconds" => value.parse().context("--seconds N")?,
-                _ => bail!("usage: cargo xtask bench [--seconds N]"),
-            };
-            bench::bench(&workspace_root(), seconds)
-        }
-        _ => {
-            eprintln!("usage: cargo xtask seed [--db URL] [--scrypt-log-n N]");
-            eprintln!("       cargo xtask fuzz [--seconds N] [TARGET...]");
-            eprintln!("       cargo xtask bench [--seconds N]");
-            bail!("unknown task {task:?}")
-        }
+    match Cli::parse().task {
+        Task::Seed { extra } => seed(&extra),
+        Task::Bench { seconds } => bench::bench(&workspace_root(), seconds),
+        Task::Fuzz { seconds, targets } => fuzz(seconds, targets),
     }
 }
 
@@ -68,20 +93,7 @@ fn seed(extra: &[String]) -> anyhow::Result<()> {
 
 const FUZZ_TARGETS: [&str; 3] = ["next_url", "form_body", "forwarded_headers"];
 
-fn fuzz(args: &[String]) -> anyhow::Result<()> {
-    let mut seconds = 60_u64;
-    let mut targets = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => {
-                let value = args.next().context("--seconds needs a number")?;
-                seconds = value.parse().context("--seconds needs a number")?;
-            }
-            target if FUZZ_TARGETS.contains(&target) => targets.push(target.to_owned()),
-            other => bail!("unknown fuzz target {other:?}; the targets are {FUZZ_TARGETS:?}"),
-        }
-    }
+fn fuzz(seconds: u64, mut targets: Vec<String>) -> anyhow::Result<()> {
     if targets.is_empty() {
         targets = FUZZ_TARGETS.iter().map(|t| (*t).to_owned()).collect();
     }
