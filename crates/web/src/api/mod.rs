@@ -95,6 +95,56 @@ pub fn spec() -> &'static str {
     &SPEC
 }
 
+/// No control characters (C0, DEL, C1), at least one that is not blank: what
+/// `core::tokens::TokenFields` accepts.
+const TOKEN_NAME_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+/// No control or bidi characters: what `domain::DisplayName` accepts.
+const DISPLAY_NAME_PATTERN: &str =
+    "^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$";
+
+/// The methods the spec declares for `path` (under [`PREFIX`]), for the `Allow`
+/// header of a `405`: `{name}` segments match any one segment.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static PATHS: LazyLock<Vec<(Vec<String>, String)>> = LazyLock::new(|| {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec()) else {
+            return Vec::new();
+        };
+        doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, ops)| {
+                        let segments = path.split('/').map(str::to_owned).collect();
+                        let methods = ops
+                            .as_object()
+                            .map(|ops| {
+                                ops.keys()
+                                    .map(|m| m.to_ascii_uppercase())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let path = path.strip_prefix(PREFIX)?;
+    let segments: Vec<&str> = path.split('/').collect();
+    PATHS
+        .iter()
+        .find(|(pattern, _)| {
+            pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want == got || want.starts_with('{'))
+        })
+        .map(|(_, methods)| methods.clone())
+}
+
 /// The limits the operations enforce, written into the request schemas so that
 /// clients (and schemathesis) know them. They are documented, not enforced, by
 /// the schema: the operations check them themselves, to answer with the forms'
@@ -116,7 +166,7 @@ fn document_limits(doc: &mut serde_json::Value) {
         (
             "SignupRequest",
             "name",
-            json!({ "maxLength": DisplayName::MAX }),
+            json!({ "maxLength": DisplayName::MAX, "pattern": DISPLAY_NAME_PATTERN }),
         ),
         (
             "SignupRequest",
@@ -146,7 +196,11 @@ fn document_limits(doc: &mut serde_json::Value) {
         (
             "TokenRequest",
             "name",
-            json!({ "minLength": 1, "maxLength": crate::core::tokens::MAX_NAME_CHARS }),
+            json!({
+                "minLength": 1,
+                "maxLength": crate::core::tokens::MAX_NAME_CHARS,
+                "pattern": TOKEN_NAME_PATTERN,
+            }),
         ),
         (
             "TokenRequest",
@@ -158,6 +212,27 @@ fn document_limits(doc: &mut serde_json::Value) {
         let property = &mut doc["components"]["schemas"][schema]["properties"][field];
         if let (Some(property), Some(extra)) = (property.as_object_mut(), extra.as_object()) {
             property.extend(extra.clone());
+        }
+    }
+    // An optional field may also be sent as `null`, which means absent.
+    for schema in ["SignupRequest", "LoginRequest", "TokenRequest"] {
+        let schema = &mut doc["components"]["schemas"][schema];
+        let required: Vec<String> = schema["required"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(properties) = schema["properties"].as_object_mut() {
+            for (name, property) in properties.iter_mut() {
+                if !required.contains(name)
+                    && let Some(property) = property.as_object_mut()
+                {
+                    property.insert("nullable".to_owned(), json!(true));
+                }
+            }
         }
     }
     // Unknown fields are refused (400), as the forms refuse them.

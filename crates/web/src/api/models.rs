@@ -1,29 +1,89 @@
 //! The JSON shapes of the API. Times are Unix seconds (UTC). Fields that are
 //! absent are left out of responses, never sent as `null`.
 
+use std::borrow::Cow;
+
 use domain::User;
+use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
+use serde_json::Value;
 use storage::{ApiToken, Session, TokenInfo};
+
+/// A JSON string, and only a string. poem-openapi's `String` also takes `false` or
+/// `12345678` and makes text of them, which the schema (`type: string`) does not
+/// allow: a client that sends them gets a 400 like any other wrong type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        String::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl ParseFromJSON for Text {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(Self(text)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for Text {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
 
 /// `POST /users`.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SignupRequest {
     /// 3–32 characters of `a-z 0-9 _ -`; stored lowercase.
-    pub username: String,
-    pub email: String,
+    pub username: Text,
+    pub email: Text,
     /// Display name, optional.
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// 8–1024 characters.
-    pub password: String,
+    pub password: Text,
 }
 
 /// `POST /sessions`: log in with email and password.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
-    pub email: String,
-    pub password: String,
+    pub email: Text,
+    pub password: Text,
     /// A longer-lived session cookie (ignored when `token` is given).
     #[oai(default)]
     pub remember: bool,
@@ -36,9 +96,9 @@ pub struct LoginRequest {
 #[oai(deny_unknown_fields)]
 pub struct PasswordRequest {
     /// Your password now.
-    pub current: String,
+    pub current: Text,
     /// The new one, 8–1024 characters.
-    pub password: String,
+    pub password: Text,
 }
 
 /// What a password change ended.
@@ -55,7 +115,7 @@ pub struct PasswordChanged {
 #[oai(deny_unknown_fields)]
 pub struct TokenRequest {
     /// 1–64 characters, to recognise the token by in lists.
-    pub name: String,
+    pub name: Text,
     /// Seconds until the token stops working, 60 to 315360000 (ten years);
     /// absent: it works until revoked.
     pub expires_in: Option<i64>,

@@ -262,10 +262,20 @@ impl<S: Statuses> ApiResponse for Problems<S> {
 pub fn problem_responses<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
     ep.around(|ep, req| async move {
         let is_api = req.uri().path().starts_with("/api/");
-        let resp = match ep.call(req).await {
+        let path = is_api.then(|| req.uri().path().to_owned());
+        let mut resp = match ep.call(req).await {
             Ok(resp) => resp.into_response(),
             Err(err) => err.into_response(),
         };
+        // A method the operation does not take: say which it does (RFC 9110).
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = path
+                .as_deref()
+                .and_then(super::allowed_methods)
+                .and_then(|a| HeaderValue::from_str(&a).ok())
+        {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
         if !is_api || resp.status().as_u16() < 400 || is_problem(&resp) {
             return Ok(resp);
         }
