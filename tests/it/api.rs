@@ -896,6 +896,10 @@ async fn schemathesis_finds_no_contract_violations() {
                 "logout",
                 "--exclude-operation-id",
                 "revokeSession",
+                // The cookie goes in as a plain header, which schemathesis cannot
+                // take away to try a request without it (the token run does).
+                "--exclude-checks",
+                "ignored_auth",
             ],
         ),
     ];

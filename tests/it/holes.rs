@@ -288,7 +288,7 @@ async fn the_api_password_change_revokes_the_tokens_and_needs_the_session() {
             Some(json!({ "current": "not it at all", "password": "another passphrase" })),
         )
         .await;
-    let problem = resp.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = resp.problem(StatusCode::FORBIDDEN);
     assert_eq!(problem["errors"][0]["field"], "current");
 
     let resp = owner

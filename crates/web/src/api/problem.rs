@@ -78,6 +78,7 @@ impl ApiError {
     pub fn fields(status: StatusCode, errors: &FieldErrors) -> Self {
         let detail = match status {
             StatusCode::CONFLICT => "Already taken.",
+            StatusCode::FORBIDDEN => "Refused: see the field at fault.",
             _ => "Some fields are not valid.",
         };
         let mut err = Self::new(status, detail);

@@ -113,6 +113,9 @@ impl Users {
             PasswordOutcome::Invalid(errors) => {
                 Err(ApiError::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors).into())
             }
+            PasswordOutcome::WrongCurrent(errors) => {
+                Err(ApiError::fields(StatusCode::FORBIDDEN, &errors).into())
+            }
             PasswordOutcome::Throttled { wait } => {
                 let detail = format!("Too many wrong passwords. {}", retry_in(wait));
                 let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail);

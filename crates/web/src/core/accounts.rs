@@ -241,8 +241,11 @@ pub struct PasswordChange<'a> {
 pub enum PasswordOutcome {
     /// Changed; the other sessions ended and the API tokens were revoked.
     Changed(storage::AccessEnded),
-    /// A field is malformed, or the current password is wrong (422).
+    /// A field is malformed (422).
     Invalid(FieldErrors),
+    /// The current password is wrong (the form shows it beside the field; the
+    /// API answers 403: well-formed, but not allowed).
+    WrongCurrent(FieldErrors),
     /// Too many wrong current passwords: wait this many seconds (429).
     Throttled { wait: i64 },
 }
@@ -288,7 +291,7 @@ pub async fn change_password(
             .record_failure(&account_key, now, &services.config.throttle.account)
             .await?;
         errors.add("current", WRONG_CURRENT_PASSWORD);
-        return Ok(PasswordOutcome::Invalid(errors));
+        return Ok(PasswordOutcome::WrongCurrent(errors));
     }
 
     let hash = services.hashing.hash(new).await?;

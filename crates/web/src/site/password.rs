@@ -74,7 +74,7 @@ pub async fn post(
     let csrf = crate::http::csrf::token(req);
     match change_password(state, &client_info(req, state), me, &input).await? {
         PasswordOutcome::Changed(_) => {}
-        PasswordOutcome::Invalid(errors) => {
+        PasswordOutcome::Invalid(errors) | PasswordOutcome::WrongCurrent(errors) => {
             let content = form(csrf, &errors, None);
             return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
         }
