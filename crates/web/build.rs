@@ -3,6 +3,10 @@
 //! third-party is committed, and nothing is fetched from a CDN at run time.
 //!
 //! `GATEHOUSE_HTMX_JS=/path/to/htmx.min.js` skips npm (offline builds, packagers).
+//!
+//! The assets served to browsers (htmx and the stylesheet) are also compressed here,
+//! once, with brotli and gzip at their strongest: the server picks the one a browser
+//! accepts and spends no CPU on it per request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +23,38 @@ fn main() {
         fail(&format!("{} is missing after npm ci", htmx.display()));
     }
     println!("cargo:rustc-env=GATEHOUSE_HTMX_JS={}", htmx.display());
+    println!("cargo:rerun-if-changed=assets/style.css");
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    compress(&htmx, "htmx.min.js");
+    compress(&manifest.join("assets/style.css"), "style.css");
+}
+
+/// Writes `OUT_DIR/NAME.br` and `OUT_DIR/NAME.gz`.
+fn compress(source: &Path, name: &str) {
+    use std::io::Write;
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let bytes = std::fs::read(source)
+        .unwrap_or_else(|err| fail(&format!("cannot read {}: {err}", source.display())));
+    let mut brotli = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
+    if let Err(err) = brotli::BrotliCompress(&mut bytes.as_slice(), &mut brotli, &params) {
+        fail(&format!("brotli {name}: {err}"));
+    }
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let gzip = gzip
+        .write_all(&bytes)
+        .and_then(|()| gzip.finish())
+        .unwrap_or_else(|err| fail(&format!("gzip {name}: {err}")));
+    for (ext, data) in [("br", &brotli), ("gz", &gzip)] {
+        let path = out.join(format!("{name}.{ext}"));
+        if let Err(err) = std::fs::write(&path, data) {
+            fail(&format!("cannot write {}: {err}", path.display()));
+        }
+    }
 }
 
 fn npm_ci() -> PathBuf {

@@ -260,3 +260,70 @@ async fn sessions_can_be_revoked_without_javascript() {
         .assert_contains("No other sessions.");
     assert_eq!(stranger.get("/user/eve").await.status, StatusCode::OK);
 }
+
+/// The first visit to the login page, as a browser makes it (`Accept-Encoding: br,
+/// gzip`): the page, its stylesheet and htmx, under 25 KB on the wire (SPEC §10),
+/// the assets precompressed at build time; a client that accepts no encoding gets
+/// the plain files.
+#[tokio::test]
+async fn the_first_visit_to_login_is_small_on_the_wire() {
+    let app = spawn_app().await;
+    let client = crate::app::http_client();
+    let fetch = |path: String, accept: &'static str| {
+        let client = client.clone();
+        let url = app.url(&path);
+        async move {
+            let mut request = client.get(url);
+            if !accept.is_empty() {
+                request = request.header("accept-encoding", accept);
+            }
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let headers = resp.headers().clone();
+            let header_bytes: usize = headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum();
+            let body = resp.bytes().await.unwrap();
+            (headers, header_bytes, body.len())
+        }
+    };
+    let (_, page_headers, page) = fetch("/login".into(), "br, gzip").await;
+    let html = crate::app::http_get(app.url("/login"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let asset = |attribute: &str| {
+        html.split(&format!("{attribute}=\""))
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .find(|path| path.starts_with("/assets/"))
+            .unwrap()
+            .to_owned()
+    };
+    let (css_path, js_path) = (asset("href"), asset("src"));
+    let mut total = page + page_headers;
+    for path in [&css_path, &js_path] {
+        let (headers, header_bytes, body) = fetch(path.clone(), "br, gzip").await;
+        assert_eq!(headers["content-encoding"], "br", "{path}");
+        assert!(
+            headers["vary"]
+                .to_str()
+                .unwrap()
+                .contains("Accept-Encoding"),
+            "{path}"
+        );
+        let (gzip_headers, _, gzip_body) = fetch(path.clone(), "gzip").await;
+        assert_eq!(gzip_headers["content-encoding"], "gzip");
+        let (plain_headers, _, plain_body) = fetch(path.clone(), "").await;
+        assert!(plain_headers.get("content-encoding").is_none());
+        assert!(
+            body < gzip_body && gzip_body < plain_body,
+            "{path}: {body} {gzip_body} {plain_body}"
+        );
+        total += body + header_bytes;
+    }
+    eprintln!("first visit to /login: {total} bytes on the wire (HTML {page})");
+    assert!(total < 25_000, "first visit: {total} bytes");
+}

@@ -12,10 +12,11 @@ pub mod signup;
 pub mod user;
 
 use maud::{DOCTYPE, Markup, Render, html};
-use poem::http::{StatusCode, header};
+use poem::http::StatusCode;
 use poem::{IntoResponse, Request, Response, handler};
 
 pub use crate::http::htmx::is_htmx;
+use crate::http::response::Precompressed;
 pub use crate::http::response::{see_other, with_cookie, with_retry_after};
 pub use error::error_page;
 
@@ -24,11 +25,21 @@ use serde::Deserialize;
 
 /// The stylesheet's path carries the version, so it can be cached forever.
 pub const STYLE_PATH: &str = concat!("/assets/", env!("CARGO_PKG_VERSION"), "/style.css");
-const STYLE: &str = include_str!("../../assets/style.css");
+const STYLE: Precompressed = Precompressed {
+    plain: include_bytes!("../../assets/style.css"),
+    brotli: include_bytes!(concat!(env!("OUT_DIR"), "/style.css.br")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/style.css.gz")),
+    content_type: "text/css; charset=utf-8",
+};
 /// htmx 2.0.11, installed from npm by `build.rs` and embedded; its path carries the
 /// version too.
 pub const HTMX_PATH: &str = "/assets/htmx-2.0.11/htmx.min.js";
-const HTMX: &str = include_str!(env!("GATEHOUSE_HTMX_JS"));
+const HTMX: Precompressed = Precompressed {
+    plain: include_bytes!(env!("GATEHOUSE_HTMX_JS")),
+    brotli: include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.br")),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.gz")),
+    content_type: "text/javascript; charset=utf-8",
+};
 /// htmx without eval (the CSP forbids it) or injected styles, and swapping every
 /// answer: the server decides what to swap where (`HX-Retarget`, `HX-Reswap`),
 /// errors included, so a 422 form or a 429 alert appears in place.
@@ -276,20 +287,16 @@ pub fn form_alert(message: Option<&str>) -> Markup {
     }
 }
 
-/// The embedded htmx, cached for a year: its path changes with its version.
+/// The embedded htmx, precompressed, cached for a year: its path changes with its
+/// version.
 #[handler]
-pub fn htmx() -> Response {
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
-        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
-        .body(HTMX)
+pub fn htmx(req: &Request) -> Response {
+    HTMX.answer(req)
 }
 
-/// The embedded stylesheet, cached for a year: its path changes with each release.
+/// The embedded stylesheet, precompressed, cached for a year: its path changes with
+/// each release.
 #[handler]
-pub fn style() -> Response {
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
-        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
-        .body(STYLE)
+pub fn style(req: &Request) -> Response {
+    STYLE.answer(req)
 }
