@@ -15,9 +15,14 @@ use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app, spawn_app_with
 const BASIC: (&str, &str) = ("authorization", "Basic YWxpY2U6c2VjcmV0");
 
 async fn auth_status(app: &TestApp, cookie: &str) -> StatusCode {
+    auth_with(app, "cookie", cookie).await
+}
+
+/// `/auth`'s status for a request carrying `name: value`.
+async fn auth_with(app: &TestApp, name: &str, value: &str) -> StatusCode {
     crate::app::http_client()
         .get(app.url("/auth"))
-        .header("cookie", cookie)
+        .header(name, value)
         .send()
         .await
         .unwrap()
@@ -38,13 +43,10 @@ async fn mint_token(app: &TestApp, browser: &Browser) -> String {
     assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
     let token = resp.json()["token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
-    let resp = crate::app::http_client()
-        .get(app.url("/auth"))
-        .header("authorization", &bearer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        auth_with(app, "authorization", &bearer).await,
+        StatusCode::OK
+    );
     token
 }
 
@@ -240,14 +242,8 @@ async fn a_password_change_revokes_the_api_tokens_too() {
         )
         .await;
     resp.assert_redirect_to("/user/petra");
-    let resp = crate::app::http_client()
-        .get(app.url("/auth"))
-        .header("authorization", &bearer)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        resp.status(),
+        auth_with(&app, "authorization", &bearer).await,
         StatusCode::UNAUTHORIZED,
         "the token survived"
     );
@@ -296,14 +292,8 @@ async fn the_api_password_change_revokes_the_tokens_and_needs_the_session() {
         .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
     assert_eq!(resp.json()["tokens_revoked"], 1);
-    let resp = crate::app::http_client()
-        .get(app.url("/auth"))
-        .header("authorization", &bearer)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        resp.status(),
+        auth_with(&app, "authorization", &bearer).await,
         StatusCode::UNAUTHORIZED,
         "the token survived"
     );
