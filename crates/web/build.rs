@@ -1,8 +1,11 @@
 //! Installs the front-end dependencies pinned in `package.json` / `package-lock.json`
-//! (htmx) with `npm ci` into `OUT_DIR`, so the binary embeds them: nothing
-//! third-party is committed, and nothing is fetched from a CDN at run time.
+//! (htmx, and Swagger UI for `/api/docs`) with `npm ci --ignore-scripts` into
+//! `OUT_DIR`, so the binary embeds them: nothing third-party is committed, nothing
+//! is fetched from a CDN at run time, and no package's install script runs.
 //!
-//! `GATEHOUSE_HTMX_JS=/path/to/htmx.min.js` skips npm (offline builds, packagers).
+//! `GATEHOUSE_HTMX_JS=/path/to/htmx.min.js` together with
+//! `GATEHOUSE_SWAGGER_UI_DIR=/path/to/swagger-ui-dist` skips npm (offline builds,
+//! packagers).
 //!
 //! The assets served to browsers (htmx and the stylesheet) are also compressed here,
 //! once, with brotli and gzip at their strongest: the server picks the one a browser
@@ -15,18 +18,37 @@ fn main() {
     println!("cargo:rerun-if-changed=package.json");
     println!("cargo:rerun-if-changed=package-lock.json");
     println!("cargo:rerun-if-env-changed=GATEHOUSE_HTMX_JS");
-    let htmx = match std::env::var_os("GATEHOUSE_HTMX_JS") {
-        Some(path) => PathBuf::from(path),
-        None => npm_ci(),
+    println!("cargo:rerun-if-env-changed=GATEHOUSE_SWAGGER_UI_DIR");
+    let (htmx, swagger) = match (
+        std::env::var_os("GATEHOUSE_HTMX_JS"),
+        std::env::var_os("GATEHOUSE_SWAGGER_UI_DIR"),
+    ) {
+        (Some(htmx), Some(swagger)) => (PathBuf::from(htmx), PathBuf::from(swagger)),
+        _ => {
+            let modules = npm_ci();
+            (
+                modules.join("htmx.org/dist/htmx.min.js"),
+                modules.join("swagger-ui-dist"),
+            )
+        }
     };
-    if !htmx.is_file() {
-        fail(&format!("{} is missing after npm ci", htmx.display()));
+    let swagger_js = swagger.join("swagger-ui-bundle.js");
+    let swagger_css = swagger.join("swagger-ui.css");
+    for file in [&htmx, &swagger_js, &swagger_css] {
+        if !file.is_file() {
+            fail(&format!("{} is missing after npm ci", file.display()));
+        }
     }
     println!("cargo:rustc-env=GATEHOUSE_HTMX_JS={}", htmx.display());
     println!("cargo:rerun-if-changed=assets/style.css");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     compress(&htmx, "htmx.min.js");
     compress(&manifest.join("assets/style.css"), "style.css");
+    // Swagger UI is 1.5 MB of text: only its compressed forms are embedded.
+    compress(&swagger_js, "swagger-ui-bundle.js");
+    compress(&swagger_css, "swagger-ui.css");
+    println!("cargo:rerun-if-changed=assets/api-docs.js");
+    compress(&manifest.join("assets/api-docs.js"), "api-docs.js");
 }
 
 /// Writes `OUT_DIR/NAME.br` and `OUT_DIR/NAME.gz`.
@@ -57,13 +79,14 @@ fn compress(source: &Path, name: &str) {
     }
 }
 
+/// `npm ci` into `OUT_DIR/npm`; returns its `node_modules`.
 fn npm_ci() -> PathBuf {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("npm");
-    let installed = out.join("node_modules/htmx.org/dist/htmx.min.js");
+    let installed = out.join("node_modules");
     let lock = manifest.join("package-lock.json");
     let stamp = out.join("package-lock.json");
-    if installed.is_file() && same_file_contents(&lock, &stamp) {
+    if installed.is_dir() && same_file_contents(&lock, &stamp) {
         return installed;
     }
     if let Err(err) = std::fs::create_dir_all(&out) {
@@ -89,7 +112,8 @@ fn npm_ci() -> PathBuf {
         Ok(status) => fail(&format!("`npm ci` failed ({status}) in {}", out.display())),
         Err(err) => fail(&format!(
             "cannot run npm ({err}): install Node.js and npm (Debian: apt-get install npm), \
-             or set GATEHOUSE_HTMX_JS to a copy of htmx.min.js 2.0.11"
+             or set GATEHOUSE_HTMX_JS and GATEHOUSE_SWAGGER_UI_DIR to copies of htmx 2.0.11 \
+             and swagger-ui-dist 5.35.0"
         )),
     }
 }

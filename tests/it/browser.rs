@@ -421,8 +421,8 @@ async fn run_async(client: &Client, script: &str) -> serde_json::Value {
 #[tokio::test]
 async fn api_docs_render_under_their_policy_and_pages_can_call_the_api() {
     with_browser("api_docs", true, |client, app| async move {
-        // Swagger UI runs under a CSP that allows its inline blocks by hash only:
-        // the operations appear only if its scripts were allowed to run.
+        // Swagger UI runs under the site's CSP (no inline script, no eval): the
+        // operations appear only if its scripts were allowed to run.
         client.goto(&app.url("/api/docs")).await.unwrap();
         eventually("Swagger UI's 11 operations", || async {
             client

@@ -59,6 +59,9 @@ site_routes! {
     "/readyz" => get(readyz),
     api::SPEC_PATH => get(api::spec_json),
     api::DOCS_PATH => get(api::docs),
+    api::SWAGGER_JS_PATH => get(api::swagger_js),
+    api::SWAGGER_CSS_PATH => get(api::swagger_css),
+    api::DOCS_JS_PATH => get(api::docs_js),
 }
 
 /// The whole application as one poem endpoint.
@@ -88,7 +91,6 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let site = api::problem::problem_responses(site);
     let site = site::error::failures(site).after(|resp| async move {
         let mut resp = resp?;
-        // The API docs page brings its own policy.
         if !resp.headers().contains_key("content-security-policy") {
             resp.headers_mut().insert(
                 "content-security-policy",

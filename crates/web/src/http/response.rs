@@ -1,6 +1,8 @@
 //! Small pieces of HTTP answers that any adapter uses, and [`Failure`]: how the
 //! HTTP layer's middleware reports a failure without choosing its form.
 
+use std::borrow::Cow;
+
 use poem::http::StatusCode;
 use poem::http::header::{self, HeaderValue};
 use poem::{IntoResponse, Request, Response};
@@ -69,22 +71,29 @@ impl IntoResponse for Failure {
     }
 }
 
-/// A static file in three encodings, compressed once at build time.
+/// A static file compressed once at build time: always gzip, brotli when it was
+/// worth embedding, and the plain bytes when they are small enough to embed too.
 pub struct Precompressed {
-    pub plain: &'static [u8],
-    pub brotli: &'static [u8],
+    pub plain: Option<&'static [u8]>,
+    pub brotli: Option<&'static [u8]>,
     pub gzip: &'static [u8],
     pub content_type: &'static str,
 }
 
 impl Precompressed {
     /// The encoding `req` accepts best (brotli, then gzip, then none), cached for a
-    /// year (the path carries the version), with `Vary: Accept-Encoding`.
+    /// year (the path carries the version), with `Vary: Accept-Encoding`. A client
+    /// that takes no encoding gets the plain bytes, inflated here when only the
+    /// compressed forms are embedded.
     pub fn answer(&self, req: &Request) -> Response {
-        let (body, encoding) = match preferred_encoding(req) {
-            Some("br") => (self.brotli, Some("br")),
-            Some("gzip") => (self.gzip, Some("gzip")),
-            _ => (self.plain, None),
+        let (body, encoding): (Cow<'static, [u8]>, _) = match (preferred_encoding(req), self.brotli)
+        {
+            (Some("br"), Some(brotli)) => (Cow::Borrowed(brotli), Some("br")),
+            (Some("br" | "gzip"), _) => (Cow::Borrowed(self.gzip), Some("gzip")),
+            _ => match self.plain {
+                Some(plain) => (Cow::Borrowed(plain), None),
+                None => (Cow::Owned(gunzip(self.gzip)), None),
+            },
         };
         let mut resp = Response::builder()
             .header(header::CONTENT_TYPE, self.content_type)
@@ -93,8 +102,20 @@ impl Precompressed {
         if let Some(encoding) = encoding {
             resp = resp.header(header::CONTENT_ENCODING, encoding);
         }
-        resp.body(body)
+        match body {
+            Cow::Borrowed(bytes) => resp.body(bytes),
+            Cow::Owned(bytes) => resp.body(bytes),
+        }
     }
+}
+
+fn gunzip(gzip: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    if let Err(err) = flate2::read::GzDecoder::new(gzip).read_to_end(&mut plain) {
+        tracing::error!(error = %err, "an embedded asset does not inflate");
+    }
+    plain
 }
 
 /// `br` or `gzip`, whichever `Accept-Encoding` allows (a `q` of 0 refuses), brotli
@@ -129,6 +150,32 @@ fn preferred_encoding(req: &Request) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_asset_embedded_only_compressed_is_inflated_for_plain_clients() {
+        use std::io::Write;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gzip.write_all(b"body { color: red }").unwrap();
+        let gzip: &'static [u8] = Box::leak(gzip.finish().unwrap().into_boxed_slice());
+        let asset = Precompressed {
+            plain: None,
+            brotli: None,
+            gzip,
+            content_type: "text/css",
+        };
+        let plain = Request::builder().finish();
+        let resp = asset.answer(&plain);
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = futures::executor::block_on(resp.into_body().into_vec()).unwrap();
+        assert_eq!(body, b"body { color: red }");
+        let br = Request::builder()
+            .header(header::ACCEPT_ENCODING, "br")
+            .finish();
+        assert_eq!(
+            asset.answer(&br).headers()[header::CONTENT_ENCODING],
+            "gzip"
+        );
+    }
 
     fn encoding(accept: &str) -> Option<&'static str> {
         let req = Request::builder()

@@ -26,8 +26,8 @@ use serde::Deserialize;
 /// The stylesheet's path carries the version, so it can be cached forever.
 pub const STYLE_PATH: &str = concat!("/assets/", env!("CARGO_PKG_VERSION"), "/style.css");
 const STYLE: Precompressed = Precompressed {
-    plain: include_bytes!("../../assets/style.css"),
-    brotli: include_bytes!(concat!(env!("OUT_DIR"), "/style.css.br")),
+    plain: Some(include_bytes!("../../assets/style.css")),
+    brotli: Some(include_bytes!(concat!(env!("OUT_DIR"), "/style.css.br"))),
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/style.css.gz")),
     content_type: "text/css; charset=utf-8",
 };
@@ -35,8 +35,8 @@ const STYLE: Precompressed = Precompressed {
 /// version too.
 pub const HTMX_PATH: &str = "/assets/htmx-2.0.11/htmx.min.js";
 const HTMX: Precompressed = Precompressed {
-    plain: include_bytes!(env!("GATEHOUSE_HTMX_JS")),
-    brotli: include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.br")),
+    plain: Some(include_bytes!(env!("GATEHOUSE_HTMX_JS"))),
+    brotli: Some(include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.br"))),
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.gz")),
     content_type: "text/javascript; charset=utf-8",
 };
