@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use storage::Store;
 use tokio::sync::oneshot;
+use web::AppState;
 use web::config::{Config, HashingPolicy};
-use web::{AppState, app as startup};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -59,13 +59,13 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
     let metrics_addr = metrics.local_addr().unwrap();
     config.metrics_listen = Some(metrics_addr);
     let state = AppState::new(store.clone(), config).await.unwrap();
-    tokio::spawn(startup::run_operator(
+    tokio::spawn(web::app::run_operator(
         metrics,
         state.clone(),
         std::future::pending(),
     ));
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(startup::run(listener, state, async {
+    let server = tokio::spawn(web::app::run(listener, state, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -201,6 +201,15 @@ impl Page {
         assert_eq!(problem["type"], "about:blank");
         assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
         problem
+    }
+
+    /// The value this response sets for cookie `name` (not a removal).
+    pub fn cookie_value(&self, name: &str) -> Option<&str> {
+        self.set_cookies().into_iter().find_map(|cookie| {
+            let value = cookie.strip_prefix(name)?.strip_prefix('=')?;
+            let value = value.split(';').next().unwrap_or_default();
+            (!value.is_empty() && !cookie.contains("Max-Age=0")).then_some(value)
+        })
     }
 
     pub fn set_cookies(&self) -> Vec<&str> {

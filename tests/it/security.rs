@@ -68,16 +68,7 @@ async fn every_login_gets_a_new_token_and_a_planted_one_is_worthless() {
     let first = victim.login(&email_of("leo"), PASSWORD).await;
     let second = victim.login(&email_of("leo"), PASSWORD).await;
     let token = |page: &crate::app::Page| {
-        let cookie = page.set_cookies()[0].to_owned();
-        let value = cookie
-            .split(';')
-            .next()
-            .unwrap()
-            .split('=')
-            .nth(1)
-            .unwrap()
-            .to_owned();
-        SessionToken::parse(&value).expect("token")
+        SessionToken::parse(page.cookie_value("gatehouse_session").unwrap()).expect("token")
     };
     let (first, second) = (token(&first), token(&second));
     assert_ne!(first, second);
@@ -126,10 +117,7 @@ async fn a_live_token_planted_before_login_is_ended_by_the_login() {
         .await;
     resp.assert_redirect_to("/user/leo");
     let new = resp
-        .set_cookies()
-        .into_iter()
-        .find_map(|c| c.strip_prefix("gatehouse_session="))
-        .and_then(|c| c.split(';').next())
+        .cookie_value("gatehouse_session")
         .expect("a new session cookie")
         .to_owned();
     assert_ne!(new, planted_token, "the planted token was kept");
@@ -158,15 +146,7 @@ async fn the_store_keeps_only_a_hash_of_the_token() {
     let app = spawn_app_with(test_config(), store).await;
     let browser = app.browser();
     let resp = browser.signup("mia", &email_of("mia"), PASSWORD).await;
-    let cookie = resp.set_cookies()[0].to_owned();
-    let session_secret = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split('=')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let session_secret = resp.cookie_value("gatehouse_session").unwrap().to_owned();
     let mia = domain::Username::parse("mia").unwrap();
     let (api_token, _) = app.store.create_api_token(&mia, "t", None).await.unwrap();
     let api_secret = api_token.expose().to_owned();

@@ -239,13 +239,6 @@ pub fn cross_site(req: &Request, config: &Config) -> Option<String> {
     ))
 }
 
-/// Whether the browser itself marked `req` as same-origin.
-fn marked_same_origin(req: &Request, config: &Config) -> bool {
-    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    text("sec-fetch-site") == Some("same-origin")
-        || (text(header::ORIGIN.as_str()).is_some() && cross_site(req, config).is_none())
-}
-
 /// Whether `req` carries a valid token in the `X-CSRF-Token` header for its
 /// browser's nonce cookie (the JSON API's alternative to an `Origin` check).
 pub fn header_token_valid(req: &Request, state: &AppState) -> bool {
@@ -306,9 +299,13 @@ async fn check(
     }
     let key = &state.csrf_key();
     let for_this_browser = |token: &String| nonce.is_some_and(|n| key.verify(n, token));
-    // Another tab's token: genuine, on a request the browser marks same-origin.
-    let from_another_tab =
-        |token: &String| key.genuine(token).is_some() && marked_same_origin(req, config);
+    // Another tab's token: genuine, on a request the browser itself vouches for —
+    // `Sec-Fetch-Site: same-origin`, or an `Origin` (which `cross_site` above found
+    // to be ours).
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let vouched = header("sec-fetch-site") == Some("same-origin")
+        || req.headers().contains_key(header::ORIGIN);
+    let from_another_tab = |token: &String| vouched && key.genuine(token).is_some();
     if tokens.iter().any(for_this_browser) || tokens.iter().any(from_another_tab) {
         Ok(())
     } else {
