@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use web::http::form::Form;
+use wire::form::Form;
 
 const ALLOWED: &[&str] = &["email", "password", "remember", "next"];
 

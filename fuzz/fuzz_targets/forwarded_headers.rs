@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use web::http::proxy::{forwards_client_query, parse_forwarded};
+use wire::forwarded::{client_behind, forwards_client_query, parse_forwarded};
 
 const NAMES: [&str; 6] = [
     "x-original-url",
@@ -34,4 +34,21 @@ fuzz_target!(|data: &[u8]| {
         assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{url}");
     }
     let _ = forwards_client_query(&headers, Some("a=b"));
+    // The client behind a loopback proxy: the peer itself, or an address some
+    // X-Forwarded-For hop names, never one made up.
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let client = client_behind(peer, &headers, |ip| ip.is_loopback());
+    let named = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| {
+            let hop = hop.trim();
+            hop.parse::<std::net::IpAddr>()
+                .ok()
+                .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        })
+        .any(|hop| hop == client);
+    assert!(client == peer || named, "{client} from {headers:?}");
 });

@@ -4,18 +4,20 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use web::core::next::safe_next;
-use web::config::Config;
+use wire::next::{Origins, safe_next};
 
-static CONFIG: std::sync::LazyLock<Config> = std::sync::LazyLock::new(|| Config {
-    public_url: url::Url::parse("https://auth.example.com/").unwrap(),
-    allowed_domains: vec!["apps.example.net".into()],
-    ..Config::default()
-});
+static PUBLIC_URL: std::sync::LazyLock<url::Url> =
+    std::sync::LazyLock::new(|| url::Url::parse("https://auth.example.com/").unwrap());
+static ALLOWED: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["apps.example.net".into()]);
 
 fuzz_target!(|raw: &str| {
-    let config = &*CONFIG;
-    let Some(next) = safe_next(raw, config) else {
+    let origins = Origins {
+        public_url: &PUBLIC_URL,
+        cookie_domain: None,
+        allowed_domains: &ALLOWED,
+    };
+    let Some(next) = safe_next(raw, &origins) else {
         return;
     };
     assert!(
@@ -36,13 +38,21 @@ fuzz_target!(|raw: &str| {
     } else {
         let url = url::Url::parse(&next).unwrap();
         assert_eq!(url.scheme(), "https", "{raw:?} -> {next:?}");
-        assert_eq!(url.port_or_known_default(), Some(443), "{raw:?} -> {next:?}");
+        assert_eq!(
+            url.port_or_known_default(),
+            Some(443),
+            "{raw:?} -> {next:?}"
+        );
         assert!(
             url.username().is_empty() && url.password().is_none(),
             "{raw:?}"
         );
         // A trailing dot names the same host to DNS.
-        let host = url.host_str().unwrap().trim_end_matches('.').to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .unwrap()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         assert!(
             host == "auth.example.com"
                 || host == "apps.example.net"

@@ -50,30 +50,68 @@ fn cargo_run_starts_the_server() {
     );
 }
 
-/// `domain` does no IO: only the dependencies it is known to need, and no file,
-/// network or process calls of the standard library.
-#[test]
-fn domain_allows_only_its_dependencies_and_no_io() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/domain");
+/// The dependencies named in the manifest at `path` (relative to the workspace).
+fn dependencies(path: &str) -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
     let manifest: toml::Table =
-        toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
-    let mut deps: Vec<&str> = manifest["dependencies"]
+        toml::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let mut deps: Vec<String> = manifest["dependencies"]
         .as_table()
         .unwrap()
         .keys()
-        .map(String::as_str)
+        .cloned()
         .collect();
     deps.sort_unstable();
-    assert_eq!(
-        deps,
-        ["idna", "scrypt", "thiserror", "unicode-properties"],
-        "domain's dependencies changed: is the new one pure computation?"
-    );
-    for (path, text) in rust_files(&root.join("src")) {
-        for io in ["std::fs", "std::net", "std::process", "std::env", "tokio"] {
-            assert!(!text.contains(io), "{} uses {io}", path.display());
+    deps
+}
+
+/// `domain` does no IO, and neither does `wire` (the parsers the fuzz targets
+/// run): only the dependencies each is known to need, and no file, network,
+/// process or environment calls of the standard library.
+#[test]
+fn pure_crates_allow_only_their_dependencies_and_no_io() {
+    for (krate, allowed) in [
+        (
+            "domain",
+            &["idna", "scrypt", "thiserror", "unicode-properties"][..],
+        ),
+        ("wire", &["http", "percent-encoding", "thiserror", "url"]),
+    ] {
+        assert_eq!(
+            dependencies(&format!("crates/{krate}/Cargo.toml")),
+            allowed,
+            "{krate}'s dependencies changed: is the new one pure computation?"
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates")
+            .join(krate);
+        for (path, text) in rust_files(&root.join("src")) {
+            // Address types are pure; sockets and name lookups are not.
+            let io = [
+                "std::fs",
+                "TcpStream",
+                "TcpListener",
+                "UdpSocket",
+                "ToSocketAddrs",
+                "std::process",
+                "std::env",
+                "tokio",
+            ];
+            for io in io {
+                assert!(!text.contains(io), "{} uses {io}", path.display());
+            }
         }
     }
+}
+
+/// The fuzz targets build in seconds only while they stay off the server's
+/// dependency tree: `wire` and the fuzzing harness, nothing else of ours.
+#[test]
+fn fuzz_targets_depend_only_on_the_pure_parsers() {
+    assert_eq!(
+        dependencies("fuzz/Cargo.toml"),
+        ["http", "libfuzzer-sys", "url", "wire"]
+    );
 }
 
 /// Every `.rs` file under `dir`, with its text.

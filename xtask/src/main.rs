@@ -6,9 +6,11 @@
 //! - `bench [--seconds N]`: SPEC §10 in one run (see `bench.rs`), each load for N
 //!   seconds (default 10); prints a table, writes `target/bench.json`.
 //! - `fuzz [--seconds N] [TARGET…]`: runs each `cargo fuzz` target of `fuzz/` for N
-//!   seconds (default 60) and prints executions per target; installs cargo-fuzz if
-//!   missing. The stable toolchain is enough: `RUSTC_BOOTSTRAP=1` unlocks the
-//!   sanitizer flags cargo-fuzz passes.
+//!   seconds (default 60) from the committed seeds in `fuzz/seeds/TARGET` and prints
+//!   executions per target; installs cargo-fuzz (pinned) if missing. The targets
+//!   depend only on the IO-free `wire` crate, so the build takes seconds. The stable
+//!   toolchain is enough: `RUSTC_BOOTSTRAP=1` unlocks the sanitizer flags cargo-fuzz
+//!   passes.
 
 mod bench;
 
@@ -46,8 +48,8 @@ enum Task {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
-    /// Run each cargo-fuzz target of fuzz/ (installing cargo-fuzz if missing) and
-    /// print executions per target.
+    /// Run each cargo-fuzz target of fuzz/ from its committed seeds (installing
+    /// cargo-fuzz if missing) and print executions per target.
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
@@ -91,7 +93,10 @@ fn seed(extra: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-const FUZZ_TARGETS: [&str; 3] = ["next_url", "form_body", "forwarded_headers"];
+const FUZZ_TARGETS: [&str; 4] = ["next_url", "form_body", "forwarded_headers", "cookies"];
+
+/// The cargo-fuzz release `cargo xtask fuzz` installs when none is on the PATH.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 fn fuzz(seconds: u64, mut targets: Vec<String>) -> anyhow::Result<()> {
     if targets.is_empty() {
@@ -105,21 +110,41 @@ fn fuzz(seconds: u64, mut targets: Vec<String>) -> anyhow::Result<()> {
     if !has_fuzz {
         eprintln!("installing cargo-fuzz from crates.io");
         let status = Command::new(&cargo)
-            .args(["install", "cargo-fuzz", "--locked"])
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--locked",
+                "--version",
+                CARGO_FUZZ_VERSION,
+            ])
             .status()?;
         if !status.success() {
             bail!("cargo install cargo-fuzz failed");
         }
     }
+    // Sanitizer builds get a folder of their own beside the usual target folder, so
+    // that neither invalidates the other's compiled dependencies.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("fuzz");
     let mut report = Vec::new();
     for target in &targets {
         eprintln!("== fuzzing {target} for {seconds} s");
+        // What a run learns goes to a scratch corpus; the committed seeds are only read.
+        let corpus = target_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let seeds = workspace_root().join("fuzz/seeds").join(target);
         let mut run = Command::new(&cargo);
         scrub_package_env(&mut run);
         let out = run
             .current_dir(workspace_root())
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--fuzz-dir", "fuzz", target, "--"])
+            .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--target-dir"])
+            .arg(&target_dir)
+            .arg(target)
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .arg("-print_final_stats=1")
             .output()

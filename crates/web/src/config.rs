@@ -186,46 +186,19 @@ impl Config {
         self.trusted_proxies.iter().any(|net| net.contains(&addr))
     }
 
-    /// Whether a return URL may point at `url`'s origin — scheme, host and port:
-    /// - the host is the public URL's, or the cookie domain or an allowed domain, or
-    ///   a subdomain of either (case-insensitive);
-    /// - the scheme is the public URL's or https: never a downgrade to http;
-    /// - the port is the public URL's (apps behind the same proxy listener), the
-    ///   scheme's default, or one an allowed domain names (`example.com:8443`).
+    /// The origins a return URL may point at: the public URL's, the cookie domain's
+    /// and the allowed domains' ([`wire::next::Origins::allow`]).
+    pub fn origins(&self) -> wire::next::Origins<'_> {
+        wire::next::Origins {
+            public_url: &self.public_url,
+            cookie_domain: self.cookie_domain.as_deref(),
+            allowed_domains: &self.allowed_domains,
+        }
+    }
+
+    /// Whether a return URL may point at `url`'s origin (scheme, host and port).
     pub fn is_allowed_origin(&self, url: &Url) -> bool {
-        let public = &self.public_url;
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return false;
-        };
-        if !matches!(url.scheme(), "http" | "https")
-            || (url.scheme() != public.scheme() && url.scheme() != "https")
-        {
-            return false;
-        }
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let default_port = if url.scheme() == "https" { 443 } else { 80 };
-        let usual_port = port == default_port
-            || (url.scheme() == public.scheme() && Some(port) == public.port_or_known_default());
-        let under = |domain: &str| {
-            host == domain
-                || host
-                    .strip_suffix(domain)
-                    .is_some_and(|sub| sub.ends_with('.'))
-        };
-        if public
-            .host_str()
-            .is_some_and(|own| own.eq_ignore_ascii_case(&host))
-        {
-            return usual_port;
-        }
-        self.cookie_domain.iter().any(|d| usual_port && under(d))
-            || self
-                .allowed_domains
-                .iter()
-                .any(|entry| match entry.rsplit_once(':') {
-                    Some((domain, named)) => under(domain) && named.parse() == Ok(port),
-                    None => usual_port && under(entry),
-                })
+        self.origins().allow(url)
     }
 
     /// The settings in effect, by their names in the TOML file, for

@@ -164,28 +164,7 @@ const OWN_COOKIES: [&str; 4] = [
 /// `authResponseHeaders: [Cookie]`): an app behind the gate never receives the
 /// session token it could replay. `None` when nothing else is left.
 fn app_cookies(req: &Request) -> Option<HeaderValue> {
-    let mut kept = String::new();
-    let pairs = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty());
-    for pair in pairs {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
-        if OWN_COOKIES.contains(&name) {
-            continue;
-        }
-        if !kept.is_empty() {
-            kept.push_str("; ");
-        }
-        kept.push_str(pair);
-    }
-    if kept.is_empty() {
-        return None;
-    }
+    let kept = wire::cookies::without(req.headers(), &OWN_COOKIES)?;
     HeaderValue::from_str(&kept).ok()
 }
 

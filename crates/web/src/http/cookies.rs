@@ -16,14 +16,7 @@ pub fn parse_session_token(value: &str) -> Option<SessionToken> {
 
 /// The value of the request's cookie `name`, if it sent one.
 pub fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
+    wire::cookies::cookie_value(req.headers(), name)
 }
 
 /// `Set-Cookie` for a new session. Without "remember me" it is a browser-session

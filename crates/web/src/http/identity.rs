@@ -111,19 +111,7 @@ fn strip_identity_headers(req: &mut Request) {
     }
 }
 
-/// Headers that name a user: never believed from a client. Underscores count as
-/// dashes, because many app servers (CGI, WSGI, Rack) read `X_Auth_User` as
-/// `X-Auth-User`. (Runs on every request: compares without allocating.)
-pub fn is_identity_header(name: &str) -> bool {
-    let starts_with = |prefix: &str| {
-        name.len() >= prefix.len()
-            && name
-                .bytes()
-                .zip(prefix.bytes())
-                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
-    };
-    starts_with("x-auth-") || starts_with("remote-")
-}
+pub use wire::cookies::is_identity_header;
 
 /// The `Authorization: Bearer` header of `req`: `None` without one, `Some(None)`
 /// when its token is not even well-formed.
@@ -176,24 +164,4 @@ fn unavailable(err: &StorageError) -> Response {
     )
     .with_retry_after(5)
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_headers_are_recognised_in_any_case() {
-        for name in [
-            "X-Auth-User",
-            "x-auth-email",
-            "Remote-User",
-            "REMOTE-EMAIL",
-            "X_Auth_User",
-            "remote_user",
-        ] {
-            assert!(is_identity_header(name));
-        }
-        assert!(!is_identity_header("authorization"));
-    }
 }

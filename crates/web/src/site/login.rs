@@ -10,7 +10,7 @@ use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert};
 use crate::core::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
 
 use crate::http::AppState;
-use crate::http::form::Form;
+use crate::http::form::read_form;
 use crate::http::identity::client_info;
 use crate::site::error::WebError;
 
@@ -89,7 +89,7 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let form_data = Form::read(req, body, FIELDS).await?;
+    let form_data = read_form(req, body, FIELDS).await?;
     let email_input = form_data.required("email")?;
     let password_input = form_data.required("password")?;
     let next = form_data

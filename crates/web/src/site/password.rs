@@ -11,7 +11,7 @@ use super::{CsrfField, Field, FieldErrors, form_alert};
 use crate::core::accounts::{PasswordChange, PasswordOutcome, change_password, retry_in};
 
 use crate::http::AppState;
-use crate::http::form::Form;
+use crate::http::form::read_form;
 use crate::http::identity::client_info;
 use crate::site::error::WebError;
 
@@ -65,7 +65,7 @@ pub async fn post(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = super::error::require_login(req)?;
-    let form_data = Form::read(req, body, FIELDS).await?;
+    let form_data = read_form(req, body, FIELDS).await?;
     let input = PasswordChange {
         current: form_data.required("current")?,
         new: form_data.required("password")?,

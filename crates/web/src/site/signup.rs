@@ -10,7 +10,7 @@ use super::{CsrfField, Field, FieldErrors, NextQuery};
 use crate::core::accounts::{NewAccount, SignupOutcome, USERNAME_TAKEN, sign_up};
 
 use crate::http::AppState;
-use crate::http::form::Form;
+use crate::http::form::read_form;
 use crate::http::identity::client_info;
 use crate::site::error::WebError;
 
@@ -132,7 +132,7 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let form_data = Form::read(req, body, FIELDS).await?;
+    let form_data = read_form(req, body, FIELDS).await?;
     let next = form_data
         .optional("next")
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
