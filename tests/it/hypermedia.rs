@@ -327,3 +327,89 @@ async fn the_first_visit_to_login_is_small_on_the_wire() {
     eprintln!("first visit to /login: {total} bytes on the wire (HTML {page})");
     assert!(total < 25_000, "first visit: {total} bytes");
 }
+
+/// Pages of 1 KiB or more go out gzip-compressed to clients that take it, and the
+/// CSRF token in them is salted afresh in every response, so that compression
+/// beside reflected input cannot leak it (BREACH). Every salted token still works.
+#[tokio::test]
+async fn pages_are_compressed_and_their_csrf_token_changes_every_time() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let plain = browser.get("/signup").await;
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert!(plain.body.len() >= web::http::response::COMPRESS_HTML_FROM);
+    let token_in = |html: &str| {
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let first = token_in(&plain.body);
+
+    let resp = browser
+        .client
+        .get(app.url("/signup?next=%2Fuser%2Freflected"))
+        .header("cookie", browser.cookie_header())
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let vary: Vec<&str> = resp
+        .headers()
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(vary.contains(&"Accept-Encoding"), "{vary:?}");
+    let compressed = resp.bytes().await.unwrap();
+    let mut html = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut html,
+    )
+    .unwrap();
+    assert!(html.contains("/user/reflected"), "the page reflects next");
+    assert!(
+        compressed.len() * 2 < html.len(),
+        "{} -> {}",
+        html.len(),
+        compressed.len()
+    );
+    let second = token_in(&html);
+    assert_ne!(first, second, "the same token in two responses");
+    // Only the salt and MAC differ: both are for this browser's nonce.
+    assert_eq!(first[..32], second[..32]);
+
+    // The token from the compressed page signs this browser up.
+    let fields: Vec<(String, String)> = [
+        ("username", "squeezed"),
+        ("email", "squeezed@example.com"),
+        ("password", crate::app::PASSWORD),
+        ("confirm", crate::app::PASSWORD),
+        ("csrf", second.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signed_up = browser.post_without_csrf("/signup", &fields).await;
+    assert_eq!(
+        signed_up.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_up.body
+    );
+
+    // A client that takes no compression gets plain HTML.
+    let identity = browser
+        .client
+        .get(app.url("/login"))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert!(identity.text().await.unwrap().contains("<form"));
+}

@@ -17,7 +17,7 @@ use poem::{
 };
 
 use crate::http::response::Failure;
-use crate::http::{AppState, csrf, identity, metrics};
+use crate::http::{AppState, csrf, identity, metrics, response};
 use crate::site::{self, home, login, logout, password, sessions, signup, user};
 use crate::{api, gate};
 
@@ -108,7 +108,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     );
     let app = AuthFirst {
         gate,
-        site: site.with(security_headers(&state)),
+        site: response::compress_html(site.with(security_headers(&state))),
     };
     metrics::middleware(app, state.metrics().clone(), classify)
 }

@@ -8,8 +8,11 @@
 //!   outright ([`cross_site`], shared with the JSON API).
 //! - **Signed double submit.** The browser holds a random nonce in an HttpOnly cookie
 //!   (`__Host-` prefixed when cookies are Secure, so a sibling subdomain cannot plant
-//!   one); forms carry a token — the nonce and `HMAC-SHA256(key, nonce)` — in a
-//!   hidden `csrf` field, htmx sends it as `X-CSRF-Token`. The token must be for the
+//!   one); forms carry a token — the nonce, a fresh salt and
+//!   `HMAC-SHA256(key, nonce ‖ salt)` — in a hidden `csrf` field, htmx sends it as
+//!   `X-CSRF-Token`. The salt makes the token differ in every response, so that
+//!   compressing a page (gzip above a size threshold) cannot leak it byte by byte
+//!   (BREACH) even where the page also shows input an attacker chose. The token must be for the
 //!   cookie's nonce, or (two tabs opened at once each set a nonce, and the browser
 //!   keeps the last) a genuine token on a request the browser itself marks
 //!   same-origin. The key is shared by every node.
@@ -67,27 +70,32 @@ impl CsrfKey {
         Self(key)
     }
 
-    fn mac(&self, nonce: &str) -> Hmac<Sha256> {
+    /// The MAC of a nonce and salt (`signed` = both, hex, as they stand in the token).
+    fn mac(&self, signed: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(nonce.as_bytes());
+        mac.update(signed.as_bytes());
         mac
     }
 
-    /// The token for `nonce`: the nonce itself, then its MAC (both hex).
+    /// A token for `nonce`: the nonce, a fresh salt, then the MAC of both (all hex).
     fn sign(&self, nonce: &str) -> String {
-        let mut token = String::with_capacity(NONCE_HEX + 64);
+        let mut token = String::with_capacity(SIGNED_HEX + 64);
         token.push_str(nonce);
-        token.push_str(&hex::encode(self.mac(nonce).finalize().into_bytes()));
+        token.push_str(&new_nonce());
+        token.push_str(&hex::encode(self.mac(&token).finalize().into_bytes()));
         token
     }
 
     /// The nonce `token` was signed for, when the signature is ours (constant-time).
     fn genuine<'t>(&self, token: &'t str) -> Option<&'t str> {
         let token = token.trim();
-        let (nonce, mac) = token.split_at_checked(NONCE_HEX)?;
+        let (signed, mac) = token.split_at_checked(SIGNED_HEX)?;
         let mac = hex::decode(mac).ok()?;
-        self.mac(nonce).verify_slice(&mac).is_ok().then_some(nonce)
+        self.mac(signed)
+            .verify_slice(&mac)
+            .is_ok()
+            .then(|| &signed[..NONCE_HEX])
     }
 
     /// Whether `token` is ours and for `nonce`.
@@ -110,8 +118,10 @@ fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// Hex digits of a nonce (128 bits).
+/// Hex digits of a nonce, and of a salt (128 bits each).
 const NONCE_HEX: usize = 32;
+/// Hex digits of what the MAC covers: the nonce and the salt.
+const SIGNED_HEX: usize = 2 * NONCE_HEX;
 
 fn nonce_from_cookie(req: &Request, config: &Config) -> Option<String> {
     cookies::cookie(req, cookie_name(config))
@@ -343,7 +353,12 @@ mod tests {
         let other = new_nonce();
         let forged = format!("{other}{}", &token[NONCE_HEX..]);
         assert_eq!(key.genuine(&forged), None, "a MAC moved to another nonce");
-        assert_eq!(key.genuine(&token[..NONCE_HEX]), None);
+        assert_eq!(key.genuine(&token[..SIGNED_HEX]), None);
+        // Every token for the same browser differs (a fresh salt), and each is valid.
+        let again = key.sign(&nonce);
+        assert_ne!(token, again);
+        assert!(key.verify(&nonce, &again));
+        assert_ne!(token[NONCE_HEX..], again[NONCE_HEX..]);
         assert!(!format!("{key:?}").contains("one"));
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use poem::http::StatusCode;
 use poem::http::header::{self, HeaderValue};
-use poem::{IntoResponse, Request, Response};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 
 /// `303 See Other` to `location`: after a form, the browser loads the next page
 /// with GET.
@@ -118,33 +118,89 @@ fn gunzip(gzip: &[u8]) -> Vec<u8> {
     plain
 }
 
-/// `br` or `gzip`, whichever `Accept-Encoding` allows (a `q` of 0 refuses), brotli
-/// first: it is the smaller.
+/// `br` or `gzip`, whichever `Accept-Encoding` allows, brotli first: it is the
+/// smaller.
 fn preferred_encoding(req: &Request) -> Option<&'static str> {
-    let accepted: Vec<(String, bool)> = req
+    ["br", "gzip"]
+        .into_iter()
+        .find(|name| accepts_encoding(req, name))
+}
+
+/// Whether `Accept-Encoding` allows `name` (by name or `*`; a `q` of 0 refuses).
+fn accepts_encoding(req: &Request, name: &str) -> bool {
+    let mut by_name = None;
+    let mut any = false;
+    let items = req
         .headers()
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|item| {
-            let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (name, !refused)
-        })
-        .collect();
-    let allows = |name: &str| {
-        accepted.iter().any(|(n, ok)| *ok && n == name)
-            || (accepted.iter().any(|(n, ok)| *ok && n == "*")
-                && !accepted.iter().any(|(n, _)| n == name))
-    };
-    ["br", "gzip"].into_iter().find(|name| allows(name))
+        .flat_map(|v| v.split(','));
+    for item in items {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if coding.eq_ignore_ascii_case(name) {
+            by_name = Some(by_name.unwrap_or(true) && !refused);
+        } else if coding == "*" {
+            any = !refused;
+        }
+    }
+    by_name.unwrap_or(any)
+}
+
+/// HTML bodies at least this long are sent gzip-compressed to clients that take it;
+/// below it the header costs more than compression saves.
+pub const COMPRESS_HTML_FROM: usize = 1024;
+
+/// Compresses HTML answers of [`COMPRESS_HTML_FROM`] bytes or more with gzip when
+/// the client accepts it, and marks every HTML answer `Vary: Accept-Encoding`.
+/// Safe against BREACH because no page holds a secret that stays the same between
+/// responses: the CSRF token is salted afresh each time, and session and API
+/// tokens are never in a page. (`/auth` never gets here: its answers have no body.)
+pub fn compress_html<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
+    ep.around(|ep, req| async move {
+        let gzip = accepts_encoding(&req, "gzip");
+        let resp = ep.call(req).await?.into_response();
+        let is_html = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
+        if !is_html || resp.headers().contains_key(header::CONTENT_ENCODING) {
+            return Ok(resp);
+        }
+        let (mut parts, body) = resp.into_parts();
+        parts
+            .headers
+            .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        let body = body.into_vec().await?;
+        if !gzip || body.len() < COMPRESS_HTML_FROM {
+            return Ok(Response::from_parts(parts, body.into()));
+        }
+        let compressed = gzip_bytes(&body);
+        parts
+            .headers
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Ok(Response::from_parts(parts, compressed.into()))
+    })
+}
+
+fn gzip_bytes(plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 3),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(plain);
+    encoder.finish().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -175,6 +231,42 @@ mod tests {
             asset.answer(&br).headers()[header::CONTENT_ENCODING],
             "gzip"
         );
+    }
+
+    async fn html_answer(len: usize, content_type: &'static str, accept: &str) -> Response {
+        let page = poem::endpoint::make_sync(move |_| {
+            Response::builder()
+                .content_type(content_type)
+                .body("x".repeat(len))
+        });
+        let req = Request::builder()
+            .header(header::ACCEPT_ENCODING, accept)
+            .finish();
+        compress_html(page).call(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn html_is_compressed_from_the_threshold_on_and_nothing_else_is() {
+        let big = html_answer(COMPRESS_HTML_FROM, "text/html; charset=utf-8", "gzip").await;
+        assert_eq!(big.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(big.headers()[header::VARY], "Accept-Encoding");
+        let body = big.into_body().into_vec().await.unwrap();
+        assert!(body.len() < COMPRESS_HTML_FROM / 4);
+        let small = html_answer(COMPRESS_HTML_FROM - 1, "text/html", "gzip").await;
+        assert!(small.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(small.headers()[header::VARY], "Accept-Encoding");
+        for (content_type, accept) in [
+            ("application/json", "gzip"),
+            ("text/html", "identity"),
+            ("text/html", "br, gzip;q=0"),
+        ] {
+            let resp = html_answer(4096, content_type, accept).await;
+            assert!(
+                resp.headers().get(header::CONTENT_ENCODING).is_none(),
+                "{content_type} {accept}"
+            );
+            assert_eq!(resp.into_body().into_vec().await.unwrap().len(), 4096);
+        }
     }
 
     fn encoding(accept: &str) -> Option<&'static str> {
