@@ -3,8 +3,10 @@
 //! - `seed [ARGS…]`: loads `fixtures/users.toml` into the default store
 //!   (`surrealkv://./data/gatehouse`) through `gatehouse seed`; extra arguments
 //!   (`--db URL`, `--scrypt-log-n N`) are passed on.
-//! - `bench [--seconds N]`: SPEC §10 in one run (see `bench.rs`), each load for N
-//!   seconds (default 10); prints a table, writes `target/bench.json`.
+//! - `bench [--seconds N] [--rounds R] [--profile P]`: SPEC §10 in one run (see
+//!   `bench.rs`), each load for N seconds (default 10), `/auth` against the bare
+//!   handler in R pinned rounds (default 5); prints a table, writes
+//!   `target/bench.json`.
 //! - `fuzz [--seconds N] [TARGET…]`: runs each `cargo fuzz` target of `fuzz/` for N
 //!   seconds (default 60) from the committed seeds in `fuzz/seeds/TARGET` and prints
 //!   executions per target; installs cargo-fuzz (pinned) if missing. The targets
@@ -47,6 +49,13 @@ enum Task {
         /// Seconds per load.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Rounds of /auth against the bare handler, alternating, each pinned.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Cargo profile to build and measure: `release` (what ships) or
+        /// `profiling` (the same code with symbols, for perf).
+        #[arg(long, default_value = "release")]
+        profile: String,
     },
     /// Run each cargo-fuzz target of fuzz/ from its committed seeds (installing
     /// cargo-fuzz if missing) and print executions per target.
@@ -63,7 +72,11 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Seed { extra } => seed(&extra),
-        Task::Bench { seconds } => bench::bench(&workspace_root(), seconds),
+        Task::Bench {
+            seconds,
+            rounds,
+            profile,
+        } => bench::bench(&workspace_root(), seconds, rounds, &profile),
         Task::Fuzz { seconds, targets } => fuzz(seconds, targets),
     }
 }
