@@ -49,8 +49,8 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
         bail!("release build failed");
     }
     let oha = ensure_oha(&cargo)?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from);
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target_dir.join(profile);
     let binary = release.join("gatehouse");
     let binary_bytes = stripped_size(&binary)?;
@@ -106,7 +106,10 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
             (load(&bare_url, &["-c", "16"])?, auth)
         };
         if auth_peak.status("200") < auth_peak.total() {
-            bail!("/auth did not admit every request: {:?}", auth_peak.statuses);
+            bail!(
+                "/auth did not admit every request: {:?}",
+                auth_peak.statuses
+            );
         }
         eprintln!(
             "   round {}: /auth {:.0}/s, bare {:.0}/s, ratio {:.3}",
