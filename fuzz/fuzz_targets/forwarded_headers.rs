@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(forwarded) = parse_forwarded(&headers)
-        && let Some(url) = forwarded.original_url
+        && let Ok(Some(url)) = forwarded.original_url()
     {
         assert!(matches!(url.scheme(), "http" | "https"), "{url}");
         assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{url}");

@@ -3,24 +3,33 @@
 use http::HeaderMap;
 use http::header::COOKIE;
 
-/// The pairs of every `Cookie` header, trimmed, empty ones left out. A value that
-/// is not visible ASCII makes its whole header unreadable, as it is to poem.
-fn pairs(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// The pairs of every `Cookie` header as bytes, trimmed, empty ones left out. A pair
+/// with a byte outside visible ASCII is skipped, as no browser sends one. (Runs on
+/// every request: no UTF-8 decoding, no allocation.)
+fn pairs(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .map(|pair| pair.trim_ascii())
+        .filter(|pair| !pair.is_empty() && pair.iter().all(|b| (0x20..0x7f).contains(b)))
+}
+
+/// A pair's name and value (the value empty when there is no `=`).
+fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
+    match pair.iter().position(|b| *b == b'=') {
+        Some(i) => (pair[..i].trim_ascii_end(), pair[i + 1..].trim_ascii_start()),
+        None => (pair, &[]),
+    }
 }
 
 /// The value of the first cookie called `name` (exactly: names are case-sensitive).
 pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     pairs(headers)
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(n, _)| n.trim_end() == name)
-        .map(|(_, value)| value.trim_start())
+        .filter(|pair| pair.contains(&b'='))
+        .map(split_pair)
+        .find(|(n, _)| *n == name.as_bytes())
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
 }
 
 /// The request's cookies without those called one of `names`, joined as one
@@ -28,10 +37,14 @@ pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 pub fn without(headers: &HeaderMap, names: &[&str]) -> Option<String> {
     let mut kept = String::new();
     for pair in pairs(headers) {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
-        if names.contains(&name) {
+        let (name, _) = split_pair(pair);
+        if names.iter().any(|n| n.as_bytes() == name) {
             continue;
         }
+        // Visible ASCII (checked by `pairs`): always UTF-8.
+        let Ok(pair) = std::str::from_utf8(pair) else {
+            continue;
+        };
         if !kept.is_empty() {
             kept.push_str("; ");
         }

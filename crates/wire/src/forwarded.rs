@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use url::Url;
 
 /// Which kind of proxy asks, known by the headers it sends.
@@ -20,12 +20,48 @@ pub enum Asker {
     Direct,
 }
 
-/// The request a proxy asks about.
+/// The request a proxy asks about. The headers are checked when read (one of each,
+/// one family, ASCII, the right shape); the URL itself is parsed only when asked
+/// for ([`Forwarded::original_url`]) — only a refusal needs it, and `/auth` admits
+/// far more often than it refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forwarded {
+pub struct Forwarded<'h> {
     pub asker: Asker,
+    original: Option<Original<'h>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Original<'h> {
+    /// nginx's `X-Original-URL`, known to start with `http://` or `https://`.
+    Url(&'h str),
+    /// Caddy's and Traefik's parts, each checked.
+    Parts {
+        https: bool,
+        host: &'h str,
+        uri: &'h str,
+    },
+}
+
+impl Forwarded<'_> {
+    /// No (believable) proxy headers.
+    pub const DIRECT: Forwarded<'static> = Forwarded {
+        asker: Asker::Direct,
+        original: None,
+    };
+
     /// The URL the client asked the proxy for, when the proxy said.
-    pub original_url: Option<Url>,
+    pub fn original_url(&self) -> Result<Option<Url>, ForwardedError> {
+        match &self.original {
+            None => Ok(None),
+            Some(Original::Url(raw)) => parse_original(raw).map(Some),
+            Some(Original::Parts { https, host, uri }) => {
+                let scheme = if *https { "https" } else { "http" };
+                Url::parse(&format!("{scheme}://{host}{uri}"))
+                    .map(Some)
+                    .map_err(|_| ForwardedError::Invalid("the forwarded URL does not parse"))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,44 +76,57 @@ pub enum ForwardedError {
     Invalid(&'static str),
 }
 
-const X_ORIGINAL_URL: &str = "x-original-url";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
-const X_FORWARDED_URI: &str = "x-forwarded-uri";
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+// Header names made once: looking one up by `&str` parses the name every time.
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The proxy headers of a request from a trusted proxy.
-pub fn parse_forwarded(headers: &HeaderMap) -> Result<Forwarded, ForwardedError> {
-    let original = single(headers, X_ORIGINAL_URL)?;
-    let host = single(headers, X_FORWARDED_HOST)?;
-    let uri = single(headers, X_FORWARDED_URI)?;
+pub fn parse_forwarded(headers: &HeaderMap) -> Result<Forwarded<'_>, ForwardedError> {
+    let original = single(headers, &X_ORIGINAL_URL)?;
+    let host = single(headers, &X_FORWARDED_HOST)?;
+    let uri = single(headers, &X_FORWARDED_URI)?;
     match (original, host.is_some() || uri.is_some()) {
         (Some(_), true) => Err(ForwardedError::Mixed),
-        (Some(original), false) => Ok(Forwarded {
-            asker: Asker::Nginx,
-            original_url: Some(parse_original(original)?),
-        }),
+        (Some(original), false) => {
+            let starts = |prefix: &str| {
+                original
+                    .get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+            };
+            if !starts("http://") && !starts("https://") {
+                return Err(ForwardedError::Invalid(
+                    "X-Original-URL is not an http(s) URL",
+                ));
+            }
+            Ok(Forwarded {
+                asker: Asker::Nginx,
+                original: Some(Original::Url(original)),
+            })
+        }
         (None, true) => {
-            let proto = single(headers, X_FORWARDED_PROTO)?.unwrap_or("https");
-            let original_url = match host {
-                Some(host) => Some(rebuild(proto, host, uri.unwrap_or("/"))?),
+            let proto = single(headers, &X_FORWARDED_PROTO)?.unwrap_or("https");
+            let original = match host {
+                Some(host) => Some(checked_parts(proto, host, uri.unwrap_or("/"))?),
                 None => None,
             };
             Ok(Forwarded {
                 asker: Asker::ForwardAuth,
-                original_url,
+                original,
             })
         }
-        (None, false) => Ok(Forwarded {
-            asker: Asker::Direct,
-            original_url: None,
-        }),
+        (None, false) => Ok(Forwarded::DIRECT),
     }
 }
 
 /// The one value of header `name`: a repeated header or a comma list means a chain
 /// of proxies or a client adding its own, and neither can be believed.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ForwardedError> {
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a str>, ForwardedError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -100,7 +149,7 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, For
 /// client's to choose. Only meaningful for [`Asker::ForwardAuth`].
 pub fn forwards_client_query(headers: &HeaderMap, auth_query: Option<&str>) -> bool {
     let client_query = headers
-        .get(X_FORWARDED_URI)
+        .get(&X_FORWARDED_URI)
         .and_then(|v| v.to_str().ok())
         .and_then(|uri| uri.split_once('?'))
         .map(|(_, query)| query);
@@ -118,13 +167,20 @@ fn parse_original(raw: &str) -> Result<Url, ForwardedError> {
     Ok(url)
 }
 
-fn rebuild(proto: &str, host: &str, uri: &str) -> Result<Url, ForwardedError> {
-    let proto = proto.to_ascii_lowercase();
-    if !matches!(proto.as_str(), "http" | "https") {
+fn checked_parts<'h>(
+    proto: &str,
+    host: &'h str,
+    uri: &'h str,
+) -> Result<Original<'h>, ForwardedError> {
+    let https = if proto.eq_ignore_ascii_case("https") {
+        true
+    } else if proto.eq_ignore_ascii_case("http") {
+        false
+    } else {
         return Err(ForwardedError::Invalid(
             "X-Forwarded-Proto is not http or https",
         ));
-    }
+    };
     // A host with a path, userinfo or query would turn into another URL.
     let host_ok = !host.is_empty()
         && host
@@ -136,8 +192,7 @@ fn rebuild(proto: &str, host: &str, uri: &str) -> Result<Url, ForwardedError> {
     if !uri.starts_with('/') || uri.starts_with("//") {
         return Err(ForwardedError::Invalid("X-Forwarded-Uri is not a path"));
     }
-    Url::parse(&format!("{proto}://{host}{uri}"))
-        .map_err(|_| ForwardedError::Invalid("the forwarded URL does not parse"))
+    Ok(Original::Parts { https, host, uri })
 }
 
 /// The client's address behind `peer`: `peer` itself unless it is trusted; then
@@ -154,7 +209,7 @@ pub fn client_behind(
     let mut client = peer;
     // Several headers count as one list, in order.
     let hops: Vec<&str> = headers
-        .get_all(X_FORWARDED_FOR)
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .flat_map(|v| v.to_str().unwrap_or("?").split(','))
         .collect();
@@ -195,29 +250,27 @@ mod tests {
 
     #[test]
     fn nginx_and_forward_auth_proxies_are_told_apart() {
-        let nginx = parse_forwarded(&headers(&[(
-            "x-original-url",
-            "https://app.example.com/a?b=c",
-        )]))
-        .unwrap();
+        let nginx_headers = headers(&[("x-original-url", "https://app.example.com/a?b=c")]);
+        let nginx = parse_forwarded(&nginx_headers).unwrap();
         assert_eq!(nginx.asker, Asker::Nginx);
         assert_eq!(
-            nginx.original_url.unwrap().as_str(),
+            nginx.original_url().unwrap().unwrap().as_str(),
             "https://app.example.com/a?b=c"
         );
-        let caddy = parse_forwarded(&headers(&[
+        let caddy_headers = headers(&[
             ("x-forwarded-proto", "http"),
             ("x-forwarded-host", "App.Example.com:8443"),
             ("x-forwarded-uri", "/wiki?page=1"),
             ("x-forwarded-for", "203.0.113.9"),
-        ]))
-        .unwrap();
+        ]);
+        let caddy = parse_forwarded(&caddy_headers).unwrap();
         assert_eq!(caddy.asker, Asker::ForwardAuth);
         assert_eq!(
-            caddy.original_url.unwrap().as_str(),
+            caddy.original_url().unwrap().unwrap().as_str(),
             "http://app.example.com:8443/wiki?page=1"
         );
-        let direct = parse_forwarded(&headers(&[("x-forwarded-for", "203.0.113.9")])).unwrap();
+        let direct_headers = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        let direct = parse_forwarded(&direct_headers).unwrap();
         assert_eq!(direct.asker, Asker::Direct);
     }
 
@@ -301,5 +354,13 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+        // The right shape but not a URL: read, and refused once the URL is needed.
+        let odd_headers = headers(&[("x-original-url", "http://[::1/x")]);
+        let odd = parse_forwarded(&odd_headers).unwrap();
+        assert_eq!(odd.asker, Asker::Nginx);
+        assert!(matches!(
+            odd.original_url(),
+            Err(ForwardedError::Invalid(_))
+        ));
     }
 }
