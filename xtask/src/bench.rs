@@ -95,16 +95,27 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
     }
     let headers = [cookie.as_str(), original];
     let load = |url: &str, extra: &[&str]| oha_run(&oha, load_cpu, url, seconds, extra, &headers);
+    // Each server's CPU time per answer, besides the throughput: with one core for
+    // the load generator, a fast server may wait for it (throughput then flatters
+    // it), while CPU time per answer does not depend on who waits.
+    let measured = |server: &Server, url: &str| -> anyhow::Result<(Load, f64)> {
+        let before = server.cpu_seconds()?;
+        let load = load(url, &["-c", "16"])?;
+        let per_answer = (server.cpu_seconds()? - before) / load.total().max(1.0);
+        Ok((load, per_answer * 1e6))
+    };
     let mut peaks = Vec::new();
+    let mut cpu = Vec::new();
     for round in 0..rounds.max(1) {
         // Alternate which goes first, so a drift in the machine favours neither.
-        let (bare_peak, auth_peak) = if round % 2 == 0 {
-            let bare = load(&bare_url, &["-c", "16"])?;
-            (bare, load(&auth_url, &["-c", "16"])?)
+        let ((bare_peak, bare_us), (auth_peak, auth_us)) = if round % 2 == 0 {
+            let bare = measured(&bare, &bare_url)?;
+            (bare, measured(&gatehouse, &auth_url)?)
         } else {
-            let auth = load(&auth_url, &["-c", "16"])?;
-            (load(&bare_url, &["-c", "16"])?, auth)
+            let auth = measured(&gatehouse, &auth_url)?;
+            (measured(&bare, &bare_url)?, auth)
         };
+        cpu.push((auth_us, bare_us));
         if auth_peak.status("200") < auth_peak.total() {
             bail!(
                 "/auth did not admit every request: {:?}",
@@ -112,11 +123,13 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
             );
         }
         eprintln!(
-            "   round {}: /auth {:.0}/s, bare {:.0}/s, ratio {:.3}",
+            "   round {}: /auth {:.0}/s, bare {:.0}/s, ratio {:.3}; CPU per answer {auth_us:.2} vs \
+             {bare_us:.2} µs, ratio {:.3}",
             round + 1,
             auth_peak.rps,
             bare_peak.rps,
-            auth_peak.rps / bare_peak.rps
+            auth_peak.rps / bare_peak.rps,
+            bare_us / auth_us
         );
         peaks.push((auth_peak, bare_peak));
     }
@@ -124,6 +137,10 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
     ratios.sort_by(f64::total_cmp);
     let ratio = median(&ratios);
     let (ratio_low, ratio_high) = (ratios[0], ratios[ratios.len() - 1]);
+    let cpu_ratios = sorted(cpu.iter().map(|(auth, bare)| bare / auth));
+    let cpu_ratio = median(&cpu_ratios);
+    let auth_us = median(&sorted(cpu.iter().map(|(auth, _)| *auth)));
+    let bare_us = median(&sorted(cpu.iter().map(|(_, bare)| *bare)));
     let auth_rps = median(&sorted(peaks.iter().map(|(a, _)| a.rps)));
     let bare_rps = median(&sorted(peaks.iter().map(|(_, b)| b.rps)));
     let half = format!("{}", (auth_rps / 2.0).max(1.0) as u64);
@@ -219,6 +236,18 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
             ratio >= 0.9,
         ),
         row(
+            "/auth CPU per answer vs bare handler",
+            format!(
+                "{auth_us:.2} µs vs {bare_us:.2} µs, median of {} rounds ({:.0}–{:.0} %)",
+                cpu_ratios.len(),
+                cpu_ratios[0] * 100.0,
+                cpu_ratios[cpu_ratios.len() - 1] * 100.0
+            ),
+            format!("{:.0} %", cpu_ratio * 100.0),
+            "≥ 90 %",
+            cpu_ratio >= 0.9,
+        ),
+        row(
             "/auth p50 / p99 at half peak",
             format!("{:.3} / {:.3} ms", auth_half.p50_ms, auth_half.p99_ms),
             format!("{:.3} ms", auth_half.p99_ms),
@@ -304,6 +333,7 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
         "rounds": peaks.iter().map(|(a, b)| json!({ "auth": a.json(), "bare": b.json() })).collect::<Vec<_>>(),
         "auth_peak_rps": auth_rps, "bare_peak_rps": bare_rps,
         "ratio": ratio, "ratio_low": ratio_low, "ratio_high": ratio_high,
+        "cpu_us_per_answer": { "auth": auth_us, "bare": bare_us, "ratio": cpu_ratio },
         "auth_half_peak": auth_half.json(),
         "scrypt_ms": scrypt.as_secs_f64() * 1000.0, "login_capacity_per_s": capacity,
         "parallel_scrypt_ms": parallel.as_secs_f64() * 1000.0,
@@ -320,6 +350,17 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
     eprintln!("wrote {}", out.display());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `getconf CLK_TCK` (100 on Linux unless configured otherwise).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -417,6 +458,19 @@ impl Server {
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Ok(Self { child, addr })
+    }
+
+    /// CPU time (user and system) the server used so far, in seconds.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+            bail!("no CPU times in /proc/{}/stat", self.child.id());
+        };
+        Ok((user + system) / clock_ticks_per_second())
     }
 
     /// Pins every thread of the server to `cpus` (a `taskset` list such as `1`).

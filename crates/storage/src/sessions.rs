@@ -41,6 +41,12 @@ impl SessionToken {
     pub fn session_id(&self) -> String {
         sha256_hex(&self.0)
     }
+
+    /// The SHA-256 of the token as bytes: the session id before its hex encoding,
+    /// for lookups that need no string (the session cache, on every request).
+    pub fn session_digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
 }
 
 /// 32 random bytes as 64 lowercase hex characters.

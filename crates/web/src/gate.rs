@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::core::Authenticated;
 use crate::core::next::{absolute_login_url, safe_next};
 use crate::http::AppState;
-use crate::http::identity::current;
+use crate::http::identity::{current, identity_values};
 use crate::http::proxy::{self, Asker, Forwarded};
 
 /// The rules of one `/auth` location, from its query.
@@ -71,7 +71,7 @@ impl Rules {
     }
 
     /// Why `who` may not pass, if they may not.
-    fn refuse(&self, who: &Authenticated, now: i64) -> Option<String> {
+    fn refuse(&self, who: &Authenticated) -> Option<String> {
         let name = who.user.username.as_str();
         if let Some(users) = &self.users
             && !users.iter().any(|u| u == name)
@@ -81,7 +81,7 @@ impl Rules {
             ));
         }
         if let Some(max_age) = self.max_age
-            && now.saturating_sub(who.authenticated_at()) > max_age
+            && storage::now().saturating_sub(who.authenticated_at()) > max_age
         {
             return Some("This app needs a recent login. Log in again to continue.".to_owned());
         }
@@ -107,14 +107,7 @@ fn answer(req: &Request, state: &AppState) -> Response {
     };
     let forwarded = match proxy::forwarded(req, config) {
         Ok(forwarded) => forwarded,
-        Err(err) => {
-            tracing::warn!(
-                error = %err,
-                address = proxy::client_address(req, config).as_deref().unwrap_or("-"),
-                "refused forwarded headers"
-            );
-            return (StatusCode::BAD_REQUEST, err.to_string()).into_response();
-        }
+        Err(err) => return bad_forwarded(req, config, &err),
     };
     if forwarded.asker == Asker::ForwardAuth
         && proxy::forwards_client_query(req.headers(), req.uri().query())
@@ -125,18 +118,25 @@ fn answer(req: &Request, state: &AppState) -> Response {
         tracing::warn!(message);
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
-    // Only a refusal needs the return URL: the allowed path does not build it.
+    // Only a refusal needs the return URL: the allowed path neither parses the
+    // client's URL nor builds it.
     let next = || {
         forwarded
-            .original_url
-            .as_ref()
-            .and_then(|url| safe_next(url.as_str(), config))
+            .original_url()
+            .map(|url| url.and_then(|url| safe_next(url.as_str(), config)))
     };
     let Some(who) = current(req) else {
-        return deny(req, config, &forwarded, rules.nginx, next().as_deref());
+        return match next() {
+            Ok(next) => deny(req, config, &forwarded, rules.nginx, next.as_deref()),
+            Err(err) => bad_forwarded(req, config, &err),
+        };
     };
-    if let Some(reason) = rules.refuse(who, storage::now()) {
-        let login = absolute_login_url(config, next().as_deref());
+    if let Some(reason) = rules.refuse(who) {
+        let next = match next() {
+            Ok(next) => next,
+            Err(err) => return bad_forwarded(req, config, &err),
+        };
+        let login = absolute_login_url(config, next.as_deref());
         let body = html! {
             p { (reason) }
             p { a href=(login) { "Log in as someone else" } }
@@ -144,11 +144,22 @@ fn answer(req: &Request, state: &AppState) -> Response {
         return (StatusCode::FORBIDDEN, body).into_response();
     }
     let mut resp = Response::builder().status(StatusCode::OK).finish();
+    // Room for the identity and security headers at once, instead of growing.
+    resp.headers_mut().reserve(16);
     identity_headers(resp.headers_mut(), config, who);
     if let Some(cookies) = app_cookies(req) {
         resp.headers_mut().insert(header::COOKIE, cookies);
     }
     resp
+}
+
+fn bad_forwarded(req: &Request, config: &Config, err: &proxy::ForwardedError) -> Response {
+    tracing::warn!(
+        error = %err,
+        address = proxy::client_address(req, config).as_deref().unwrap_or("-"),
+        "refused forwarded headers"
+    );
+    (StatusCode::BAD_REQUEST, err.to_string()).into_response()
 }
 
 /// gatehouse's own cookies, in every spelling a configuration can give them.
@@ -169,13 +180,12 @@ fn app_cookies(req: &Request) -> Option<HeaderValue> {
 }
 
 fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticated) {
-    let user = HeaderValue::from_str(who.user.username.as_str());
-    let email = HeaderValue::from_bytes(who.user.email.as_str().as_bytes());
+    let values = identity_values(who);
     for (names, value) in [
-        (&config.identity_headers.user, user),
-        (&config.identity_headers.email, email),
+        (&config.identity_headers.user, &values.user),
+        (&config.identity_headers.email, &values.email),
     ] {
-        let Ok(value) = value else { continue };
+        let Some(value) = value else { continue };
         for name in names {
             headers.insert(name.clone(), value.clone());
         }
@@ -190,7 +200,7 @@ fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticate
 fn deny(
     req: &Request,
     config: &Config,
-    forwarded: &Forwarded,
+    forwarded: &Forwarded<'_>,
     nginx: bool,
     next: Option<&str>,
 ) -> Response {

@@ -11,6 +11,9 @@
 //! A loader that read the store before an eviction must not put the stale record
 //! back: inserts carry the generation they started from, and any eviction moves
 //! the generation on.
+//!
+//! Entries are keyed by the session id's bytes (the SHA-256 of the token), not its
+//! hex string: a lookup on every request then needs no encoding and no allocation.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +30,15 @@ use super::Authenticated;
 /// Entries kept at most; past it the cache starts again from empty.
 const CAPACITY: usize = 100_000;
 
+/// A session id as bytes: [`storage::SessionToken::session_digest`].
+pub type SessionKey = [u8; 32];
+
+/// The key of a session id in hex, as the store and the change feed name it.
+fn key_of(id: &str) -> Option<SessionKey> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(id, &mut key).ok().map(|()| key)
+}
+
 #[derive(Clone, Default)]
 pub struct SessionCache {
     inner: Arc<Inner>,
@@ -34,7 +46,7 @@ pub struct SessionCache {
 
 #[derive(Default)]
 struct Inner {
-    entries: Mutex<HashMap<String, Arc<Authenticated>>>,
+    entries: Mutex<HashMap<SessionKey, Arc<Authenticated>>>,
     generation: AtomicU64,
     enabled: AtomicBool,
 }
@@ -45,11 +57,11 @@ impl SessionCache {
         self.inner.generation.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Authenticated>> {
+    pub fn get(&self, key: &SessionKey) -> Option<Arc<Authenticated>> {
         if !self.inner.enabled.load(Ordering::Acquire) {
             return None;
         }
-        self.entries().get(id).cloned()
+        self.entries().get(key).cloned()
     }
 
     /// Caches a session read from the store at `generation`, unless something was
@@ -58,7 +70,7 @@ impl SessionCache {
         if !self.inner.enabled.load(Ordering::Acquire) {
             return;
         }
-        let Some(id) = found.session().map(|s| s.id.clone()) else {
+        let Some(key) = found.session().and_then(|s| key_of(&s.id)) else {
             return;
         };
         let mut entries = self.entries();
@@ -68,13 +80,19 @@ impl SessionCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(id, found);
+        entries.insert(key, found);
     }
 
     pub fn evict(&self, id: &str) {
         let mut entries = self.entries();
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(id);
+        match key_of(id) {
+            Some(key) => {
+                entries.remove(&key);
+            }
+            // Not an id this cache could hold: to be safe, forget everything.
+            None => entries.clear(),
+        }
     }
 
     /// Drops every session of `username` (password change, revoke all others).
@@ -103,7 +121,7 @@ impl SessionCache {
         self.inner.enabled.store(enabled, Ordering::Release);
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Authenticated>>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Arc<Authenticated>>> {
         self.inner
             .entries
             .lock()

@@ -1,6 +1,9 @@
 //! Who a request comes from, once the identity middleware has read its session
 //! cookie or bearer token (Flask-Login's `current_user`).
 
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
 use domain::User;
 use storage::{Session, TokenInfo};
 
@@ -10,6 +13,29 @@ use storage::{Session, TokenInfo};
 pub struct Authenticated {
     pub user: User,
     pub via: Credential,
+    /// What an adapter derived from this identity once and may reuse for as long
+    /// as the session stays cached (the `/auth` header values): core neither knows
+    /// nor reads it.
+    pub memo: Memo,
+}
+
+/// A value computed once per cached identity; see [`Authenticated::memo`].
+#[derive(Clone, Default)]
+pub struct Memo(OnceLock<Arc<dyn Any + Send + Sync>>);
+
+impl Memo {
+    /// The memoized value, made by `make` on first use. `None` if another kind of
+    /// value was memoized first.
+    pub fn get_or_init<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<Arc<T>> {
+        let value = self.0.get_or_init(|| Arc::new(make()));
+        Arc::clone(value).downcast::<T>().ok()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -21,6 +47,14 @@ pub enum Credential {
 }
 
 impl Authenticated {
+    pub fn new(user: User, via: Credential) -> Self {
+        Self {
+            user,
+            via,
+            memo: Memo::default(),
+        }
+    }
+
     /// The browser session, when the request came with the cookie.
     pub fn session(&self) -> Option<&Session> {
         match &self.via {

@@ -24,11 +24,11 @@ pub async fn load_session(
     let Some(token) = token else {
         return Ok(None);
     };
-    let id = token.session_id();
     let cache = &services.sessions;
-    let found = match cache.get(&id) {
+    let found = match cache.get(&token.session_digest()) {
         Some(hit) => hit,
         None => {
+            let id = token.session_id();
             let generation = cache.generation();
             let Some(session) = services.store.session_by_id(&id).await? else {
                 return Ok(None);
@@ -36,10 +36,7 @@ pub async fn load_session(
             let Some(user) = services.store.user_by_username(&session.username).await? else {
                 return Ok(None);
             };
-            let found = Arc::new(Authenticated {
-                user,
-                via: Credential::Session(session),
-            });
+            let found = Arc::new(Authenticated::new(user, Credential::Session(session)));
             cache.insert(generation, Arc::clone(&found));
             found
         }
@@ -47,16 +44,17 @@ pub async fn load_session(
     let Some(session) = found.session() else {
         return Ok(None);
     };
+    let id = &session.id;
     let now = storage::now();
     if !session.is_live(now, services.config.sessions.idle_timeout) {
-        cache.evict(&id);
-        services.store.delete_session(&id).await?;
+        cache.evict(id);
+        services.store.delete_session(id).await?;
         return Ok(None);
     }
     if now - session.last_seen >= TOUCH_INTERVAL {
         // The cached copy's last_seen is stale now: the next request reloads it.
-        cache.evict(&id);
-        services.store.touch_session(&id, now).await?;
+        cache.evict(id);
+        services.store.touch_session(id, now).await?;
     }
     Ok(Some(found))
 }
@@ -83,10 +81,10 @@ pub async fn load_token(
     if info.last_used.is_none_or(|at| now - at >= TOUCH_INTERVAL) {
         services.store.touch_api_token(&info.id, now).await?;
     }
-    Ok(Some(Arc::new(Authenticated {
+    Ok(Some(Arc::new(Authenticated::new(
         user,
-        via: Credential::Token(info),
-    })))
+        Credential::Token(info),
+    ))))
 }
 
 /// Ends one session: in the store, and at once in this node's cache (other nodes

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use domain::Username;
 use poem::http::StatusCode;
 use poem::http::header::{self, HeaderName, HeaderValue};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response};
 use storage::{ApiToken, Session, StorageError};
 
 use super::cookies::{clear_cookie, cookie, parse_session_token, session_cookie, sets_cookie};
@@ -41,62 +41,92 @@ pub fn current(req: &Request) -> Option<&Authenticated> {
 
 /// Wraps the whole app: strips spoofable identity headers, loads the session
 /// (Flask-Login's `user_loader`) and tags authenticated responses.
-pub fn middleware<E: Endpoint + 'static>(
-    ep: E,
-    state: AppState,
-) -> impl Endpoint<Output = Response> {
-    ep.around(move |ep, mut req| {
-        let state = state.clone();
-        async move {
-            strip_identity_headers(&mut req);
-            // A bearer token, when the request has one, is the whole identity: its
-            // cookie is not read (and not cleared). Other schemes are not ours.
-            let (auth, had_cookie) = match bearer(&req) {
-                Some(token) => (sessions::load_token(&state, token).await, false),
-                None => {
-                    let cookie = cookie(&req, state.config.session_cookie_name());
-                    let token = cookie.and_then(parse_session_token);
-                    (
-                        sessions::load_session(&state, token).await,
-                        cookie.is_some(),
-                    )
-                }
-            };
-            let auth = match auth {
-                Ok(auth) => auth,
-                Err(err) => return Ok(unavailable(&err)),
-            };
-            let username = auth
-                .as_ref()
-                .and_then(|a| HeaderValue::from_str(a.user.username.as_str()).ok());
-            if let Some(auth) = auth {
-                req.extensions_mut().insert(auth);
-            }
-            let mut resp = match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => err.into_response(),
-            };
-            if !resp.headers().contains_key(header::CACHE_CONTROL) {
-                resp.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            }
-            let ended = resp.extensions().get::<SessionEnded>().is_some();
-            match username {
-                Some(name) if !ended => {
-                    resp.headers_mut().insert(X_AUTH_USER, name);
-                }
-                // A cookie that names no live session is cleared, unless the
-                // handler set a new one.
-                None if had_cookie && !sets_cookie(&resp, state.config.session_cookie_name()) => {
-                    if let Ok(value) = HeaderValue::from_str(&clear_cookie(&state.config)) {
-                        resp.headers_mut().append(header::SET_COOKIE, value);
-                    }
-                }
-                _ => {}
-            }
-            Ok(resp)
+pub fn middleware<E: Endpoint + 'static>(ep: E, state: AppState) -> Identified<E> {
+    Identified { inner: ep, state }
+}
+
+/// A logged-in user's identity as header values, made once per cached session
+/// (kept in [`Authenticated::memo`]) instead of on every `/auth`.
+#[derive(Debug)]
+pub struct IdentityValues {
+    pub user: Option<HeaderValue>,
+    pub email: Option<HeaderValue>,
+}
+
+impl IdentityValues {
+    fn of(who: &Authenticated) -> Self {
+        Self {
+            user: HeaderValue::from_str(who.user.username.as_str()).ok(),
+            email: HeaderValue::from_bytes(who.user.email.as_str().as_bytes()).ok(),
         }
-    })
+    }
+}
+
+/// The header values of `who`, made on first use.
+pub fn identity_values(who: &Authenticated) -> Arc<IdentityValues> {
+    who.memo
+        .get_or_init(|| IdentityValues::of(who))
+        .unwrap_or_else(|| Arc::new(IdentityValues::of(who)))
+}
+
+/// The identity middleware as an endpoint of its own: it runs before every request
+/// (`/auth` included), so it is a plain `Endpoint` rather than an `around` closure,
+/// whose future poem would box per request.
+pub struct Identified<E> {
+    inner: E,
+    state: AppState,
+}
+
+impl<E: Endpoint> Endpoint for Identified<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let state = &self.state;
+        strip_identity_headers(&mut req);
+        // A bearer token, when the request has one, is the whole identity: its
+        // cookie is not read (and not cleared). Other schemes are not ours.
+        let (auth, had_cookie) = match bearer(&req) {
+            Some(token) => (sessions::load_token(state, token).await, false),
+            None => {
+                let cookie = cookie(&req, state.config.session_cookie_name());
+                let token = cookie.and_then(parse_session_token);
+                (sessions::load_session(state, token).await, cookie.is_some())
+            }
+        };
+        let auth = match auth {
+            Ok(auth) => auth,
+            Err(err) => return Ok(unavailable(&err)),
+        };
+        // The user's header values are made once per cached session.
+        let username = auth.as_ref().map(|a| identity_values(a).user.clone());
+        if let Some(auth) = auth {
+            req.extensions_mut().insert(auth);
+        }
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let headers = resp.headers_mut();
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        let ended = resp.extensions().get::<SessionEnded>().is_some();
+        match username {
+            Some(Some(name)) if !ended => {
+                resp.headers_mut()
+                    .insert(HeaderName::from_static(X_AUTH_USER), name);
+            }
+            // A cookie that names no live session is cleared, unless the
+            // handler set a new one.
+            None if had_cookie && !sets_cookie(&resp, state.config.session_cookie_name()) => {
+                if let Ok(value) = HeaderValue::from_str(&clear_cookie(&state.config)) {
+                    resp.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            _ => {}
+        }
+        Ok(resp)
+    }
 }
 
 fn strip_identity_headers(req: &mut Request) {

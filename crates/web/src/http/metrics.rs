@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use poem::http::{Method, StatusCode};
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, handler};
+use poem::{Endpoint, IntoResponse, Request, Response, handler};
 
 use super::AppState;
 use crate::core::Services;
@@ -181,24 +181,35 @@ fn gauge(out: &mut String, name: &str, help: &str, value: usize) {
 pub type Classify = fn(&str, &Method) -> (&'static str, bool);
 
 /// Counts every request by route and status, and times `/auth`.
-pub fn middleware<E: Endpoint + 'static>(
-    ep: E,
+pub fn middleware<E: Endpoint>(ep: E, metrics: Metrics, classify: Classify) -> Measured<E> {
+    Measured {
+        inner: ep,
+        metrics,
+        classify,
+    }
+}
+
+/// The metrics middleware as an endpoint of its own (no boxed future per request:
+/// it runs before every `/auth`).
+pub struct Measured<E> {
+    inner: E,
     metrics: Metrics,
     classify: Classify,
-) -> impl Endpoint<Output = Response> {
-    ep.around(move |ep, req| {
-        let metrics = metrics.clone();
-        async move {
-            let started = Instant::now();
-            let (route, login) = classify(req.uri().path(), req.method());
-            let resp = match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => err.into_response(),
-            };
-            metrics.record(route, login, resp.status(), started);
-            Ok(resp)
-        }
-    })
+}
+
+impl<E: Endpoint> Endpoint for Measured<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let (route, login) = (self.classify)(req.uri().path(), req.method());
+        let resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        self.metrics.record(route, login, resp.status(), started);
+        Ok(resp)
+    }
 }
 
 /// `GET /metrics`, served only on the operator listener (`--metrics-listen`).

@@ -11,13 +11,10 @@ pub use wire::forwarded::{Asker, Forwarded, ForwardedError, forwards_client_quer
 use crate::config::Config;
 
 /// Reads the proxy headers of `req`, if its peer is a trusted proxy.
-pub fn forwarded(req: &Request, config: &Config) -> Result<Forwarded, ForwardedError> {
+pub fn forwarded<'r>(req: &'r Request, config: &Config) -> Result<Forwarded<'r>, ForwardedError> {
     let trusted = peer(req).is_some_and(|ip| config.is_trusted_proxy(ip));
     if !trusted {
-        return Ok(Forwarded {
-            asker: Asker::Direct,
-            original_url: None,
-        });
+        return Ok(Forwarded::DIRECT);
     }
     wire::forwarded::parse_forwarded(req.headers())
 }
