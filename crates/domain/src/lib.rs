@@ -1,6 +1,7 @@
 //! gatehouse's core: who a user is and how a password is checked. No IO.
 //!
-//! - [`Username`], [`Email`], [`Password`], [`DisplayName`]: parsed once at the edge
+//! - [`Username`], [`Email`], [`Password`], [`DisplayName`], [`GroupName`]: parsed
+//!   once at the edge
 //!   (SPEC §3); holding one means it is valid.
 //! - [`User`]: a stored user as the rest of the program sees it.
 //! - [`PasswordHasher`] and [`PasswordHash`]: scrypt PHC strings, verification,
@@ -13,4 +14,4 @@ mod password;
 mod user;
 
 pub use password::{HashParams, Password, PasswordError, PasswordHash, PasswordHasher, Verdict};
-pub use user::{DisplayName, Email, User, Username, ValidationError};
+pub use user::{DisplayName, Email, GroupName, User, Username, ValidationError};

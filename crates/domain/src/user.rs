@@ -56,6 +56,55 @@ impl fmt::Display for Username {
     }
 }
 
+/// A group of users (`admins`, `ops`, `qa`): 2–32 characters of `a-z 0-9 _ -`,
+/// stored lowercase — shaped like a username, so that it is safe in a header, a
+/// comma-separated list and a URL query alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub const MIN: usize = 2;
+    pub const MAX: usize = 32;
+
+    pub fn parse(input: &str) -> Result<Self, ValidationError> {
+        let name = input.trim().to_ascii_lowercase();
+        let err = |m: &str| Err(ValidationError::new("groups", m));
+        if !(Self::MIN..=Self::MAX).contains(&name.len()) {
+            return err("A group name is 2 to 32 characters long.");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return err("A group name may only contain letters a–z, digits, '_' and '-'.");
+        }
+        Ok(Self(name))
+    }
+
+    /// A comma-separated list (`a, b,c`): each name parsed, duplicates dropped,
+    /// sorted; empty entries are skipped.
+    pub fn parse_list(input: &str) -> Result<Vec<Self>, ValidationError> {
+        let mut groups = input
+            .split(',')
+            .filter(|g| !g.trim().is_empty())
+            .map(Self::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An email address, trimmed and lowercased, its domain in ASCII (IDNA: `bücher.de`
 /// is kept as `xn--bcher-kva.de`). The check is deliberately modest (one `@`, a
 /// plausible domain, no spaces): only a mail that arrives proves an address, and
@@ -187,9 +236,18 @@ pub struct User {
     pub password_hash: crate::PasswordHash,
     /// Unix seconds.
     pub created_at: i64,
+    /// The groups the user belongs to, sorted, without duplicates.
+    pub groups: Vec<GroupName>,
+    /// A disabled user keeps the account but can neither log in nor pass the gate.
+    pub disabled: bool,
 }
 
 impl User {
+    /// Whether the user belongs to `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g.as_str() == group)
+    }
+
     /// The name to greet the user by.
     pub fn display_name(&self) -> &str {
         self.name
@@ -201,6 +259,20 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_names_are_shaped_like_usernames_and_lists_are_sets() {
+        assert_eq!(GroupName::parse(" Ops ").map(|g| g.0), Ok("ops".into()));
+        assert!(GroupName::parse("qa").is_ok());
+        for bad in ["a", "a,b", "a b", "ädmins", "a\nb", &"g".repeat(33)] {
+            assert!(GroupName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let list = GroupName::parse_list("ops, admins,,Ops ,qa").unwrap();
+        let names: Vec<&str> = list.iter().map(GroupName::as_str).collect();
+        assert_eq!(names, ["admins", "ops", "qa"]);
+        assert_eq!(GroupName::parse_list(" , ").unwrap(), []);
+        assert!(GroupName::parse_list("ops,a b").is_err());
+    }
 
     #[test]
     fn usernames_are_lowercased_and_bounded() {

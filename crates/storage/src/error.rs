@@ -5,6 +5,12 @@ pub enum StorageError {
     UsernameTaken,
     #[error("the email address is already registered")]
     EmailTaken,
+    /// The invitation does not exist, was used already, or expired.
+    #[error("the invitation is not valid (used, revoked or expired)")]
+    InvitationInvalid,
+    /// The change would leave the admins' group without an enabled member.
+    #[error("the last admin cannot be disabled, deleted or removed from the admins")]
+    LastAdmin,
     /// The surrealkv folder is locked by another process.
     #[error(
         "the database folder {path} is in use by another process (its LOCK file is held). \

@@ -9,11 +9,13 @@
 //!   session by the SHA-256 of its token and never sees the token itself.
 //!
 //! - [`tokens`]: API tokens, stored the same way as sessions.
+//! - [`invitations`]: single-use signup links, used up in the signup's transaction.
 //! - [`throttle`]: failed-login counters; `settings`: shared secrets (the CSRF key).
 //!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
 
 mod error;
+pub mod invitations;
 mod schema;
 pub mod sessions;
 mod settings;
@@ -24,6 +26,7 @@ pub mod users;
 pub mod watch;
 
 pub use error::StorageError;
+pub use invitations::{Invitation, InvitationToken, NewInvitation};
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;

@@ -8,6 +8,8 @@ DEFINE FIELD IF NOT EXISTS email ON user TYPE string;
 DEFINE FIELD IF NOT EXISTS name ON user TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS password_hash ON user TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON user TYPE int;
+DEFINE FIELD IF NOT EXISTS groups ON user TYPE option<array<string>>;
+DEFINE FIELD IF NOT EXISTS disabled ON user TYPE option<bool>;
 DEFINE INDEX IF NOT EXISTS user_username ON user FIELDS username UNIQUE;
 DEFINE INDEX IF NOT EXISTS user_email ON user FIELDS email UNIQUE;
 
@@ -33,6 +35,13 @@ DEFINE TABLE IF NOT EXISTS throttle SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS failures ON throttle TYPE int;
 DEFINE FIELD IF NOT EXISTS last_failure ON throttle TYPE int;
 DEFINE FIELD IF NOT EXISTS blocked_until ON throttle TYPE int DEFAULT 0;
+
+DEFINE TABLE IF NOT EXISTS invitation SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS email ON invitation TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS groups ON invitation TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS created_at ON invitation TYPE int;
+DEFINE FIELD IF NOT EXISTS expires_at ON invitation TYPE int;
+DEFINE FIELD IF NOT EXISTS created_by ON invitation TYPE option<string>;
 
 DEFINE TABLE IF NOT EXISTS setting SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS value ON setting TYPE string;

@@ -16,7 +16,7 @@ macro_rules! retry_conflicts {
         let mut attempt = 0u32;
         loop {
             let result = match $query.await {
-                Ok(response) => response.check().map_err($crate::StorageError::from),
+                Ok(response) => $crate::store::checked(response),
                 Err(err) => Err($crate::StorageError::from(err)),
             };
             match result {
@@ -27,6 +27,24 @@ macro_rules! retry_conflicts {
     }};
 }
 pub(crate) use retry_conflicts;
+
+/// The response, or the error that made it fail. In a transaction every statement
+/// reports an error once one fails — "not executed" for the others — so the one
+/// that says why (a `THROW`, a unique index, a conflict) is picked out.
+pub(crate) fn checked(
+    mut response: surrealdb::IndexedResults,
+) -> Result<surrealdb::IndexedResults, StorageError> {
+    let mut errors: Vec<(usize, surrealdb::Error)> = response.take_errors().into_iter().collect();
+    if errors.is_empty() {
+        return Ok(response);
+    }
+    errors.sort_by_key(|(index, _)| *index);
+    let telling = errors
+        .iter()
+        .position(|(_, err)| !err.to_string().contains("not executed"))
+        .unwrap_or(0);
+    Err(StorageError::from(errors.swap_remove(telling).1))
+}
 
 /// Whether `err` is a transaction conflict, which the operation may simply retry.
 pub(crate) fn is_conflict(err: &StorageError) -> bool {

@@ -1,29 +1,34 @@
 //! Users, keyed by username (`user:⟨alice⟩`), so the hot lookup is a select by
 //! record id; login by email goes through the UNIQUE `user_email` index.
 
-use domain::{DisplayName, Email, PasswordHash, User, Username};
+use domain::{DisplayName, Email, GroupName, PasswordHash, User, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
 #[derive(Debug, SurrealValue)]
-struct UserRecord {
+pub(crate) struct UserRecord {
     username: String,
     email: String,
     name: Option<String>,
     password_hash: String,
     created_at: i64,
+    /// Absent on users stored before groups existed.
+    groups: Option<Vec<String>>,
+    disabled: Option<bool>,
 }
 
 impl UserRecord {
-    fn from_user(user: &User) -> Self {
+    pub(crate) fn from_user(user: &User) -> Self {
         Self {
             username: user.username.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
             name: user.name.as_ref().map(|n| n.as_str().to_owned()),
             password_hash: user.password_hash.as_str().to_owned(),
             created_at: user.created_at,
+            groups: Some(group_strings(&user.groups)),
+            disabled: Some(user.disabled),
         }
     }
 
@@ -40,8 +45,20 @@ impl UserRecord {
                 .map_err(|e| corrupt(&e))?,
             password_hash: PasswordHash::parse(&self.password_hash).map_err(|e| corrupt(&e))?,
             created_at: self.created_at,
+            groups: self
+                .groups
+                .iter()
+                .flatten()
+                .map(|g| GroupName::parse(g))
+                .collect::<Result<_, _>>()
+                .map_err(|e| corrupt(&e))?,
+            disabled: self.disabled.unwrap_or(false),
         })
     }
+}
+
+pub(crate) fn group_strings(groups: &[GroupName]) -> Vec<String> {
+    groups.iter().map(|g| g.as_str().to_owned()).collect()
 }
 
 pub(crate) fn user_id(username: &Username) -> RecordId {
@@ -113,7 +130,8 @@ impl Store {
         self.db
             .query(
                 "UPSERT $id SET username = $username, email = $email, name = $name, \
-                 password_hash = $password_hash, created_at = created_at ?? $created_at \
+                 password_hash = $password_hash, created_at = created_at ?? $created_at, \
+                 groups = $groups, disabled = disabled ?? false \
                  RETURN NONE",
             )
             .bind(("id", user_id(&user.username)))
@@ -205,6 +223,139 @@ impl Store {
         )))
     }
 
+    /// Users in username order, `limit` from `offset`, those whose username or email
+    /// contains `search` (lowercase) when given; and how many match in all.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64), StorageError> {
+        let filter = if search.is_some() {
+            "WHERE string::contains(username, $search) OR string::contains(email, $search)"
+        } else {
+            ""
+        };
+        let mut response = self
+            .db
+            .query(format!(
+                "SELECT * FROM user {filter} ORDER BY username LIMIT $limit START $offset; \
+                 RETURN count(SELECT VALUE id FROM user {filter});"
+            ))
+            .bind(("search", search.unwrap_or_default().to_ascii_lowercase()))
+            .bind(("limit", i64::try_from(limit).unwrap_or(i64::MAX)))
+            .bind(("offset", i64::try_from(offset).unwrap_or(i64::MAX)))
+            .await?
+            .check()?;
+        let records: Vec<UserRecord> = response.take(0)?;
+        let total: Option<i64> = response.take(1)?;
+        let users = records
+            .into_iter()
+            .map(UserRecord::into_user)
+            .collect::<Result<_, _>>()?;
+        Ok((users, total.map_or(0, |t| u64::try_from(t).unwrap_or(0))))
+    }
+
+    /// Sets `username`'s groups. Refused with [`StorageError::LastAdmin`] when it
+    /// would leave `guarded` (the admins' group) without an enabled member. `None`
+    /// when there is no such user.
+    pub async fn set_groups(
+        &self,
+        username: &Username,
+        groups: &[GroupName],
+        guarded: &GroupName,
+    ) -> Result<Option<()>, StorageError> {
+        let result = retry_conflicts!(
+            self.db
+                .query(format!(
+                    "BEGIN TRANSACTION; \
+                     LET $before = (SELECT * FROM ONLY $user); \
+                     IF $guarded NOT IN $groups AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                     UPDATE $user SET groups = $groups RETURN NONE; \
+                     RETURN $before != NONE; \
+                     COMMIT TRANSACTION;"
+                ),)
+                .bind(("user", user_id(username)))
+                .bind(("groups", group_strings(groups)))
+                .bind(("guarded", guarded.as_str().to_owned()))
+        );
+        found(last_admin(result)?)
+    }
+
+    /// Disables `username` and, in the same transaction, ends every session and
+    /// revokes every API token of theirs; or enables them again. Disabling the last
+    /// enabled member of `guarded` is refused ([`StorageError::LastAdmin`]). `None`
+    /// when there is no such user.
+    pub async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        guarded: &GroupName,
+    ) -> Result<Option<AccessEnded>, StorageError> {
+        let result = retry_conflicts!(
+            self.db
+                .query(format!(
+                    "BEGIN TRANSACTION; \
+                     LET $before = (SELECT * FROM ONLY $user); \
+                     IF $disabled AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                     UPDATE $user SET disabled = $disabled RETURN NONE; \
+                     LET $sessions = IF $disabled {{ (DELETE session WHERE user = $user \
+                         RETURN BEFORE) }} ELSE {{ [] }}; \
+                     LET $tokens = IF $disabled {{ (DELETE api_token WHERE user = $user \
+                         RETURN BEFORE) }} ELSE {{ [] }}; \
+                     RETURN IF $before = NONE {{ NONE }} ELSE \
+                         {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
+                     COMMIT TRANSACTION;"
+                ),)
+                .bind(("user", user_id(username)))
+                .bind(("disabled", disabled))
+                .bind(("guarded", guarded.as_str().to_owned()))
+        );
+        ended(last_admin(result)?)
+    }
+
+    /// Deletes `username` with every session and API token of theirs, in one
+    /// transaction. Deleting the last enabled member of `guarded` is refused
+    /// ([`StorageError::LastAdmin`]). `None` when there is no such user.
+    pub async fn delete_user(
+        &self,
+        username: &Username,
+        guarded: &GroupName,
+    ) -> Result<Option<AccessEnded>, StorageError> {
+        let result = retry_conflicts!(
+            self.db
+                .query(format!(
+                    "BEGIN TRANSACTION; \
+                     LET $before = (SELECT * FROM ONLY $user); \
+                     IF {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                     LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
+                     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     DELETE $user; \
+                     RETURN IF $before = NONE {{ NONE }} ELSE \
+                         {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
+                     COMMIT TRANSACTION;"
+                ),)
+                .bind(("user", user_id(username)))
+                .bind(("guarded", guarded.as_str().to_owned()))
+        );
+        ended(last_admin(result)?)
+    }
+
+    /// How many enabled users belong to `group`.
+    pub async fn count_members(&self, group: &GroupName) -> Result<u64, StorageError> {
+        let mut response = self
+            .db
+            .query(
+                "RETURN count(SELECT VALUE id FROM user WHERE $group IN (groups ?? []) \
+                 AND (disabled ?? false) = false)",
+            )
+            .bind(("group", group.as_str().to_owned()))
+            .await?
+            .check()?;
+        let count: Option<i64> = response.take(0)?;
+        Ok(count.map_or(0, |c| u64::try_from(c).unwrap_or(0)))
+    }
+
     pub async fn count_users(&self) -> Result<u64, StorageError> {
         let mut response = self
             .db
@@ -216,8 +367,47 @@ impl Store {
     }
 }
 
+/// Whether `$before` (the user as it was) is the last enabled member of `$guarded`:
+/// the condition under which a guarded change throws `last_admin`, checked inside
+/// the change's own transaction.
+const LAST_ADMIN: &str = "($before != NONE AND $guarded IN ($before.groups ?? []) \
+     AND ($before.disabled ?? false) = false \
+     AND count(SELECT VALUE id FROM user WHERE $guarded IN (groups ?? []) \
+         AND (disabled ?? false) = false) <= 1)";
+
+/// A `THROW 'last_admin'` of a guarded change, as its own error.
+fn last_admin(
+    result: Result<surrealdb::IndexedResults, StorageError>,
+) -> Result<surrealdb::IndexedResults, StorageError> {
+    match result {
+        Err(StorageError::Database(err)) if err.to_string().contains("last_admin") => {
+            Err(StorageError::LastAdmin)
+        }
+        other => other,
+    }
+}
+
+/// The `RETURN` of a transaction, scanned from the end (the COMMIT may count as a
+/// statement).
+fn returned<T: SurrealValue>(mut response: surrealdb::IndexedResults) -> Option<T> {
+    (0..response.num_statements())
+        .rev()
+        .find_map(|index| response.take::<Option<T>>(index).ok().flatten())
+}
+
+fn found(response: surrealdb::IndexedResults) -> Result<Option<()>, StorageError> {
+    Ok(returned::<bool>(response).unwrap_or(false).then_some(()))
+}
+
+fn ended(response: surrealdb::IndexedResults) -> Result<Option<AccessEnded>, StorageError> {
+    Ok(returned::<Ended>(response).map(|ended| AccessEnded {
+        sessions: usize::try_from(ended.sessions).unwrap_or_default(),
+        tokens: usize::try_from(ended.tokens).unwrap_or_default(),
+    }))
+}
+
 /// Reads which unique value a failed write collided with from SurrealDB's message.
-fn taken_from_message(message: &str) -> Option<StorageError> {
+pub(crate) fn taken_from_message(message: &str) -> Option<StorageError> {
     if message.contains("user_email") {
         Some(StorageError::EmailTaken)
     } else if message.contains("user_username")
@@ -248,7 +438,93 @@ mod tests {
             name: DisplayName::parse("Test User").unwrap(),
             password_hash: hasher.hash(&Password::parse("password1").unwrap()).unwrap(),
             created_at: 1_700_000_000,
+            groups: Vec::new(),
+            disabled: false,
         }
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_cannot_be_removed_disabled_or_deleted() {
+        let store = Store::memory().await.unwrap();
+        let admins = GroupName::parse("admins").unwrap();
+        let mut root = user("root", "root@example.com");
+        root.groups = vec![admins.clone()];
+        store.create_user(&root).await.unwrap();
+        let (list, total) = store.list_users(None, 0, 10).await.unwrap();
+        assert_eq!((list, total), (vec![root.clone()], 1));
+        for refused in [
+            store.set_groups(&root.username, &[], &admins).await.err(),
+            store
+                .set_disabled(&root.username, true, &admins)
+                .await
+                .err(),
+            store.delete_user(&root.username, &admins).await.err(),
+        ] {
+            assert!(
+                matches!(refused, Some(StorageError::LastAdmin)),
+                "{refused:?}"
+            );
+        }
+        // With a second admin, the first may go; then the second is the last.
+        let mut other = user("other", "other@example.com");
+        other.groups = vec![admins.clone()];
+        store.create_user(&other).await.unwrap();
+        assert_eq!(store.count_members(&admins).await.unwrap(), 2);
+        let ended = store
+            .set_disabled(&root.username, true, &admins)
+            .await
+            .unwrap();
+        assert_eq!(
+            ended,
+            Some(AccessEnded {
+                sessions: 0,
+                tokens: 0
+            })
+        );
+        assert!(
+            store
+                .user_by_username(&root.username)
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+        assert!(matches!(
+            store.set_groups(&other.username, &[], &admins).await,
+            Err(StorageError::LastAdmin)
+        ));
+        store
+            .set_disabled(&root.username, false, &admins)
+            .await
+            .unwrap();
+        store
+            .set_groups(&other.username, &[], &admins)
+            .await
+            .unwrap();
+        assert_eq!(store.count_members(&admins).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .set_groups(&Username::parse("nobody").unwrap(), &[], &admins)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .delete_user(&other.username, &admins)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .user_by_username(&other.username)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let (found, total) = store.list_users(Some("ROO"), 0, 10).await.unwrap();
+        assert_eq!((found.len(), total), (1, 1));
     }
 
     #[tokio::test]
