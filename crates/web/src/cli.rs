@@ -16,7 +16,7 @@ use storage::DbCredentials;
 use url::Url;
 
 use crate::config::{
-    Config, HashingPolicy, IdentityHeaders, SessionPolicy, default_public_url,
+    Config, HashingPolicy, IdentityHeaders, SessionPolicy, SignupPolicy, default_public_url,
     default_trusted_proxies,
 };
 
@@ -48,6 +48,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create, list and revoke invitation links (for `--signup invite`).
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Exit 0 when a running gatehouse answers URL with 2xx (for container health
     /// checks, where there is no curl).
     Health {
@@ -71,6 +74,122 @@ pub enum UserCommand {
         /// scrypt log2(N) for the new hash [default: 15].
         #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
         scrypt_log_n: Option<u8>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Create USER with the password read as one line from standard input.
+    Add {
+        user: String,
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The name to greet the user by.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        name: String,
+        /// Make the user an administrator (a member of the admins' group).
+        #[arg(long)]
+        admin: bool,
+        /// Groups the user belongs to (comma-separated).
+        #[arg(long, value_name = "GROUP,...", default_value = "")]
+        groups: String,
+        /// scrypt log2(N) for the hash [default: 15].
+        #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", value_name = "LN")]
+        scrypt_log_n: Option<u8>,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List users (name, email, groups, disabled), those matching --search.
+    List {
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disable USER: every session and API token of theirs ends at once, and they
+    /// can no longer log in.
+    Disable {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enable USER again.
+    Enable {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete USER with their sessions and API tokens.
+    Delete {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Add USER to GROUP or remove them from it.
+    Groups {
+        user: String,
+        change: GroupChange,
+        group: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// The admins' group, for the commands that must never leave it empty.
+#[derive(Debug, Args)]
+pub struct AdminGroupArg {
+    /// The group whose members administer users [default: admins].
+    #[arg(long, env = "GATEHOUSE_ADMIN_GROUP", value_name = "GROUP")]
+    pub admin_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupChange {
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Create a single-use invitation and print its sign-up link (shown only this
+    /// once; the store keeps its hash).
+    Create {
+        /// The email the account must use [default: any].
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+        /// Groups the new user joins (comma-separated).
+        #[arg(long, value_name = "GROUP,...", default_value = "")]
+        groups: String,
+        /// Seconds the link stays valid [default: 7 days].
+        #[arg(long, value_name = "SECONDS", default_value_t = 604_800)]
+        expires_in: i64,
+        /// The URL users reach gatehouse at, for the link.
+        #[arg(
+            long,
+            env = "GATEHOUSE_PUBLIC_URL",
+            value_name = "URL",
+            default_value = "http://127.0.0.1:8080/"
+        )]
+        public_url: Url,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List invitations not used yet (ids, emails, groups, expiry; never links).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke invitation ID (as shown by `list`).
+    Revoke {
+        id: String,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -104,6 +223,15 @@ pub enum TokenCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+impl AdminGroupArg {
+    pub fn group(&self) -> Result<domain::GroupName, domain::ValidationError> {
+        match &self.admin_group {
+            Some(raw) => domain::GroupName::parse(raw),
+            None => Ok(crate::config::default_admin_group()),
+        }
+    }
 }
 
 /// Where the store is, for the commands other than `serve` (which reads the same
@@ -191,6 +319,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_email_headers: Vec<String>,
+    /// Headers carrying the user's groups (comma-separated) on an allowed /auth
+    /// answer [default: X-Auth-Groups,Remote-Groups].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_groups_headers: Vec<String>,
+    /// Who may sign up: open, invite (holders of an invitation link) or closed
+    /// [default: open when the public URL is a loopback address; required otherwise].
+    #[arg(long, value_name = "POLICY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signup: Option<String>,
+    /// The group whose members administer users [default: admins].
+    #[arg(long, value_name = "GROUP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_group: Option<String>,
     /// Seconds of inactivity after which a session ends [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,6 +411,10 @@ pub struct Settings {
     auth_user_headers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "list")]
     auth_email_headers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
+    auth_groups_headers: Option<Vec<String>>,
+    signup: Option<String>,
+    admin_group: Option<String>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
     remember_lifetime: Option<i64>,
@@ -296,6 +442,9 @@ pub const SETTINGS: &[&str] = &[
     "trusted_proxies",
     "auth_user_headers",
     "auth_email_headers",
+    "auth_groups_headers",
+    "signup",
+    "admin_group",
     "session_idle_timeout",
     "session_lifetime",
     "remember_lifetime",
@@ -306,6 +455,17 @@ pub const SETTINGS: &[&str] = &[
     "secret_key_file",
     "secret_key",
 ];
+
+/// Whether `url`'s host is this machine (a development run), where open signup is a
+/// safe default.
+fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
 
 /// A list from a TOML array, or from a comma-separated string (the environment).
 fn list<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -483,6 +643,30 @@ impl Settings {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.email,
         };
+        let groups_headers = match self.auth_groups_headers {
+            Some(list) => parse_header_names(&list)?,
+            None => header_defaults.groups,
+        };
+        let signup = match self.signup.as_deref() {
+            Some(raw) => SignupPolicy::parse(raw).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "--signup must be open, invite or closed, not {raw:?}"
+                ))
+            })?,
+            None if is_loopback_url(&public_url) => SignupPolicy::Open,
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "gatehouse serves {public_url} beyond this machine: choose who may sign up \
+                     with --signup open|invite|closed (GATEHOUSE_SIGNUP, or signup = \"…\" in \
+                     the file). `invite` lets in only holders of `gatehouse invite create` links."
+                )));
+            }
+        };
+        let admin_group = match self.admin_group.as_deref() {
+            Some(raw) => domain::GroupName::parse(raw)
+                .map_err(|e| ConfigError::Invalid(format!("--admin-group {raw:?}: {e}")))?,
+            None => crate::config::default_admin_group(),
+        };
         let secret_key = match (self.secret_key_file, self.secret_key) {
             (Some(path), _) => Some(read_secret(&path)?),
             (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
@@ -515,7 +699,10 @@ impl Settings {
             identity_headers: IdentityHeaders {
                 user: user_headers,
                 email: email_headers,
+                groups: groups_headers,
             },
+            signup,
+            admin_group,
             sessions,
             hashing: HashingPolicy {
                 params,
@@ -680,9 +867,14 @@ mod tests {
                         .is_some_and(|d| d.password == "pw")
                 },
             ),
-            row(&[("public_url", Text("https://auth.example.org/"))], |c| {
-                c.public_url.as_str() == "https://auth.example.org/"
-            }),
+            // A public URL beyond this machine needs a signup choice.
+            row(
+                &[
+                    ("public_url", Text("https://auth.example.org/")),
+                    ("signup", Text("invite")),
+                ],
+                |c| c.public_url.as_str() == "https://auth.example.org/",
+            ),
             row(&[("insecure_cookies", On)], |c| c.insecure_cookies),
             row(&[("cookie_domain", Text("Example.org"))], |c| {
                 c.cookie_domain.as_deref() == Some("example.org")
@@ -701,6 +893,15 @@ mod tests {
             ),
             row(&[("auth_email_headers", List(&["X-Mail"]))], |c| {
                 c.identity_headers.email == ["x-mail"]
+            }),
+            row(&[("auth_groups_headers", List(&["X-Groups"]))], |c| {
+                c.identity_headers.groups == ["x-groups"]
+            }),
+            row(&[("signup", Text("closed"))], |c| {
+                c.signup == crate::config::SignupPolicy::Closed
+            }),
+            row(&[("admin_group", Text("Ops"))], |c| {
+                c.admin_group.as_str() == "ops"
             }),
             row(&[("session_idle_timeout", Number("61"))], |c| {
                 c.sessions.idle_timeout == 61

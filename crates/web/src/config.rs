@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use domain::HashParams;
+use domain::{GroupName, HashParams};
 use ipnet::IpNet;
 use poem::http::HeaderName;
 use storage::{DbCredentials, ThrottlePolicy};
@@ -31,11 +31,48 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// What `/auth` answers with when a request is allowed.
     pub identity_headers: IdentityHeaders,
+    /// Who may create an account.
+    pub signup: SignupPolicy,
+    /// Members of this group administer users (`admins` by default).
+    pub admin_group: GroupName,
     pub sessions: SessionPolicy,
     pub hashing: HashingPolicy,
     pub throttle: ThrottleSettings,
     /// Signs CSRF tokens; `None`: generated once and kept in the store.
     pub secret_key: Option<secrecy::SecretString>,
+}
+
+/// Who may sign up: anyone, holders of an invitation, or nobody (accounts then come
+/// from an administrator or the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupPolicy {
+    Open,
+    Invite,
+    Closed,
+}
+
+impl SignupPolicy {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "open" => Some(Self::Open),
+            "invite" => Some(Self::Invite),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Invite => "invite",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The admins' group when none is configured.
+pub fn default_admin_group() -> GroupName {
+    GroupName::parse("admins").unwrap_or_else(|_| unreachable!("a valid group name"))
 }
 
 /// Failed-login throttling, per account (the email tried) and per client address.
@@ -72,6 +109,9 @@ impl Default for ThrottleSettings {
 pub struct IdentityHeaders {
     pub user: Vec<HeaderName>,
     pub email: Vec<HeaderName>,
+    /// The user's groups, comma-separated (sent even when empty, so an app never
+    /// reads a client's value through a proxy that failed to strip it).
+    pub groups: Vec<HeaderName>,
 }
 
 impl Default for IdentityHeaders {
@@ -85,6 +125,10 @@ impl Default for IdentityHeaders {
             email: vec![
                 HeaderName::from_static("x-auth-email"),
                 HeaderName::from_static("remote-email"),
+            ],
+            groups: vec![
+                HeaderName::from_static("x-auth-groups"),
+                HeaderName::from_static("remote-groups"),
             ],
         }
     }
@@ -158,6 +202,8 @@ impl Default for Config {
             allowed_domains: Vec::new(),
             trusted_proxies: default_trusted_proxies(),
             identity_headers: IdentityHeaders::default(),
+            signup: SignupPolicy::Open,
+            admin_group: default_admin_group(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
             throttle: ThrottleSettings::default(),
@@ -242,6 +288,9 @@ impl Config {
             ),
             ("auth_user_headers", names(&self.identity_headers.user)),
             ("auth_email_headers", names(&self.identity_headers.email)),
+            ("auth_groups_headers", names(&self.identity_headers.groups)),
+            ("signup", self.signup.as_str().to_owned()),
+            ("admin_group", self.admin_group.to_string()),
             (
                 "session_idle_timeout",
                 self.sessions.idle_timeout.to_string(),

@@ -7,7 +7,7 @@
 //!   to the app instead of the session token.
 //! - Not logged in: what each proxy can act on (`deny`).
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
-//!   `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
+//!   `groups=a,b`, `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
 //!   configured with; the client's URL (in `X-Original-URL`/`X-Forwarded-Uri`) never
 //!   adds to them or relaxes them, and a proxy that passes the client's query on as
 //!   `/auth`'s own is refused.
@@ -29,6 +29,9 @@ use crate::http::proxy::{self, Asker, Forwarded};
 pub struct Rules {
     /// Only these users pass (lowercase); `None` lets every logged-in user through.
     pub users: Option<Vec<String>>,
+    /// Only members of one of these groups pass. With `users` too, either admits
+    /// (like Authelia's subjects: the named users and the groups' members).
+    pub groups: Option<Vec<String>>,
     /// The login must be at most this many seconds old.
     pub max_age: Option<i64>,
     /// `proxy=nginx`: answer as to nginx even without `X-Original-URL`.
@@ -50,6 +53,14 @@ impl Rules {
                         .collect();
                     rules.users.get_or_insert_with(Vec::new).extend(users);
                 }
+                "groups" => {
+                    let groups: Vec<String> = value
+                        .split(',')
+                        .map(|g| g.trim().to_ascii_lowercase())
+                        .filter(|g| !g.is_empty())
+                        .collect();
+                    rules.groups.get_or_insert_with(Vec::new).extend(groups);
+                }
                 "max_age" => {
                     let seconds = value
                         .parse::<i64>()
@@ -62,7 +73,7 @@ impl Rules {
                 "proxy" => return Err(format!("proxy={value}: only proxy=nginx is known")),
                 other => {
                     return Err(format!(
-                        "unknown /auth rule {other:?}: the rules are users, max_age and proxy"
+                        "unknown /auth rule {other:?}: the rules are users, groups, max_age and proxy"
                     ));
                 }
             }
@@ -73,9 +84,21 @@ impl Rules {
     /// Why `who` may not pass, if they may not.
     fn refuse(&self, who: &Authenticated) -> Option<String> {
         let name = who.user.username.as_str();
-        if let Some(users) = &self.users
-            && !users.iter().any(|u| u == name)
-        {
+        let named = self
+            .users
+            .as_ref()
+            .map(|users| users.iter().any(|u| u == name));
+        let member = self
+            .groups
+            .as_ref()
+            .map(|groups| groups.iter().any(|g| who.user.in_group(g)));
+        let admitted = match (named, member) {
+            (None, None) => true,
+            (Some(named), None) => named,
+            (None, Some(member)) => member,
+            (Some(named), Some(member)) => named || member,
+        };
+        if !admitted {
             return Some(format!(
                 "You are logged in as {name}, but this app is not open to you."
             ));
@@ -184,6 +207,7 @@ fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticate
     for (names, value) in [
         (&config.identity_headers.user, &values.user),
         (&config.identity_headers.email, &values.email),
+        (&config.identity_headers.groups, &values.groups),
     ] {
         let Some(value) = value else { continue };
         for name in names {
@@ -254,12 +278,17 @@ mod tests {
         );
         assert_eq!(rules.max_age, Some(600));
         assert!(rules.nginx);
+        let groups = Rules::parse(Some("groups=Ops,%20qa&groups=dev")).unwrap();
+        assert_eq!(
+            groups.groups.as_deref(),
+            Some(&["ops".to_owned(), "qa".to_owned(), "dev".to_owned()][..])
+        );
         for bad in [
             "user=alice",
             "max_age=-1",
             "max_age=ten",
             "proxy=apache",
-            "users=a&groups=b",
+            "users=a&group=b",
         ] {
             assert!(Rules::parse(Some(bad)).is_err(), "{bad} accepted");
         }

@@ -6,7 +6,10 @@ use domain::{HashParams, PasswordHasher};
 use storage::Store;
 use web::AppState;
 use web::check_proxy::{CheckProxyArgs, Outcome};
-use web::cli::{Cli, Command, DbArgs, SeedArgs, ServeArgs, TokenCommand, UserCommand};
+use web::cli::{
+    Cli, Command, DbArgs, GroupChange, InviteCommand, SeedArgs, ServeArgs, TokenCommand,
+    UserCommand,
+};
 use web::core::ClientInfo;
 use web::core::tokens::{TokenFields, issue_token};
 use web::seed::seed_file;
@@ -35,6 +38,7 @@ async fn run() -> anyhow::Result<()> {
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Token(command)) => token(command).await,
         Some(Command::User(command)) => user(command).await,
+        Some(Command::Invite(command)) => invite(command).await,
         Some(Command::Health { url }) => health(url).await,
         Some(Command::CheckProxy(args)) => check_proxy(args).await,
         Some(Command::Openapi) => {
@@ -180,6 +184,17 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line of standard input, without its line ending.
+fn password_from_stdin() -> anyhow::Result<domain::Password> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(domain::Password::parse(line)?)
+}
+
 async fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Passwd {
@@ -187,13 +202,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             scrypt_log_n,
             db,
         } => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("cannot read the new password from standard input")?;
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            let password = domain::Password::parse(line)?;
+            let password = password_from_stdin()?;
             let store = open_store(db).await?;
             let username = existing_user(&store, &user).await?;
             let params = HashParams {
@@ -213,6 +222,219 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 "password of {username} changed; {} session(s) ended, {} API token(s) revoked",
                 ended.sessions, ended.tokens
             );
+        }
+        UserCommand::Add {
+            user,
+            email,
+            name,
+            admin,
+            groups,
+            scrypt_log_n,
+            admin_group,
+            db,
+        } => {
+            let username = domain::Username::parse(&user)?;
+            let email = domain::Email::parse(&email)?;
+            let name = domain::DisplayName::parse(&name)?;
+            let mut groups = domain::GroupName::parse_list(&groups)?;
+            if admin {
+                groups.push(admin_group.group()?);
+                groups.sort();
+                groups.dedup();
+            }
+            let password = password_from_stdin()?;
+            let params = HashParams {
+                log_n: scrypt_log_n.unwrap_or(HashParams::DEFAULT.log_n),
+                ..HashParams::DEFAULT
+            };
+            let user = domain::User {
+                password_hash: PasswordHasher::new(params)?.hash(&password)?,
+                username,
+                email,
+                name,
+                created_at: storage::now(),
+                groups,
+                disabled: false,
+            };
+            let store = open_store(db).await?;
+            store.create_user(&user).await?;
+            let groups = group_list(&user.groups);
+            tracing::info!(event = "user_added", user = %user.username, groups, via = "cli");
+            println!(
+                "added {} ({}) in groups [{groups}]",
+                user.username, user.email
+            );
+        }
+        UserCommand::List { search, db } => {
+            let store = open_store(db).await?;
+            let (users, total) = store
+                .list_users(search.as_deref(), 0, u64::MAX >> 1)
+                .await?;
+            for user in &users {
+                println!(
+                    "{}\t{}\t[{}]{}",
+                    user.username,
+                    user.email,
+                    group_list(&user.groups),
+                    if user.disabled { "\tdisabled" } else { "" }
+                );
+            }
+            eprintln!("{total} user(s)");
+        }
+        UserCommand::Disable {
+            user,
+            admin_group,
+            db,
+        } => set_disabled(&user, true, &admin_group, db).await?,
+        UserCommand::Enable {
+            user,
+            admin_group,
+            db,
+        } => set_disabled(&user, false, &admin_group, db).await?,
+        UserCommand::Delete {
+            user,
+            admin_group,
+            db,
+        } => {
+            let store = open_store(db).await?;
+            let username = domain::Username::parse(&user)?;
+            let ended = store
+                .delete_user(&username, &admin_group.group()?)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            tracing::info!(event = "user_deleted", user = %username, via = "cli");
+            println!(
+                "deleted {username}; {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
+        }
+        UserCommand::Groups {
+            user,
+            change,
+            group,
+            admin_group,
+            db,
+        } => {
+            let store = open_store(db).await?;
+            let group = domain::GroupName::parse(&group)?;
+            let username = domain::Username::parse(&user)?;
+            let current = store
+                .user_by_username(&username)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            let mut groups = current.groups;
+            match change {
+                GroupChange::Add => groups.push(group.clone()),
+                GroupChange::Remove => groups.retain(|g| *g != group),
+            }
+            groups.sort();
+            groups.dedup();
+            store
+                .set_groups(&username, &groups, &admin_group.group()?)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            let list = group_list(&groups);
+            tracing::info!(event = "groups_changed", user = %username, groups = list, via = "cli");
+            println!("{username} is in groups [{list}]");
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(
+    user: &str,
+    disabled: bool,
+    admin_group: &web::cli::AdminGroupArg,
+    db: DbArgs,
+) -> anyhow::Result<()> {
+    let store = open_store(db).await?;
+    let username = domain::Username::parse(user)?;
+    let ended = store
+        .set_disabled(&username, disabled, &admin_group.group()?)
+        .await?
+        .with_context(|| format!("there is no user {username}"))?;
+    if disabled {
+        tracing::info!(event = "user_disabled", user = %username, via = "cli");
+        println!(
+            "disabled {username}; {} session(s) ended, {} API token(s) revoked",
+            ended.sessions, ended.tokens
+        );
+    } else {
+        tracing::info!(event = "user_enabled", user = %username, via = "cli");
+        println!("enabled {username}");
+    }
+    Ok(())
+}
+
+fn group_list(groups: &[domain::GroupName]) -> String {
+    groups
+        .iter()
+        .map(domain::GroupName::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn invite(command: InviteCommand) -> anyhow::Result<()> {
+    match command {
+        InviteCommand::Create {
+            email,
+            groups,
+            expires_in,
+            public_url,
+            db,
+        } => {
+            if expires_in <= 0 {
+                anyhow::bail!("--expires-in must be a positive number of seconds");
+            }
+            let new = storage::NewInvitation {
+                email: email.as_deref().map(domain::Email::parse).transpose()?,
+                groups: domain::GroupName::parse_list(&groups)?,
+                lifetime: expires_in,
+                created_by: Some("cli".into()),
+            };
+            let store = open_store(db).await?;
+            let (token, invitation) = store.create_invitation(new).await?;
+            let mut link = public_url.join("signup")?;
+            link.query_pairs_mut().append_pair("invite", token.expose());
+            tracing::info!(
+                event = "invitation_created",
+                invitation_id = %invitation.id,
+                groups = group_list(&invitation.groups),
+                via = "cli",
+            );
+            println!("{link}");
+            eprintln!(
+                "invitation {} (single use, expires in {expires_in} s)",
+                invitation.id
+            );
+        }
+        InviteCommand::List { db } => {
+            let store = open_store(db).await?;
+            let now = storage::now();
+            for invitation in store.invitations().await? {
+                println!(
+                    "{}\t{}\t[{}]\t{}",
+                    invitation.id,
+                    invitation
+                        .email
+                        .as_ref()
+                        .map_or("(any email)", domain::Email::as_str),
+                    group_list(&invitation.groups),
+                    if invitation.is_live(now) {
+                        format!("expires in {} s", invitation.expires_at - now)
+                    } else {
+                        "expired".to_owned()
+                    }
+                );
+            }
+        }
+        InviteCommand::Revoke { id, db } => {
+            let store = open_store(db).await?;
+            if !store.delete_invitation(&id).await? {
+                anyhow::bail!("there is no invitation {id}");
+            }
+            tracing::info!(event = "invitation_revoked", invitation_id = %id, via = "cli");
+            println!("revoked invitation {id}");
         }
     }
     Ok(())

@@ -23,6 +23,9 @@ struct SeedUser {
     email: String,
     password: String,
     name: Option<String>,
+    /// Groups the user belongs to (`admins` makes an administrator).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +75,13 @@ pub async fn seed_file(
         let name = DisplayName::parse(entry.name.as_deref().unwrap_or_default())
             .map_err(|e| invalid(e.to_string()))?;
         let password = Password::parse(&entry.password).map_err(|e| invalid(e.to_string()))?;
-        parsed.push((username, email, name, password));
+        let groups = domain::GroupName::parse_list(&entry.groups.join(","))
+            .map_err(|e| invalid(e.to_string()))?;
+        parsed.push((username, email, name, password, groups));
     }
 
     let mut report = SeedReport::default();
-    for (username, email, name, password) in parsed {
+    for (username, email, name, password, groups) in parsed {
         // Keep the stored hash when the password is unchanged, so reseeding does not
         // churn hashes (or sessions' idea of them).
         let existing = store.user_by_username(&username).await?;
@@ -99,6 +104,8 @@ pub async fn seed_file(
             name,
             password_hash,
             created_at: storage::now(),
+            groups,
+            disabled: false,
         };
         match store.upsert_user(&user).await? {
             Upserted::Created => report.created += 1,

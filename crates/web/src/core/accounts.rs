@@ -4,13 +4,14 @@
 //! a problem document and start the session themselves.
 
 use domain::{DisplayName, Email, Password, User, Username, ValidationError, Verdict};
-use storage::StorageError;
+use storage::{Invitation, InvitationToken, StorageError};
 
 use super::client::ClientInfo;
 use super::error::CoreError;
 use super::principal::Authenticated;
 use super::services::Services;
 use super::sessions;
+use crate::config::SignupPolicy;
 
 /// The one message for an unknown email and a wrong password alike.
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password.";
@@ -20,6 +21,12 @@ pub const USERNAME_TAKEN: &str = "This username is already taken.";
 pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
 pub const PASSWORDS_DIFFER: &str = "The passwords do not match.";
 pub const WRONG_CURRENT_PASSWORD: &str = "That is not your current password.";
+pub const SIGNUP_CLOSED: &str = "Sign-up is closed: ask an administrator for an account.";
+pub const INVITATION_REQUIRED: &str = "Sign-up is by invitation only: open the link you were sent.";
+pub const INVITATION_INVALID: &str =
+    "This invitation link is not valid (used, revoked or expired): ask for a new one.";
+/// Said only after the right password: a wrong one gets [`INVALID_CREDENTIALS`].
+pub const ACCOUNT_DISABLED: &str = "This account is disabled: ask an administrator.";
 
 /// The messages of a failed form or request body, by field.
 #[derive(Debug, Default)]
@@ -64,6 +71,8 @@ pub struct NewAccount<'a> {
     pub name: &'a str,
     pub password: &'a str,
     pub confirm: Option<&'a str>,
+    /// The secret of an invitation link, when the user came with one.
+    pub invitation: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -73,6 +82,45 @@ pub enum SignupOutcome {
     Invalid(FieldErrors),
     /// The username or email belongs to someone already (409).
     Taken(FieldErrors),
+    /// Sign-up is closed, or by invitation and none valid came (403): the message
+    /// says which.
+    Refused(&'static str),
+}
+
+/// What a visitor may do on the sign-up page: whether the form is open to them
+/// and, with a valid invitation, the email it is for.
+#[derive(Debug)]
+pub enum SignupAccess {
+    Open,
+    Invited(Invitation),
+    Refused(&'static str),
+}
+
+/// Whether a sign-up may go ahead under the configured policy, with the
+/// invitation secret the visitor brought (if any). An invitation is honoured under
+/// every policy but `closed`.
+pub async fn signup_access(
+    services: &Services,
+    invitation: Option<&str>,
+) -> Result<SignupAccess, CoreError> {
+    let policy = services.config.signup;
+    if policy == SignupPolicy::Closed {
+        return Ok(SignupAccess::Refused(SIGNUP_CLOSED));
+    }
+    let Some(raw) = invitation.filter(|raw| !raw.is_empty()) else {
+        return Ok(match policy {
+            SignupPolicy::Open => SignupAccess::Open,
+            _ => SignupAccess::Refused(INVITATION_REQUIRED),
+        });
+    };
+    let found = match InvitationToken::parse(raw.trim()) {
+        Some(token) => services.store.invitation(&token).await?,
+        None => None,
+    };
+    Ok(match found {
+        Some(invitation) => SignupAccess::Invited(invitation),
+        None => SignupAccess::Refused(INVITATION_INVALID),
+    })
 }
 
 /// Validates `input` and creates the user. Nothing is written unless every field
@@ -91,6 +139,19 @@ pub async fn sign_up(
     if password.is_some() && input.confirm.is_some_and(|c| c != input.password) {
         errors.add("confirm", PASSWORDS_DIFFER);
     }
+    let access = signup_access(services, input.invitation).await?;
+    let invitation = match access {
+        SignupAccess::Refused(message) => return Ok(SignupOutcome::Refused(message)),
+        SignupAccess::Open => None,
+        SignupAccess::Invited(invitation) => Some(invitation),
+    };
+    if let (Some(invited), Some(typed)) = (
+        invitation.as_ref().and_then(|i| i.email.as_ref()),
+        email.as_ref(),
+    ) && invited != typed
+    {
+        errors.add("email", &format!("This invitation is for {invited}."));
+    }
     let (Some(username), Some(email), Some(name), Some(password), true) =
         (username, email, name, password, errors.is_empty())
     else {
@@ -102,9 +163,32 @@ pub async fn sign_up(
         email,
         name,
         created_at: storage::now(),
+        groups: invitation
+            .as_ref()
+            .map(|i| i.groups.clone())
+            .unwrap_or_default(),
+        disabled: false,
     };
-    match services.store.create_user(&user).await {
+    let created = match (
+        &invitation,
+        input
+            .invitation
+            .map(str::trim)
+            .and_then(InvitationToken::parse),
+    ) {
+        (Some(_), Some(token)) => {
+            services
+                .store
+                .create_user_with_invitation(&user, &token)
+                .await
+        }
+        _ => services.store.create_user(&user).await,
+    };
+    match created {
         Ok(()) => {}
+        Err(StorageError::InvitationInvalid) => {
+            return Ok(SignupOutcome::Refused(INVITATION_INVALID));
+        }
         Err(StorageError::UsernameTaken) => {
             errors.add("username", USERNAME_TAKEN);
             return Ok(SignupOutcome::Taken(errors));
@@ -119,6 +203,7 @@ pub async fn sign_up(
         event = "signup",
         user = %user.username,
         address = client.address(),
+        invitation = invitation.as_ref().map(|i| i.id.as_str()),
     );
     Ok(SignupOutcome::Created(user))
 }
@@ -133,6 +218,8 @@ pub enum LoginOutcome {
     },
     /// Unknown email or wrong password: [`INVALID_CREDENTIALS`] (401).
     Refused,
+    /// The right password for a disabled account: [`ACCOUNT_DISABLED`] (403).
+    Disabled,
     Valid(User),
 }
 
@@ -201,6 +288,10 @@ pub async fn check_login(
         return Ok(LoginOutcome::Refused);
     };
 
+    if user.disabled {
+        tracing::info!(event = "login_disabled", user = %user.username, address);
+        return Ok(LoginOutcome::Disabled);
+    }
     if needs_rehash {
         // The configured parameters changed since this hash was made: upgrade it now
         // that we hold the password.

@@ -44,6 +44,10 @@ pub async fn load_session(
     let Some(session) = found.session() else {
         return Ok(None);
     };
+    // Disabling ends every session too; this covers a session read just before.
+    if found.user.disabled {
+        return Ok(None);
+    }
     let id = &session.id;
     let now = storage::now();
     if !session.is_live(now, services.config.sessions.idle_timeout) {
@@ -75,7 +79,12 @@ pub async fn load_token(
     if !info.is_live(now) {
         return Ok(None);
     }
-    let Some(user) = services.store.user_by_username(&info.username).await? else {
+    let Some(user) = services
+        .store
+        .user_by_username(&info.username)
+        .await?
+        .filter(|user| !user.disabled)
+    else {
         return Ok(None);
     };
     if info.last_used.is_none_or(|at| now - at >= TOUCH_INTERVAL) {

@@ -51,6 +51,8 @@ pub fn middleware<E: Endpoint + 'static>(ep: E, state: AppState) -> Identified<E
 pub struct IdentityValues {
     pub user: Option<HeaderValue>,
     pub email: Option<HeaderValue>,
+    /// Comma-separated, empty for a user in no group.
+    pub groups: Option<HeaderValue>,
 }
 
 impl IdentityValues {
@@ -58,6 +60,15 @@ impl IdentityValues {
         Self {
             user: HeaderValue::from_str(who.user.username.as_str()).ok(),
             email: HeaderValue::from_bytes(who.user.email.as_str().as_bytes()).ok(),
+            groups: HeaderValue::from_str(
+                &who.user
+                    .groups
+                    .iter()
+                    .map(domain::GroupName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .ok(),
         }
     }
 }
