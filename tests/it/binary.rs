@@ -908,3 +908,131 @@ async fn the_readme_commands_do_what_the_readme_says() {
     assert!(status.success(), "{log}");
     assert!(log.contains("secure_cookies=false"), "{log}");
 }
+
+/// `gatehouse user add --admin`, `user groups`, `user disable` and `invite create`
+/// on a store no server holds: the last admin is protected, and an invitation link
+/// printed by the CLI signs someone up on a server started with `--signup invite`.
+#[tokio::test]
+async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+    let with_stdin = |args: &[&str], input: &[u8]| {
+        let mut child = Command::new(gatehouse_bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let text = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let added = with_stdin(
+        &[
+            "user",
+            "add",
+            "root",
+            "--email",
+            "root@example.com",
+            "--admin",
+            "--groups",
+            "ops",
+            "--scrypt-log-n",
+            "10",
+            "--db",
+            &db,
+        ],
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(
+        text(&added).contains("in groups [admins,ops]"),
+        "{}",
+        text(&added)
+    );
+
+    // The only admin: cannot be disabled, deleted or removed from admins.
+    for args in [
+        &["user", "disable", "root"][..],
+        &["user", "delete", "root"],
+        &["user", "groups", "root", "remove", "admins"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--db", &db]);
+        let out = run(&all);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            text(&out).contains("last admin"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let listed = run(&["user", "list", "--db", &db]);
+    assert!(
+        text(&listed).contains("root\troot@example.com\t[admins,ops]"),
+        "{}",
+        text(&listed)
+    );
+
+    let invite = run(&[
+        "invite",
+        "create",
+        "--groups",
+        "qa",
+        "--public-url",
+        "https://auth.example.com/",
+        "--db",
+        &db,
+    ]);
+    assert!(invite.status.success(), "{}", text(&invite));
+    let link = String::from_utf8_lossy(&invite.stdout).trim().to_owned();
+    let token = link
+        .strip_prefix("https://auth.example.com/signup?invite=")
+        .unwrap_or_else(|| panic!("{link}"))
+        .to_owned();
+
+    let server = Server::start_with(&db, &["--scrypt-log-n", "10", "--signup", "invite"]);
+    let stranger = server.browser();
+    assert_eq!(stranger.get("/signup").await.status, StatusCode::FORBIDDEN);
+    let invited = server.browser();
+    let page = invited.get(&format!("/signup?invite={token}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let fields: Vec<(String, String)> = [
+        ("username", "quinn"),
+        ("email", "quinn@example.com"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+        ("invite", token.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    invited
+        .post_fields("/signup", fields)
+        .await
+        .assert_redirect_to("/user/quinn");
+    assert!(server.terminate().success());
+    let listed = run(&["user", "list", "--db", &db]);
+    assert!(
+        text(&listed).contains("quinn\tquinn@example.com\t[qa]"),
+        "{}",
+        text(&listed)
+    );
+    let disabled = run(&["user", "disable", "quinn", "--db", &db]);
+    assert!(disabled.status.success(), "{}", text(&disabled));
+    assert!(
+        text(&disabled).contains("1 session(s) ended"),
+        "{}",
+        text(&disabled)
+    );
+}

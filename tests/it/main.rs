@@ -2,6 +2,7 @@
 //! (`mem://` or a temp surrealkv folder), driven over HTTP like a browser with
 //! JavaScript off. One binary; `app` holds `spawn_app()` and typed helpers.
 
+mod access;
 mod api;
 mod app;
 mod binary;

@@ -398,16 +398,46 @@ async fn gates_an_app(kind: Kind) {
         resp.body
     );
 
-    // users=alice on /admin/: bob is refused, in any case of the path, whatever the query.
+    // groups=admins on /admin/: alice is an admin; bob is refused, in any case of
+    // the path, whatever the query or the groups he claims.
+    let admins = domain::GroupName::parse("admins").unwrap();
+    setup
+        .gatehouse
+        .store
+        .set_groups(
+            &domain::Username::parse("alice").unwrap(),
+            std::slice::from_ref(&admins),
+            &admins,
+        )
+        .await
+        .unwrap();
     let resp = visitor.get("/admin/panel").await;
-    assert_eq!(echoed(&resp)["x-auth-user"], "alice");
+    let seen = echoed(&resp);
+    assert_eq!(seen["x-auth-user"], "alice", "{}", resp.body);
+    assert_eq!(seen["x-auth-groups"], "admins");
+    assert_eq!(seen["remote-groups"], "admins");
     let bob = setup.logged_in("bob").await;
+    let claimed = bob
+        .get_with(
+            "/admin/panel",
+            &[("x-auth-groups", "admins"), ("x_auth_groups", "admins")],
+        )
+        .await;
+    assert_eq!(claimed.status, StatusCode::FORBIDDEN, "{}", claimed.body);
+    // Bob is in no group: an empty list (nginx drops a header set to an empty value;
+    // either way no client's value reaches the app).
+    let seen = echoed(&bob.get("/wiki/page").await);
+    assert!(
+        seen.get("x-auth-groups").is_none_or(|g| g == ""),
+        "{seen:?}"
+    );
     // The bare prefix, a trailing slash, another case and an encoded slash are all
     // under the rule.
     for path in [
         "/admin/panel",
         "/ADMIN/panel",
         "/Admin/panel?users=bob",
+        "/admin/panel?groups=ops",
         "/admin/panel?max_age=1",
         "/admin",
         "/admin/",

@@ -249,6 +249,8 @@ async fn a_login_rehashes_a_password_made_with_other_parameters() {
         name: None,
         password_hash: old.hash(&Password::parse(PASSWORD).unwrap()).unwrap(),
         created_at: 0,
+        groups: Vec::new(),
+        disabled: false,
     };
     app.store.create_user(&user).await.unwrap();
 

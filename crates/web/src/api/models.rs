@@ -76,6 +76,9 @@ pub struct SignupRequest {
     pub name: Option<Text>,
     /// 8–1024 characters.
     pub password: Text,
+    /// The secret of an invitation link (`inv_` and 64 hex digits), needed when
+    /// sign-up is by invitation; the account then joins the invitation's groups.
+    pub invitation: Option<Text>,
 }
 
 /// `POST /sessions`: log in with email and password.
@@ -159,6 +162,8 @@ pub struct Me {
     pub name: Option<String>,
     pub created_at: i64,
     pub authenticated_by: CredentialKind,
+    /// The groups you belong to (what `/auth?groups=` checks), sorted.
+    pub groups: Vec<String>,
 }
 
 /// Another user, as any logged-in user sees them (no email).

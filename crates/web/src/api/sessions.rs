@@ -12,7 +12,9 @@ use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView};
 use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
 use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
-use crate::core::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
+use crate::core::accounts::{
+    ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
+};
 use crate::core::tokens::{TokenFields, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
@@ -66,6 +68,9 @@ impl Sessions {
             }
             LoginOutcome::Refused => {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS).into());
+            }
+            LoginOutcome::Disabled => {
+                return Err(ApiError::new(StatusCode::FORBIDDEN, ACCOUNT_DISABLED).into());
             }
         };
         let account = Account::from(&user);

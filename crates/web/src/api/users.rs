@@ -45,6 +45,7 @@ impl Users {
             name: body.name.as_deref().unwrap_or_default(),
             password: &body.password,
             confirm: None,
+            invitation: body.invitation.as_deref(),
         };
         match sign_up(&state, &client_info(req, &state), &account).await? {
             SignupOutcome::Created(user) => Ok(Created::Created(
@@ -56,6 +57,9 @@ impl Users {
             }
             SignupOutcome::Taken(errors) => {
                 Err(ApiError::fields(StatusCode::CONFLICT, &errors).into())
+            }
+            SignupOutcome::Refused(message) => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, message).into())
             }
         }
     }
@@ -77,6 +81,7 @@ impl Users {
                 Credential::Session(_) => CredentialKind::Session,
                 Credential::Token(_) => CredentialKind::Token,
             },
+            groups: auth.user.groups.iter().map(ToString::to_string).collect(),
         })))
     }
 

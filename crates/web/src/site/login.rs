@@ -7,7 +7,9 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
 use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert};
-use crate::core::accounts::{INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in};
+use crate::core::accounts::{
+    ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
+};
 
 use crate::http::AppState;
 use crate::http::form::read_form;
@@ -117,6 +119,10 @@ pub async fn post(
             LoginOutcome::Refused => {
                 let content = form(&input, &FieldErrors::default(), Some(INVALID_CREDENTIALS));
                 return Ok(page(req, StatusCode::UNAUTHORIZED, content));
+            }
+            LoginOutcome::Disabled => {
+                let content = form(&input, &FieldErrors::default(), Some(ACCOUNT_DISABLED));
+                return Ok(page(req, StatusCode::FORBIDDEN, content));
             }
         };
     let (cookie, _) =

@@ -197,11 +197,17 @@ pub fn csrf_refused(
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// The secret of an invitation link (`/signup?invite=…`).
+    invite: Option<String>,
 }
 
 impl NextQuery {
     pub fn next(&self) -> Option<&str> {
         self.next.as_deref()
+    }
+
+    pub fn invite(&self) -> Option<&str> {
+        self.invite.as_deref()
     }
 }
 

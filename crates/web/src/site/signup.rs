@@ -7,14 +7,18 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, IntoResponse, Request, Response, handler};
 
 use super::{CsrfField, Field, FieldErrors, NextQuery};
-use crate::core::accounts::{NewAccount, SignupOutcome, USERNAME_TAKEN, sign_up};
+use crate::core::accounts::{
+    NewAccount, SignupAccess, SignupOutcome, USERNAME_TAKEN, sign_up, signup_access,
+};
 
 use crate::http::AppState;
 use crate::http::form::read_form;
 use crate::http::identity::client_info;
 use crate::site::error::WebError;
 
-const FIELDS: &[&str] = &["username", "email", "name", "password", "confirm", "next"];
+const FIELDS: &[&str] = &[
+    "username", "email", "name", "password", "confirm", "next", "invite",
+];
 
 #[derive(Debug, Default)]
 pub struct SignupForm<'a> {
@@ -22,6 +26,10 @@ pub struct SignupForm<'a> {
     pub email: &'a str,
     pub name: &'a str,
     pub next: Option<&'a str>,
+    /// The invitation link's secret, carried by the form.
+    pub invite: Option<&'a str>,
+    /// The invitation names the email: shown, not editable.
+    pub email_fixed: bool,
     /// The CSRF token the form carries.
     pub csrf: &'a str,
 }
@@ -37,12 +45,23 @@ pub fn form(input: &SignupForm<'_>, errors: &FieldErrors, alert: Option<&str>) -
             @if let Some(next) = input.next {
                 input type="hidden" name="next" value=(next);
             }
+            @if let Some(invite) = input.invite {
+                input type="hidden" name="invite" value=(invite);
+            }
             (Field { name: "username", label: "Username", kind: "text", value: input.username,
                      autocomplete: "username", required: true, error: errors.get("username"),
                      validate: Some("/signup/check/username") })
-            (Field { name: "email", label: "Email", kind: "email", value: input.email,
-                     autocomplete: "email", required: true, error: errors.get("email"),
-                     validate: Some("/signup/check/email") })
+            @if input.email_fixed {
+                input type="hidden" name="email" value=(input.email);
+                p #invited-email { "Email: " strong { (input.email) } " (from your invitation)" }
+                @if let Some(error) = errors.get("email") {
+                    p.error role="alert" { (error) }
+                }
+            } @else {
+                (Field { name: "email", label: "Email", kind: "email", value: input.email,
+                         autocomplete: "email", required: true, error: errors.get("email"),
+                         validate: Some("/signup/check/email") })
+            }
             (Field { name: "name", label: "Display name (optional)", kind: "text",
                      value: input.name, autocomplete: "name", required: false,
                      error: errors.get("name"), validate: None })
@@ -105,25 +124,46 @@ pub async fn check(
     Ok(maud::Render::render(&hint).into_response())
 }
 
+/// Sign-up is not open to this visitor: the page says why, with no form.
+fn not_open(req: &Request, message: &str) -> Response {
+    let content = html! {
+        p #signup-refused role="alert" { (message) }
+    };
+    page(req, StatusCode::FORBIDDEN, content)
+}
+
 #[handler]
-pub fn get(
+pub async fn get(
     req: &Request,
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
-) -> Response {
+) -> Result<Response, WebError> {
     let next = query
         .next()
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
-    let input = SignupForm {
+    let invited_email;
+    let mut input = SignupForm {
         next: next.as_deref(),
         csrf: crate::http::csrf::token(req),
         ..SignupForm::default()
     };
-    page(
+    match signup_access(state, query.invite()).await? {
+        SignupAccess::Refused(message) => return Ok(not_open(req, message)),
+        SignupAccess::Open => {}
+        SignupAccess::Invited(invitation) => {
+            input.invite = query.invite();
+            invited_email = invitation.email.map(|e| e.as_str().to_owned());
+            if let Some(email) = &invited_email {
+                input.email = email;
+                input.email_fixed = true;
+            }
+        }
+    }
+    Ok(page(
         req,
         StatusCode::OK,
         form(&input, &FieldErrors::default(), None),
-    )
+    ))
 }
 
 #[handler]
@@ -136,11 +176,14 @@ pub async fn post(
     let next = form_data
         .optional("next")
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
+    let invite = form_data.optional("invite").filter(|i| !i.is_empty());
     let input = SignupForm {
         username: form_data.required("username")?,
         email: form_data.required("email")?,
         name: form_data.optional("name").unwrap_or_default(),
         next: next.as_deref(),
+        invite,
+        email_fixed: false,
         csrf: crate::http::csrf::token(req),
     };
     let account = NewAccount {
@@ -149,6 +192,7 @@ pub async fn post(
         name: input.name,
         password: form_data.required("password")?,
         confirm: Some(form_data.required("confirm")?),
+        invitation: invite,
     };
     let user = match sign_up(state, &client_info(req, state), &account).await? {
         SignupOutcome::Created(user) => user,
@@ -159,6 +203,7 @@ pub async fn post(
         SignupOutcome::Taken(errors) => {
             return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors, None)));
         }
+        SignupOutcome::Refused(message) => return Ok(not_open(req, message)),
     };
     let (cookie, _) = crate::http::identity::log_in(state, req, &user.username, false).await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
@@ -177,11 +222,14 @@ pub fn refused(
 ) -> Response {
     let (username, email, name) = (field("username"), field("email"), field("name"));
     let next = field("next").and_then(|n| crate::core::next::safe_next(&n, &state.config));
+    let invite = field("invite").filter(|i| !i.is_empty());
     let input = SignupForm {
         username: username.as_deref().unwrap_or_default(),
         email: email.as_deref().unwrap_or_default(),
         name: name.as_deref().unwrap_or_default(),
         next: next.as_deref(),
+        invite: invite.as_deref(),
+        email_fixed: false,
         csrf: crate::http::csrf::token(req),
     };
     let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));

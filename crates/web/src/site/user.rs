@@ -32,6 +32,13 @@ pub async fn get(
                 dt { "Username" } dd { (user.username) }
                 @if let Some(name) = &user.name { dt { "Name" } dd { (name.as_str()) } }
                 @if own { dt { "Email" } dd { (user.email) } }
+                @if own {
+                    dt { "Groups" }
+                    dd #groups {
+                        @if user.groups.is_empty() { "none" }
+                        @else { (user.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")) }
+                    }
+                }
                 dt { "Member since" } dd { (date(user.created_at)) }
             }
             @if own {
