@@ -106,6 +106,44 @@ async fn a_stranger_cannot_sign_up_when_signup_is_closed_or_by_invitation() {
     }
 }
 
+/// The username hint while typing says "taken" only to a visitor who may sign up:
+/// on a closed or invitation-only site a stranger cannot list the accounts.
+#[tokio::test]
+async fn the_username_hint_lists_no_accounts_to_strangers() {
+    let app = spawn(SignupPolicy::Invite).await;
+    let link = invitation(&app, None, "", 3600).await;
+    let creator = app.browser();
+    creator
+        .post_fields(
+            "/signup",
+            [
+                ("username", "taken"),
+                ("email", "taken@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+                ("invite", link.as_str()),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        )
+        .await
+        .assert_redirect_to("/user/taken");
+    let stranger = app.browser();
+    let hint = stranger.get("/signup/check/username?username=taken").await;
+    assert_eq!(hint.status, StatusCode::OK);
+    assert!(!hint.body.contains("already taken"), "{}", hint.body);
+    // With a live invitation (the form's hidden field, sent along by htmx), the
+    // hint is the real one.
+    let live = invitation(&app, None, "", 3600).await;
+    let invited = stranger
+        .get(&format!(
+            "/signup/check/username?username=taken&invite={live}"
+        ))
+        .await;
+    invited.assert_contains("already taken");
+}
+
 #[tokio::test]
 async fn an_invitation_signs_up_once_into_its_groups_and_not_after_it_expires() {
     let app = spawn(SignupPolicy::Invite).await;

@@ -14,6 +14,9 @@ fn allowed() -> Response {
         .header("remote-user", "bench")
         .header("x-auth-email", "bench@example.com")
         .header("remote-email", "bench@example.com")
+        // The bench user is in no group: gatehouse sends the lists empty.
+        .header("x-auth-groups", "")
+        .header("remote-groups", "")
         .header("cache-control", "no-store")
         .header("content-security-policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
         .header("x-content-type-options", "nosniff")

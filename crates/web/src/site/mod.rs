@@ -240,7 +240,8 @@ impl Render for Field<'_> {
                     hx-trigger=[self.validate.map(|_| "input changed delay:400ms")]
                     hx-target=[self.validate.map(|_| format!("#{error_id}"))]
                     hx-swap=[self.validate.map(|_| "outerHTML")]
-                    hx-sync=[self.validate.map(|_| "this:replace")];
+                    hx-sync=[self.validate.map(|_| "this:replace")]
+                    hx-include=[self.validate.map(|_| "[name='invite']")];
                 (Hint { id: &error_id, error: self.error, ok: None })
             }
         }

@@ -100,6 +100,12 @@ pub async fn check(
     let (error, ok) = match field.as_str() {
         "username" => match Username::parse(value) {
             Err(err) => (Some(err.message), None),
+            // Whether a name is taken is said only to a visitor who may sign up
+            // (under `invite`, one whose form carries a live invitation): a stranger
+            // must not be able to list the accounts of a closed site.
+            Ok(_) if !may_sign_up(state, query.get("invite")).await? => {
+                (None, Some("Looks right."))
+            }
             Ok(username) => match state.store.user_by_username(&username).await? {
                 Some(_) => (Some(USERNAME_TAKEN.to_owned()), None),
                 None => (None, Some("Available.")),
@@ -122,6 +128,11 @@ pub async fn check(
         ok,
     };
     Ok(maud::Render::render(&hint).into_response())
+}
+
+async fn may_sign_up(state: &AppState, invite: Option<&String>) -> Result<bool, WebError> {
+    let access = signup_access(state, invite.map(String::as_str)).await?;
+    Ok(!matches!(access, SignupAccess::Refused(_)))
 }
 
 /// Sign-up is not open to this visitor: the page says why, with no form.
