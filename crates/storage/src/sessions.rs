@@ -26,11 +26,7 @@ impl SessionToken {
     /// Accepts only what [`generate`](Self::generate) makes, so nothing else ever
     /// reaches the store.
     pub fn parse(value: &str) -> Option<Self> {
-        (value.len() == 64
-            && value
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| Self(value.to_owned()))
+        is_random_hex(value).then(|| Self(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -47,6 +43,14 @@ impl SessionToken {
     pub fn session_digest(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
     }
+}
+
+/// Whether `value` has the shape [`random_hex`] makes: 64 lowercase hex characters.
+pub(crate) fn is_random_hex(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// 32 random bytes as 64 lowercase hex characters.

@@ -8,7 +8,7 @@ use std::fmt;
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{random_hex, record_key, sha256_hex};
+use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
 use crate::users::user_id;
 use crate::{StorageError, Store};
@@ -30,8 +30,7 @@ impl ApiToken {
     /// Accepts only what [`generate`](Self::generate) makes.
     pub fn parse(value: &str) -> Option<Self> {
         let hex = value.strip_prefix(PREFIX)?;
-        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Self(value.to_owned()))
+        is_random_hex(hex).then(|| Self(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {

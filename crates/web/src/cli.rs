@@ -1064,7 +1064,7 @@ mod tests {
                 "replaced"
             );
             assert_eq!(config.allowed_domains, ["apps.example.com"]);
-            let allowed = |url: &str| config.is_allowed_origin(&url.parse().unwrap());
+            let allowed = |url: &str| config.origins().allow(&url.parse().unwrap());
             assert!(allowed("http://wiki.APPS.example.com/"));
             assert!(allowed("https://apps.example.com/"));
             assert!(!allowed("https://evilapps.example.com/"));

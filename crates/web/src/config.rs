@@ -242,11 +242,6 @@ impl Config {
         }
     }
 
-    /// Whether a return URL may point at `url`'s origin (scheme, host and port).
-    pub fn is_allowed_origin(&self, url: &Url) -> bool {
-        self.origins().allow(url)
-    }
-
     /// The settings in effect, by their names in the TOML file, for
     /// `gatehouse serve --print-config`. Secrets show only whether they are set.
     pub fn describe(&self) -> Vec<(&'static str, String)> {

@@ -92,7 +92,8 @@ pub enum SignupOutcome {
 #[derive(Debug)]
 pub enum SignupAccess {
     Open,
-    Invited(Invitation),
+    /// A live invitation, with the secret that opened it (the signup uses it up).
+    Invited(InvitationToken, Invitation),
     Refused(&'static str),
 }
 
@@ -113,12 +114,11 @@ pub async fn signup_access(
             _ => SignupAccess::Refused(INVITATION_REQUIRED),
         });
     };
-    let found = match InvitationToken::parse(raw.trim()) {
-        Some(token) => services.store.invitation(&token).await?,
-        None => None,
+    let Some(token) = InvitationToken::parse(raw.trim()) else {
+        return Ok(SignupAccess::Refused(INVITATION_INVALID));
     };
-    Ok(match found {
-        Some(invitation) => SignupAccess::Invited(invitation),
+    Ok(match services.store.invitation(&token).await? {
+        Some(invitation) => SignupAccess::Invited(token, invitation),
         None => SignupAccess::Refused(INVITATION_INVALID),
     })
 }
@@ -143,10 +143,10 @@ pub async fn sign_up(
     let invitation = match access {
         SignupAccess::Refused(message) => return Ok(SignupOutcome::Refused(message)),
         SignupAccess::Open => None,
-        SignupAccess::Invited(invitation) => Some(invitation),
+        SignupAccess::Invited(token, invitation) => Some((token, invitation)),
     };
     if let (Some(invited), Some(typed)) = (
-        invitation.as_ref().and_then(|i| i.email.as_ref()),
+        invitation.as_ref().and_then(|(_, i)| i.email.as_ref()),
         email.as_ref(),
     ) && invited != typed
     {
@@ -165,24 +165,18 @@ pub async fn sign_up(
         created_at: storage::now(),
         groups: invitation
             .as_ref()
-            .map(|i| i.groups.clone())
+            .map(|(_, i)| i.groups.clone())
             .unwrap_or_default(),
         disabled: false,
     };
-    let created = match (
-        &invitation,
-        input
-            .invitation
-            .map(str::trim)
-            .and_then(InvitationToken::parse),
-    ) {
-        (Some(_), Some(token)) => {
+    let created = match &invitation {
+        Some((token, _)) => {
             services
                 .store
-                .create_user_with_invitation(&user, &token)
+                .create_user_with_invitation(&user, token)
                 .await
         }
-        _ => services.store.create_user(&user).await,
+        None => services.store.create_user(&user).await,
     };
     match created {
         Ok(()) => {}
@@ -203,7 +197,7 @@ pub async fn sign_up(
         event = "signup",
         user = %user.username,
         address = client.address(),
-        invitation = invitation.as_ref().map(|i| i.id.as_str()),
+        invitation = invitation.as_ref().map(|(_, i)| i.id.as_str()),
     );
     Ok(SignupOutcome::Created(user))
 }

@@ -161,7 +161,7 @@ pub async fn get(
     match signup_access(state, query.invite()).await? {
         SignupAccess::Refused(message) => return Ok(not_open(req, message)),
         SignupAccess::Open => {}
-        SignupAccess::Invited(invitation) => {
+        SignupAccess::Invited(_, invitation) => {
             input.invite = query.invite();
             invited_email = invitation.email.map(|e| e.as_str().to_owned());
             if let Some(email) = &invited_email {
