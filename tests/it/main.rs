@@ -3,6 +3,7 @@
 //! JavaScript off. One binary; `app` holds `spawn_app()` and typed helpers.
 
 mod access;
+mod admin;
 mod api;
 mod app;
 mod binary;

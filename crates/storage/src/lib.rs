@@ -31,7 +31,7 @@ pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;
 pub use tokens::{ApiToken, TokenInfo};
-pub use users::{AccessEnded, Upserted};
+pub use users::{AccessEnded, Cursor, Upserted, UserPage, UserQuery};
 
 /// The default embedded store, relative to the working directory.
 pub const DEFAULT_DB_URL: &str = "surrealkv://./data/gatehouse";

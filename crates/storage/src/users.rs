@@ -78,6 +78,35 @@ pub struct AccessEnded {
     pub tokens: usize,
 }
 
+/// Where a page of [`Store::list_users`] starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cursor {
+    #[default]
+    Start,
+    /// The users after this username.
+    After(String),
+    /// The users before this username (the previous page).
+    Before(String),
+}
+
+/// Which users [`Store::list_users`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// The start of a username or email address.
+    pub search: Option<String>,
+    pub from: Cursor,
+    /// At most this many (1 to 1,000).
+    pub limit: u64,
+}
+
+/// A page of users, and whether there are more on either side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub has_previous: bool,
+    pub has_next: bool,
+}
+
 /// Whether [`Store::upsert_user`] made a new user or updated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -223,37 +252,64 @@ impl Store {
         )))
     }
 
-    /// Users in username order, `limit` from `offset`, those whose username or email
-    /// contains `search` (lowercase) when given; and how many match in all.
-    pub async fn list_users(
-        &self,
-        search: Option<&str>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<(Vec<User>, u64), StorageError> {
+    /// One page of users in username order, read along the `user_username` index
+    /// from a cursor (keyset paging: the cost of a page does not grow with how far
+    /// into the list it is); with a search, only those whose username or email
+    /// starts with it (lowercase), read along both unique indexes.
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StorageError> {
+        let search = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
         let filter = if search.is_some() {
-            "WHERE string::contains(username, $search) OR string::contains(email, $search)"
+            "AND ((username >= $search AND username < $search_end) \
+             OR (email >= $search AND email < $search_end))"
         } else {
             ""
         };
+        let (condition, order, cursor) = match &query.from {
+            Cursor::Start => ("username >= ''", "ASC", String::new()),
+            Cursor::After(name) => ("username > $cursor", "ASC", name.clone()),
+            Cursor::Before(name) => ("username < $cursor", "DESC", name.clone()),
+        };
+        let limit = query.limit.clamp(1, 1000);
         let mut response = self
             .db
             .query(format!(
-                "SELECT * FROM user {filter} ORDER BY username LIMIT $limit START $offset; \
-                 RETURN count(SELECT VALUE id FROM user {filter});"
+                "SELECT * FROM user WHERE {condition} {filter} ORDER BY username {order} \
+                 LIMIT $limit"
             ))
-            .bind(("search", search.unwrap_or_default().to_ascii_lowercase()))
-            .bind(("limit", i64::try_from(limit).unwrap_or(i64::MAX)))
-            .bind(("offset", i64::try_from(offset).unwrap_or(i64::MAX)))
+            .bind(("cursor", cursor))
+            .bind((
+                "search_end",
+                format!("{}\u{10FFFF}", search.as_deref().unwrap_or("")),
+            ))
+            .bind(("search", search.unwrap_or_default()))
+            .bind(("limit", i64::try_from(limit + 1).unwrap_or(i64::MAX)))
             .await?
             .check()?;
         let records: Vec<UserRecord> = response.take(0)?;
-        let total: Option<i64> = response.take(1)?;
-        let users = records
+        let more = records.len() as u64 > limit;
+        let mut users = records
             .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(UserRecord::into_user)
-            .collect::<Result<_, _>>()?;
-        Ok((users, total.map_or(0, |t| u64::try_from(t).unwrap_or(0))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (has_previous, has_next) = match query.from {
+            Cursor::Start => (false, more),
+            Cursor::After(_) => (true, more),
+            Cursor::Before(_) => {
+                users.reverse();
+                (more, true)
+            }
+        };
+        Ok(UserPage {
+            users,
+            has_previous,
+            has_next,
+        })
     }
 
     /// Sets `username`'s groups. Refused with [`StorageError::LastAdmin`] when it
@@ -341,6 +397,28 @@ impl Store {
         ended(last_admin(result)?)
     }
 
+    /// Ends every session and revokes every API token of `username`, in one
+    /// transaction. `None` when there is no such user.
+    pub async fn end_access(
+        &self,
+        username: &Username,
+    ) -> Result<Option<AccessEnded>, StorageError> {
+        let result = retry_conflicts!(
+            self.db
+                .query(
+                    "BEGIN TRANSACTION; \
+                     LET $before = (SELECT * FROM ONLY $user); \
+                     LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
+                     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     RETURN IF $before = NONE { NONE } ELSE \
+                         { { sessions: count($sessions), tokens: count($tokens) } }; \
+                     COMMIT TRANSACTION;"
+                )
+                .bind(("user", user_id(username)))
+        );
+        ended(result?)
+    }
+
     /// How many enabled users belong to `group`.
     pub async fn count_members(&self, group: &GroupName) -> Result<u64, StorageError> {
         let mut response = self
@@ -359,7 +437,7 @@ impl Store {
     pub async fn count_users(&self) -> Result<u64, StorageError> {
         let mut response = self
             .db
-            .query("RETURN count(SELECT VALUE id FROM user)")
+            .query("RETURN (SELECT count() FROM user GROUP ALL)[0].count ?? 0")
             .await?
             .check()?;
         let count: Option<i64> = response.take(0)?;
@@ -443,6 +521,74 @@ mod tests {
         }
     }
 
+    fn query(search: Option<&str>, from: Cursor) -> UserQuery {
+        UserQuery {
+            search: search.map(str::to_owned),
+            from,
+            limit: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn users_page_forward_and_back_along_the_username_and_email_indexes() {
+        let store = Store::memory().await.unwrap();
+        for i in 0..25 {
+            store
+                .create_user(&user(
+                    &format!("user{i:02}"),
+                    &format!("u{i:02}@example.com"),
+                ))
+                .await
+                .unwrap();
+        }
+        store
+            .create_user(&user("zed", "user-mail@example.com"))
+            .await
+            .unwrap();
+        let names = |page: &UserPage| {
+            page.users
+                .iter()
+                .map(|u| u.username.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let first = store.list_users(&query(None, Cursor::Start)).await.unwrap();
+        assert_eq!(names(&first).first().map(String::as_str), Some("user00"));
+        assert_eq!((first.has_previous, first.has_next), (false, true));
+        let second = store
+            .list_users(&query(None, Cursor::After("user09".into())))
+            .await
+            .unwrap();
+        assert_eq!(names(&second)[0], "user10");
+        assert_eq!(names(&second)[9], "user19");
+        let last = store
+            .list_users(&query(None, Cursor::After("user19".into())))
+            .await
+            .unwrap();
+        assert_eq!(names(&last).len(), 6);
+        assert_eq!((last.has_previous, last.has_next), (true, false));
+        let back = store
+            .list_users(&query(None, Cursor::Before("user10".into())))
+            .await
+            .unwrap();
+        assert_eq!(names(&back), names(&first));
+        assert_eq!((back.has_previous, back.has_next), (false, true));
+        // A search matches the start of a username or of an email, in any case.
+        let found = store
+            .list_users(&query(Some(" USER2"), Cursor::Start))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&found),
+            ["user20", "user21", "user22", "user23", "user24"]
+        );
+        let by_mail = store
+            .list_users(&query(Some("user-"), Cursor::Start))
+            .await
+            .unwrap();
+        assert_eq!(names(&by_mail), ["zed"]);
+        assert_eq!(store.count_users().await.unwrap(), 26);
+    }
+
     #[tokio::test]
     async fn the_last_admin_cannot_be_removed_disabled_or_deleted() {
         let store = Store::memory().await.unwrap();
@@ -450,8 +596,8 @@ mod tests {
         let mut root = user("root", "root@example.com");
         root.groups = vec![admins.clone()];
         store.create_user(&root).await.unwrap();
-        let (list, total) = store.list_users(None, 0, 10).await.unwrap();
-        assert_eq!((list, total), (vec![root.clone()], 1));
+        let page = store.list_users(&query(None, Cursor::Start)).await.unwrap();
+        assert_eq!(page.users, vec![root.clone()]);
         for refused in [
             store.set_groups(&root.username, &[], &admins).await.err(),
             store
@@ -523,8 +669,11 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let (found, total) = store.list_users(Some("ROO"), 0, 10).await.unwrap();
-        assert_eq!((found.len(), total), (1, 1));
+        let found = store
+            .list_users(&query(Some("ROO"), Cursor::Start))
+            .await
+            .unwrap();
+        assert_eq!(found.users.len(), 1);
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use poem::{
 
 use crate::http::response::Failure;
 use crate::http::{AppState, csrf, identity, metrics, response};
-use crate::site::{self, home, login, logout, password, sessions, signup, user};
+use crate::site::{self, admin, home, login, logout, password, sessions, signup, user};
 use crate::{api, gate};
 
 /// No inline script, no eval, nothing from other origins, no framing.
@@ -53,6 +53,14 @@ site_routes! {
     sessions::PATH => get(sessions::get),
     "/account/sessions/:id/revoke" => post(sessions::revoke),
     "/account/sessions/revoke-others" => post(sessions::revoke_others),
+    admin::PATH => get(admin::get),
+    "/admin/users/:username/disable" => post(admin::disable),
+    "/admin/users/:username/enable" => post(admin::enable),
+    "/admin/users/:username/revoke" => post(admin::revoke),
+    "/admin/users/:username/groups" => post(admin::groups),
+    "/admin/users/:username/delete" => get(admin::confirm_delete).post(admin::delete),
+    "/admin/invitations" => post(admin::invite),
+    "/admin/invitations/:id/revoke" => post(admin::revoke_invitation),
     site::STYLE_PATH => get(site::style),
     site::HTMX_PATH => get(site::htmx),
     "/healthz" => get(healthz),

@@ -99,10 +99,19 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// List users (name, email, groups, disabled), those matching --search.
+    /// List users (name, email, groups, disabled) in username order, those whose
+    /// username or email starts with --search.
     List {
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show USER: email, groups, whether disabled, their sessions and API tokens.
+    Show {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -11,6 +11,7 @@ use web::cli::{
     UserCommand,
 };
 use web::core::ClientInfo;
+use web::core::admin::{self, Admin, GroupEdit, InvitationFields, group_list};
 use web::core::tokens::{TokenFields, issue_token};
 use web::seed::seed_file;
 
@@ -267,19 +268,67 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { search, db } => {
             let store = open_store(db).await?;
-            let (users, total) = store
-                .list_users(search.as_deref(), 0, u64::MAX >> 1)
-                .await?;
-            for user in &users {
+            let admins = web::config::default_admin_group();
+            let admin = Admin::cli(&store, &admins);
+            let mut query = storage::UserQuery {
+                search,
+                from: storage::Cursor::Start,
+                limit: 500,
+            };
+            let mut shown = 0;
+            loop {
+                let page = admin.users(&query).await?;
+                for user in &page.users {
+                    println!(
+                        "{}\t{}\t[{}]{}",
+                        user.username,
+                        user.email,
+                        group_list(&user.groups),
+                        if user.disabled { "\tdisabled" } else { "" }
+                    );
+                }
+                shown += page.users.len();
+                match page.users.last() {
+                    Some(last) if page.has_next => {
+                        query.from = storage::Cursor::After(last.username.to_string());
+                    }
+                    _ => break,
+                }
+            }
+            eprintln!("{shown} user(s)");
+        }
+        UserCommand::Show {
+            user,
+            admin_group,
+            db,
+        } => {
+            let store = open_store(db).await?;
+            let admins = admin_group.group()?;
+            let admin = Admin::cli(&store, &admins);
+            let username = domain::Username::parse(&user)?;
+            let access = admin
+                .access_of(&username)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            let user = &access.user;
+            println!("username\t{}", user.username);
+            println!("email\t{}", user.email);
+            println!("name\t{}", user.name.as_ref().map_or("", |n| n.as_str()));
+            println!("groups\t[{}]", group_list(&user.groups));
+            println!("disabled\t{}", user.disabled);
+            println!("created\t{}", user.created_at);
+            for session in &access.sessions {
                 println!(
-                    "{}\t{}\t[{}]{}",
-                    user.username,
-                    user.email,
-                    group_list(&user.groups),
-                    if user.disabled { "\tdisabled" } else { "" }
+                    "session\t{}\t{}\t{}\tlast seen {}",
+                    &session.id[..16],
+                    session.address.as_deref().unwrap_or("-"),
+                    web::core::sessions::describe_browser(session.user_agent.as_deref()),
+                    session.last_seen
                 );
             }
-            eprintln!("{total} user(s)");
+            for token in &access.tokens {
+                println!("token\t{}\t{}", token.id, token.name);
+            }
         }
         UserCommand::Disable {
             user,
@@ -297,12 +346,12 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             db,
         } => {
             let store = open_store(db).await?;
+            let admins = admin_group.group()?;
             let username = domain::Username::parse(&user)?;
-            let ended = store
-                .delete_user(&username, &admin_group.group()?)
+            let ended = Admin::cli(&store, &admins)
+                .delete(&username)
                 .await?
                 .with_context(|| format!("there is no user {username}"))?;
-            tracing::info!(event = "user_deleted", user = %username, via = "cli");
             println!(
                 "deleted {username}; {} session(s) ended, {} API token(s) revoked",
                 ended.sessions, ended.tokens
@@ -316,26 +365,18 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             db,
         } => {
             let store = open_store(db).await?;
+            let admins = admin_group.group()?;
             let group = domain::GroupName::parse(&group)?;
             let username = domain::Username::parse(&user)?;
-            let current = store
-                .user_by_username(&username)
+            let edit = match change {
+                GroupChange::Add => GroupEdit::Add(group),
+                GroupChange::Remove => GroupEdit::Remove(group),
+            };
+            let user = Admin::cli(&store, &admins)
+                .edit_groups(&username, edit)
                 .await?
                 .with_context(|| format!("there is no user {username}"))?;
-            let mut groups = current.groups;
-            match change {
-                GroupChange::Add => groups.push(group.clone()),
-                GroupChange::Remove => groups.retain(|g| *g != group),
-            }
-            groups.sort();
-            groups.dedup();
-            store
-                .set_groups(&username, &groups, &admin_group.group()?)
-                .await?
-                .with_context(|| format!("there is no user {username}"))?;
-            let list = group_list(&groups);
-            tracing::info!(event = "groups_changed", user = %username, groups = list, via = "cli");
-            println!("{username} is in groups [{list}]");
+            println!("{username} is in groups [{}]", group_list(&user.groups));
         }
     }
     Ok(())
@@ -348,33 +389,25 @@ async fn set_disabled(
     db: DbArgs,
 ) -> anyhow::Result<()> {
     let store = open_store(db).await?;
+    let admins = admin_group.group()?;
     let username = domain::Username::parse(user)?;
-    let ended = store
-        .set_disabled(&username, disabled, &admin_group.group()?)
+    let ended = Admin::cli(&store, &admins)
+        .set_disabled(&username, disabled)
         .await?
         .with_context(|| format!("there is no user {username}"))?;
     if disabled {
-        tracing::info!(event = "user_disabled", user = %username, via = "cli");
         println!(
             "disabled {username}; {} session(s) ended, {} API token(s) revoked",
             ended.sessions, ended.tokens
         );
     } else {
-        tracing::info!(event = "user_enabled", user = %username, via = "cli");
         println!("enabled {username}");
     }
     Ok(())
 }
 
-fn group_list(groups: &[domain::GroupName]) -> String {
-    groups
-        .iter()
-        .map(domain::GroupName::as_str)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 async fn invite(command: InviteCommand) -> anyhow::Result<()> {
+    let admins = web::config::default_admin_group();
     match command {
         InviteCommand::Create {
             email,
@@ -383,26 +416,23 @@ async fn invite(command: InviteCommand) -> anyhow::Result<()> {
             public_url,
             db,
         } => {
-            if expires_in <= 0 {
-                anyhow::bail!("--expires-in must be a positive number of seconds");
-            }
-            let new = storage::NewInvitation {
-                email: email.as_deref().map(domain::Email::parse).transpose()?,
-                groups: domain::GroupName::parse_list(&groups)?,
-                lifetime: expires_in,
-                created_by: Some("cli".into()),
-            };
+            let fields = InvitationFields::check(
+                email.as_deref(),
+                admin::groups_from_list(&groups),
+                Some(expires_in),
+            )
+            .map_err(|errors| {
+                anyhow::anyhow!(
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })?;
             let store = open_store(db).await?;
-            let (token, invitation) = store.create_invitation(new).await?;
-            let mut link = public_url.join("signup")?;
-            link.query_pairs_mut().append_pair("invite", token.expose());
-            tracing::info!(
-                event = "invitation_created",
-                invitation_id = %invitation.id,
-                groups = group_list(&invitation.groups),
-                via = "cli",
-            );
-            println!("{link}");
+            let (token, invitation) = Admin::cli(&store, &admins).invite(fields).await?;
+            println!("{}", admin::invitation_link(&public_url, &token));
             eprintln!(
                 "invitation {} (single use, expires in {expires_in} s)",
                 invitation.id
@@ -411,7 +441,7 @@ async fn invite(command: InviteCommand) -> anyhow::Result<()> {
         InviteCommand::List { db } => {
             let store = open_store(db).await?;
             let now = storage::now();
-            for invitation in store.invitations().await? {
+            for invitation in Admin::cli(&store, &admins).invitations().await? {
                 println!(
                     "{}\t{}\t[{}]\t{}",
                     invitation.id,
@@ -430,10 +460,9 @@ async fn invite(command: InviteCommand) -> anyhow::Result<()> {
         }
         InviteCommand::Revoke { id, db } => {
             let store = open_store(db).await?;
-            if !store.delete_invitation(&id).await? {
+            if !Admin::cli(&store, &admins).revoke_invitation(&id).await? {
                 anyhow::bail!("there is no invitation {id}");
             }
-            tracing::info!(event = "invitation_revoked", invitation_id = %id, via = "cli");
             println!("revoked invitation {id}");
         }
     }

@@ -23,6 +23,7 @@
 //! that, bodies must be `application/json`, which a cross-site form cannot send
 //! without a CORS preflight that gatehouse never grants.
 
+pub mod admin;
 pub mod models;
 pub mod problem;
 pub mod responses;
@@ -60,13 +61,25 @@ pub enum ApiTags {
     Sessions,
     /// API tokens for scripts and `/auth`.
     Tokens,
+    /// Users, groups and invitations: admins only.
+    Admin,
 }
 
-type Operations = (users::Users, sessions::Sessions, tokens::Tokens);
+type Operations = (
+    users::Users,
+    sessions::Sessions,
+    tokens::Tokens,
+    admin::AdminApi,
+);
 
 fn service() -> OpenApiService<Operations, ()> {
     OpenApiService::new(
-        (users::Users, sessions::Sessions, tokens::Tokens),
+        (
+            users::Users,
+            sessions::Sessions,
+            tokens::Tokens,
+            admin::AdminApi,
+        ),
         "gatehouse",
         env!("CARGO_PKG_VERSION"),
     )
@@ -206,6 +219,29 @@ fn document_limits(doc: &mut serde_json::Value) {
             "expires_in",
             json!({ "minimum": crate::core::tokens::MIN_EXPIRES_IN, "maximum": crate::core::tokens::MAX_EXPIRES_IN }),
         ),
+        (
+            "InvitationRequest",
+            "email",
+            json!({ "format": "email", "maxLength": Email::MAX }),
+        ),
+        (
+            "InvitationRequest",
+            "expires_in",
+            json!({
+                "minimum": crate::core::admin::MIN_INVITATION_LIFETIME,
+                "maximum": crate::core::admin::MAX_INVITATION_LIFETIME,
+            }),
+        ),
+        (
+            "InvitationRequest",
+            "groups",
+            json!({ "maxItems": crate::core::admin::MAX_GROUPS }),
+        ),
+        (
+            "GroupsRequest",
+            "groups",
+            json!({ "maxItems": crate::core::admin::MAX_GROUPS }),
+        ),
     ];
     for (schema, field, extra) in limits {
         let property = &mut doc["components"]["schemas"][schema]["properties"][field];
@@ -213,8 +249,30 @@ fn document_limits(doc: &mut serde_json::Value) {
             property.extend(extra.clone());
         }
     }
+    // A group name: what `domain::GroupName` accepts (stored lowercase).
+    for schema in ["InvitationRequest", "GroupsRequest"] {
+        if let Some(items) =
+            doc["components"]["schemas"][schema]["properties"]["groups"]["items"].as_object_mut()
+        {
+            items.extend(
+                json!({
+                    "minLength": domain::GroupName::MIN,
+                    "maxLength": domain::GroupName::MAX,
+                    "pattern": "^[A-Za-z0-9_-]+$",
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            );
+        }
+    }
     // An optional field may also be sent as `null`, which means absent.
-    for schema in ["SignupRequest", "LoginRequest", "TokenRequest"] {
+    for schema in [
+        "SignupRequest",
+        "LoginRequest",
+        "TokenRequest",
+        "InvitationRequest",
+    ] {
         let schema = &mut doc["components"]["schemas"][schema];
         let required: Vec<String> = schema["required"]
             .as_array()
@@ -240,6 +298,8 @@ fn document_limits(doc: &mut serde_json::Value) {
         "LoginRequest",
         "PasswordRequest",
         "TokenRequest",
+        "GroupsRequest",
+        "InvitationRequest",
     ] {
         if let Some(schema) = doc["components"]["schemas"][schema].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), json!(false));

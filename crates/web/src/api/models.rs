@@ -287,3 +287,129 @@ impl NewToken {
         }
     }
 }
+
+/// A user as an admin sees them.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct AdminUser {
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+    /// Sorted.
+    pub groups: Vec<String>,
+    /// A disabled user cannot log in; their sessions and tokens ended when they
+    /// were disabled.
+    pub disabled: bool,
+    /// A member of the admins' group.
+    pub admin: bool,
+}
+
+impl AdminUser {
+    pub fn new(user: &User, admin: bool) -> Self {
+        Self {
+            username: user.username.to_string(),
+            email: user.email.to_string(),
+            name: user.name.as_ref().map(|n| n.as_str().to_owned()),
+            created_at: user.created_at,
+            groups: user.groups.iter().map(ToString::to_string).collect(),
+            disabled: user.disabled,
+            admin,
+        }
+    }
+}
+
+/// `GET /admin/users`: a page of users in username order.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct UserList {
+    pub users: Vec<AdminUser>,
+    /// Every user in the store (not only those matching the search).
+    pub total: u64,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next: Option<String>,
+    /// Pass as `before` for the previous page; absent on the first one.
+    pub previous: Option<String>,
+}
+
+/// `GET /admin/users/{username}`: a user with their sessions and API tokens.
+#[derive(Debug, Object)]
+pub struct AdminUserDetail {
+    pub user: AdminUser,
+    pub sessions: Vec<SessionView>,
+    pub tokens: Vec<TokenView>,
+}
+
+/// `PUT /admin/users/{username}/groups`.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct GroupsRequest {
+    /// The user's groups from now on (at most 64), each 2–32 characters of
+    /// `a-z 0-9 _ -`, stored lowercase.
+    pub groups: Vec<Text>,
+}
+
+/// What ending a user's access ended.
+#[derive(Debug, Object)]
+pub struct AccessEndedView {
+    pub sessions_ended: usize,
+    pub tokens_revoked: usize,
+}
+
+impl From<storage::AccessEnded> for AccessEndedView {
+    fn from(ended: storage::AccessEnded) -> Self {
+        Self {
+            sessions_ended: ended.sessions,
+            tokens_revoked: ended.tokens,
+        }
+    }
+}
+
+/// `POST /admin/invitations`.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct InvitationRequest {
+    /// When given, the account must use this address.
+    pub email: Option<Text>,
+    /// Groups the new user joins.
+    pub groups: Option<Vec<Text>>,
+    /// Seconds the link stays valid, 60 to 31536000 (a year); a week when absent.
+    pub expires_in: Option<i64>,
+}
+
+/// An invitation not used yet; never its secret.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct InvitationView {
+    /// Pass to `DELETE /admin/invitations/{id}`.
+    pub id: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The admin who made it, or `cli`.
+    pub created_by: Option<String>,
+    pub expired: bool,
+}
+
+impl InvitationView {
+    pub fn new(invitation: &storage::Invitation, now: i64) -> Self {
+        Self {
+            id: invitation.id.clone(),
+            email: invitation.email.as_ref().map(ToString::to_string),
+            groups: invitation.groups.iter().map(ToString::to_string).collect(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+            created_by: invitation.created_by.clone(),
+            expired: !invitation.is_live(now),
+        }
+    }
+}
+
+/// An invitation just made: the only time its link is shown.
+#[derive(Debug, Object)]
+pub struct NewInvitationView {
+    /// The sign-up link to send to the invitee.
+    pub link: String,
+    pub invitation: InvitationView,
+}

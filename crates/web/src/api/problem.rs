@@ -166,6 +166,16 @@ statuses! {
     TokenStatuses = [400, 401, 403, 413, 415, 422, 503];
     /// `PUT /me/password`.
     PasswordStatuses = [400, 401, 403, 413, 415, 422, 429, 503];
+    /// An admin reading lists.
+    AdminReadStatuses = [400, 401, 403, 503];
+    /// An admin reading one thing, or ending something.
+    AdminLookupStatuses = [401, 403, 404, 503];
+    /// An admin's change the last-admin rule may refuse.
+    AdminChangeStatuses = [401, 403, 404, 409, 503];
+    /// `PUT /admin/users/{username}/groups`.
+    AdminGroupsStatuses = [400, 401, 403, 404, 409, 413, 415, 422, 503];
+    /// `POST /admin/invitations`.
+    InvitationStatuses = [400, 401, 403, 413, 415, 422, 503];
 }
 
 /// An [`ApiError`] in a handler's signature, documenting the statuses `S` lists.
@@ -205,10 +215,12 @@ fn describe(status: u16) -> &'static str {
             "Not logged in, or the session or token has ended; for `POST /sessions`, an unknown email or a wrong password."
         }
         403 => {
-            "Refused: a cross-site request, a cookie-authenticated change without `Origin` or `X-CSRF-Token`, or an API token trying to mint tokens."
+            "Refused: a cross-site request, a cookie-authenticated change without `Origin` or `X-CSRF-Token`, an API token trying to mint tokens, sign-up closed, or an admin operation by someone who is not an admin."
         }
         404 => "There is no such thing, or it is not yours.",
-        409 => "The username or email belongs to an account already.",
+        409 => {
+            "The username or email belongs to an account already; for an admin operation, the change would leave no enabled admin."
+        }
         413 => "The body is larger than 16 KiB.",
         415 => "The body is not `application/json`.",
         422 => "A field is not valid; `errors` says which and why.",

@@ -4,6 +4,7 @@
 //! [`CoreError`], and knows no poem, maud or HTTP status (a tidy test checks).
 
 pub mod accounts;
+pub mod admin;
 pub mod cache;
 pub mod client;
 pub mod error;

@@ -19,6 +19,16 @@ pub enum WebError {
     LoginRequired { next: String, htmx: bool },
     #[error("not found")]
     NotFound,
+    /// Logged in, but not one of the admins.
+    #[error("admins only")]
+    AdminsOnly,
+    /// A request understood and refused, with the message to show.
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Form(#[from] FormError),
     #[error(transparent)]
@@ -81,7 +91,23 @@ impl IntoResponse for WebError {
                 "Not found",
                 "There is nothing at this address.",
             ),
+            Self::AdminsOnly => error_page(
+                StatusCode::FORBIDDEN,
+                "Admins only",
+                "This page is for the members of the admins' group.",
+            ),
+            Self::Refused {
+                status,
+                title,
+                message,
+            } => error_page(status, title, &message),
             Self::Form(err) => error_page(err.status(), "Bad request", &err.to_string()),
+            Self::Core(CoreError::Storage(StorageError::LastAdmin)) => error_page(
+                StatusCode::CONFLICT,
+                "Refused",
+                "The last enabled admin cannot be disabled, deleted or taken out of the \
+                 admins' group.",
+            ),
             Self::Core(CoreError::Busy) => {
                 let resp = error_page(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 //! `get`/`post` handlers. This file holds what they share: the layout, form pieces,
 //! redirects and the stylesheet.
 
+pub mod admin;
 pub mod error;
 pub mod home;
 pub mod login;
@@ -48,9 +49,17 @@ const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"include
 /// Where error fragments go on an htmx request.
 pub const ALERTS_ID: &str = "alerts";
 
-/// Wraps `content` in the page shell. `user` is who is logged in, for the header;
-/// `csrf` the token its logout form carries.
-pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> Markup {
+/// Who the page shell greets: the logged-in user, and whether to link the admin
+/// page.
+#[derive(Clone, Copy)]
+pub struct Visitor<'a> {
+    pub user: &'a User,
+    pub admin: bool,
+}
+
+/// Wraps `content` in the page shell. `visitor` is who is logged in, for the
+/// header; `csrf` the token its logout form carries.
+pub fn layout(title: &str, visitor: Option<Visitor<'_>>, csrf: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -66,7 +75,8 @@ pub fn layout(title: &str, user: Option<&User>, csrf: &str, content: Markup) -> 
                 header.site {
                     a.brand href="/" { "gatehouse" }
                     nav {
-                        @if let Some(user) = user {
+                        @if let Some(Visitor { user, admin }) = visitor {
+                            @if admin { a href=(admin::PATH) { "Users" } }
                             a href=(profile_path(user)) { (user.display_name()) }
                             form.inline method="post" action="/logout" {
                                 (CsrfField(csrf))
@@ -128,10 +138,15 @@ pub fn redirect_after_form(req: &Request, location: &str) -> Response {
 
 /// A full page with `status`, for the request's user.
 pub fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
-    let user = crate::http::identity::current(req).map(|a| &a.user);
+    let visitor = crate::http::identity::current(req).map(|who| Visitor {
+        user: &who.user,
+        admin: req
+            .data::<crate::http::AppState>()
+            .is_some_and(|state| who.user.groups.contains(&state.config.admin_group)),
+    });
     (
         status,
-        layout(title, user, crate::http::csrf::token(req), content),
+        layout(title, visitor, crate::http::csrf::token(req), content),
     )
         .into_response()
 }

@@ -1,0 +1,368 @@
+//! `/admin/…`: what admins do — users (list and search, one with their sessions
+//! and tokens, disable, enable, delete, groups, end every session and token) and
+//! invitations (make, list, revoke). Members of the admins' group only: anyone
+//! else who is logged in gets 403. The operations are `core::admin`'s, as on the
+//! admin page and in the CLI, audit events included.
+
+use domain::Username;
+use poem::Request;
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use storage::{Cursor, StorageError, UserQuery};
+
+use super::models::{
+    AccessEndedView, AdminUser, AdminUserDetail, GroupsRequest, InvitationRequest, InvitationView,
+    NewInvitationView, SessionView, TokenView, UserList,
+};
+use super::problem::{
+    AdminChangeStatuses, AdminGroupsStatuses, AdminLookupStatuses, AdminReadStatuses, ApiError,
+    InvitationStatuses, Problems,
+};
+use super::responses::{Done, Found};
+use super::{ApiTags, Caller};
+use crate::core::Credential;
+use crate::core::admin::{
+    Admin, Door, GroupEdit, GroupsError, InvitationFields, PAGE_SIZE, groups_from_names,
+    invitation_link,
+};
+use crate::http::AppState;
+use crate::http::identity::client_info;
+
+pub struct AdminApi;
+
+#[derive(ApiResponse)]
+pub enum InvitationCreated {
+    /// The invitation; `link` carries its secret, shown this once.
+    #[oai(status = 201)]
+    Created(Json<NewInvitationView>),
+}
+
+/// The caller as an admin, or 403.
+fn admin<'a>(req: &Request, state: &'a AppState, caller: &Caller) -> Result<Admin<'a>, ApiError> {
+    Admin::of(state, &caller.0, Door::Api, &client_info(req, state)).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Admins only: you are not a member of the admins' group.",
+        )
+    })
+}
+
+fn username(raw: &str) -> Result<Username, ApiError> {
+    Username::parse(raw).map_err(|_| ApiError::not_found("user"))
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List users
+    ///
+    /// Users in username order, a page at a time (keyset paging: pass `next` as
+    /// `after`, or `previous` as `before`). `search` keeps those whose username or
+    /// email starts with it.
+    #[oai(path = "/admin/users", method = "get", operation_id = "adminListUsers")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one per query parameter: poem-openapi documents them from the signature"
+    )]
+    async fn list(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        /// The start of a username or email address (any case).
+        search: Query<Option<String>>,
+        /// The users after this username.
+        after: Query<Option<String>>,
+        /// The users before this username (ignored with `after`).
+        before: Query<Option<String>>,
+        /// Users per page, 1 to 200; 50 when absent.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<Found<UserList>, Problems<AdminReadStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let from = match (after.0, before.0) {
+            (Some(after), _) => Cursor::After(after),
+            (None, Some(before)) => Cursor::Before(before),
+            (None, None) => Cursor::Start,
+        };
+        let page = admin
+            .users(&UserQuery {
+                search: search.0,
+                from,
+                limit: limit.0.unwrap_or(PAGE_SIZE),
+            })
+            .await?;
+        let total = admin.count_users().await?;
+        let edge = |user: Option<&domain::User>| user.map(|u| u.username.to_string());
+        Ok(Found::Ok(Json(UserList {
+            next: edge(page.users.last().filter(|_| page.has_next)),
+            previous: edge(page.users.first().filter(|_| page.has_previous)),
+            users: page
+                .users
+                .iter()
+                .map(|u| AdminUser::new(u, admin.is_admin(u)))
+                .collect(),
+            total,
+        })))
+    }
+
+    /// A user, with sessions and tokens
+    #[oai(
+        path = "/admin/users/:username",
+        method = "get",
+        operation_id = "adminGetUser"
+    )]
+    async fn get(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Found<AdminUserDetail>, Problems<AdminLookupStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let access = admin
+            .access_of(&self::username(&username.0)?)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (my_session, my_token) = match &caller.0.via {
+            Credential::Session(s) => (Some(s.id.as_str()), None),
+            Credential::Token(t) => (None, Some(t.id.as_str())),
+        };
+        Ok(Found::Ok(Json(AdminUserDetail {
+            user: AdminUser::new(&access.user, admin.is_admin(&access.user)),
+            sessions: access
+                .sessions
+                .iter()
+                .map(|s| SessionView::new(s, Some(s.id.as_str()) == my_session))
+                .collect(),
+            tokens: access
+                .tokens
+                .iter()
+                .map(|t| TokenView::new(t, Some(t.id.as_str()) == my_token))
+                .collect(),
+        })))
+    }
+
+    /// Disable a user
+    ///
+    /// They cannot log in any more, and every session and API token of theirs
+    /// ends now, on every node. The last enabled admin cannot be disabled (409).
+    #[oai(
+        path = "/admin/users/:username/disable",
+        method = "post",
+        operation_id = "adminDisableUser"
+    )]
+    async fn disable(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Found<AccessEndedView>, Problems<AdminChangeStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let ended = admin
+            .set_disabled(&self::username(&username.0)?, true)
+            .await
+            .map_err(last_admin)?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Found::Ok(Json(ended.into())))
+    }
+
+    /// Enable a user again
+    #[oai(
+        path = "/admin/users/:username/enable",
+        method = "post",
+        operation_id = "adminEnableUser"
+    )]
+    async fn enable(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Done, Problems<AdminChangeStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        admin
+            .set_disabled(&self::username(&username.0)?, false)
+            .await
+            .map_err(last_admin)?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Done::default())
+    }
+
+    /// Delete a user
+    ///
+    /// With every session and API token of theirs. The last enabled admin cannot
+    /// be deleted (409).
+    #[oai(
+        path = "/admin/users/:username",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
+    async fn delete(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Found<AccessEndedView>, Problems<AdminChangeStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let ended = admin
+            .delete(&self::username(&username.0)?)
+            .await
+            .map_err(last_admin)?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Found::Ok(Json(ended.into())))
+    }
+
+    /// End a user's sessions and tokens
+    ///
+    /// Every session and API token of theirs ends now, on every node; the account
+    /// stays, and they may log in again.
+    #[oai(
+        path = "/admin/users/:username/sessions",
+        method = "delete",
+        operation_id = "adminEndAccess"
+    )]
+    async fn end_access(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Found<AccessEndedView>, Problems<AdminLookupStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let ended = admin
+            .end_access(&self::username(&username.0)?)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Found::Ok(Json(ended.into())))
+    }
+
+    /// Set a user's groups
+    ///
+    /// `/auth?groups=` sees the change at the next request. Taking the last
+    /// enabled admin out of the admins' group is refused (409).
+    #[oai(
+        path = "/admin/users/:username/groups",
+        method = "put",
+        operation_id = "adminSetGroups"
+    )]
+    async fn set_groups(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+        body: Json<GroupsRequest>,
+    ) -> Result<Found<AdminUser>, Problems<AdminGroupsStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let username = self::username(&username.0)?;
+        let names: Vec<&str> = body.groups.iter().map(|g| &**g).collect();
+        let groups = groups_from_names(&names).map_err(field_error)?;
+        let user = match admin.edit_groups(&username, GroupEdit::Set(groups)).await {
+            Ok(user) => user.ok_or_else(|| ApiError::not_found("user"))?,
+            Err(GroupsError::Invalid(err)) => return Err(field_error(err).into()),
+            Err(GroupsError::Core(err)) => return Err(last_admin(err).into()),
+        };
+        Ok(Found::Ok(Json(AdminUser::new(
+            &user,
+            admin.is_admin(&user),
+        ))))
+    }
+
+    /// List invitations
+    ///
+    /// Those not used yet, newest first, expired ones included; never their
+    /// secrets.
+    #[oai(
+        path = "/admin/invitations",
+        method = "get",
+        operation_id = "adminListInvitations"
+    )]
+    async fn invitations(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+    ) -> Result<Found<Vec<InvitationView>>, Problems<AdminReadStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let now = storage::now();
+        let list = admin.invitations().await?;
+        Ok(Found::Ok(Json(
+            list.iter().map(|i| InvitationView::new(i, now)).collect(),
+        )))
+    }
+
+    /// Make an invitation
+    ///
+    /// A single-use sign-up link, optionally bound to an email address, putting
+    /// the new user in `groups`. It works even when sign-up is by invitation only,
+    /// but not when sign-up is closed.
+    #[oai(
+        path = "/admin/invitations",
+        method = "post",
+        operation_id = "adminCreateInvitation"
+    )]
+    async fn invite(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        body: Json<InvitationRequest>,
+    ) -> Result<InvitationCreated, Problems<InvitationStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let body = body.0;
+        let names: Vec<&str> = body.groups.iter().flatten().map(|g| &**g).collect();
+        let fields = InvitationFields::check(
+            body.email.as_deref(),
+            groups_from_names(&names),
+            body.expires_in,
+        )
+        .map_err(ApiError::from)?;
+        let (token, invitation) = admin.invite(fields).await?;
+        Ok(InvitationCreated::Created(Json(NewInvitationView {
+            link: invitation_link(&state.config.public_url, &token),
+            invitation: InvitationView::new(&invitation, storage::now()),
+        })))
+    }
+
+    /// Revoke an invitation
+    #[oai(
+        path = "/admin/invitations/:id",
+        method = "delete",
+        operation_id = "adminRevokeInvitation"
+    )]
+    async fn revoke_invitation(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Done, Problems<AdminLookupStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        if !admin.revoke_invitation(&id.0).await? {
+            return Err(ApiError::not_found("invitation").into());
+        }
+        Ok(Done::default())
+    }
+}
+
+fn field_error(err: domain::ValidationError) -> ApiError {
+    let mut errors = crate::core::accounts::FieldErrors::default();
+    errors.push(err);
+    ApiError::from(errors)
+}
+
+/// The last admin protected: `409`; anything else as usual.
+fn last_admin(err: crate::core::CoreError) -> ApiError {
+    match err {
+        crate::core::CoreError::Storage(StorageError::LastAdmin) => ApiError::new(
+            StatusCode::CONFLICT,
+            "The last enabled admin cannot be disabled, deleted or taken out of the admins' group.",
+        ),
+        other => other.into(),
+    }
+}

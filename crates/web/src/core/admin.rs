@@ -1,0 +1,407 @@
+//! What admins do, once for the admin page, the API and the CLI: list and find
+//! users, disable and enable them, delete them, change their groups, end their
+//! sessions and tokens, and make or revoke invitations.
+//!
+//! An [`Admin`] is only made for a member of the admins' group (or for the CLI,
+//! which is run by whoever holds the server's files), so holding one is the
+//! permission. Every change writes an audit event: who, what, to whom, from which
+//! address and through which door (`page`, `api`, `cli`). The store refuses,
+//! inside each change's own transaction, to leave the admins without an enabled
+//! member (`StorageError::LastAdmin`).
+
+use domain::{Email, GroupName, User, Username, ValidationError};
+use storage::{
+    AccessEnded, Invitation, InvitationToken, NewInvitation, Session, Store, TokenInfo, UserPage,
+    UserQuery,
+};
+
+use super::accounts::FieldErrors;
+use super::cache::SessionCache;
+use super::client::ClientInfo;
+use super::error::CoreError;
+use super::{Authenticated, Services};
+
+/// Invitations last from a minute to a year; a week unless told.
+pub const MIN_INVITATION_LIFETIME: i64 = 60;
+pub const MAX_INVITATION_LIFETIME: i64 = 365 * 86_400;
+pub const DEFAULT_INVITATION_LIFETIME: i64 = 7 * 86_400;
+
+/// Users per page of the admin list, unless asked otherwise.
+pub const PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 200;
+
+/// Through which door an admin acts, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Page,
+    Api,
+    Cli,
+}
+
+impl Door {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Page => "page",
+            Self::Api => "api",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+/// An admin at work: the permission, and who to name in the audit log.
+pub struct Admin<'a> {
+    store: &'a Store,
+    /// This node's session cache, evicted at once on a change (other nodes hear
+    /// of it through the change feed); the CLI has none.
+    cache: Option<&'a SessionCache>,
+    admins: &'a GroupName,
+    by: String,
+    door: Door,
+    address: String,
+}
+
+/// A user with their live sessions and API tokens.
+#[derive(Debug, Clone)]
+pub struct UserAccess {
+    pub user: User,
+    pub sessions: Vec<Session>,
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// A group change: add one, remove one, or set the whole list.
+#[derive(Debug, Clone)]
+pub enum GroupEdit {
+    Add(GroupName),
+    Remove(GroupName),
+    Set(Vec<GroupName>),
+}
+
+impl<'a> Admin<'a> {
+    /// The admin `who` is, or `None` when they are not a member of the admins'
+    /// group (or disabled).
+    pub fn of(
+        services: &'a Services,
+        who: &Authenticated,
+        door: Door,
+        client: &ClientInfo,
+    ) -> Option<Self> {
+        let admins = &services.config.admin_group;
+        (!who.user.disabled && who.user.groups.contains(admins)).then(|| Self {
+            store: &services.store,
+            cache: Some(&services.sessions),
+            admins,
+            by: who.user.username.as_str().to_owned(),
+            door,
+            address: client.address().to_owned(),
+        })
+    }
+
+    /// The operator at the command line.
+    pub fn cli(store: &'a Store, admins: &'a GroupName) -> Self {
+        Self {
+            store,
+            cache: None,
+            admins,
+            by: "cli".to_owned(),
+            door: Door::Cli,
+            address: "-".to_owned(),
+        }
+    }
+
+    /// Whether `user` is one of the admins.
+    pub fn is_admin(&self, user: &User) -> bool {
+        user.groups.contains(self.admins)
+    }
+
+    pub fn admin_group(&self) -> &GroupName {
+        self.admins
+    }
+
+    pub async fn users(&self, query: &UserQuery) -> Result<UserPage, CoreError> {
+        Ok(self.store.list_users(query).await?)
+    }
+
+    pub async fn count_users(&self) -> Result<u64, CoreError> {
+        Ok(self.store.count_users().await?)
+    }
+
+    pub async fn user(&self, username: &Username) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_username(username).await?)
+    }
+
+    /// A user with their sessions and tokens (expired sessions left out).
+    pub async fn access_of(&self, username: &Username) -> Result<Option<UserAccess>, CoreError> {
+        let Some(user) = self.store.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        let now = storage::now();
+        let mut sessions = self.store.sessions_of(username).await?;
+        sessions.retain(|s| s.expires_at > now);
+        let tokens = self.store.api_tokens_of(username).await?;
+        Ok(Some(UserAccess {
+            user,
+            sessions,
+            tokens,
+        }))
+    }
+
+    /// Disables `username` (every session and token ends in the same transaction)
+    /// or enables them again. `None`: no such user.
+    pub async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<Option<AccessEnded>, CoreError> {
+        let ended = self
+            .store
+            .set_disabled(username, disabled, self.admins)
+            .await?;
+        if let Some(ended) = ended {
+            self.evict(username);
+            let event = if disabled {
+                "user_disabled"
+            } else {
+                "user_enabled"
+            };
+            self.audit(event, username.as_str(), &ended_detail(ended));
+        }
+        Ok(ended)
+    }
+
+    /// Deletes `username` with their sessions and tokens. `None`: no such user.
+    pub async fn delete(&self, username: &Username) -> Result<Option<AccessEnded>, CoreError> {
+        let ended = self.store.delete_user(username, self.admins).await?;
+        if let Some(ended) = ended {
+            self.evict(username);
+            self.audit("user_deleted", username.as_str(), &ended_detail(ended));
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session and revokes every API token of `username`.
+    pub async fn end_access(&self, username: &Username) -> Result<Option<AccessEnded>, CoreError> {
+        let ended = self.store.end_access(username).await?;
+        if let Some(ended) = ended {
+            self.evict(username);
+            self.audit("access_revoked", username.as_str(), &ended_detail(ended));
+        }
+        Ok(ended)
+    }
+
+    /// Changes `username`'s groups; the user as they are now, or `None` when
+    /// there is no such user.
+    pub async fn edit_groups(
+        &self,
+        username: &Username,
+        edit: GroupEdit,
+    ) -> Result<Option<User>, GroupsError> {
+        let Some(mut user) = self.store.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        match edit {
+            GroupEdit::Add(group) => user.groups.push(group),
+            GroupEdit::Remove(group) => user.groups.retain(|g| *g != group),
+            GroupEdit::Set(groups) => user.groups = groups,
+        }
+        user.groups.sort();
+        user.groups.dedup();
+        user.groups = at_most_max(user.groups).map_err(GroupsError::Invalid)?;
+        if self
+            .store
+            .set_groups(username, &user.groups, self.admins)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.evict(username);
+        self.audit(
+            "groups_changed",
+            username.as_str(),
+            &format!("groups={}", group_list(&user.groups)),
+        );
+        Ok(Some(user))
+    }
+
+    /// Makes an invitation; its secret is returned this once.
+    pub async fn invite(
+        &self,
+        fields: InvitationFields,
+    ) -> Result<(InvitationToken, Invitation), CoreError> {
+        let created = self
+            .store
+            .create_invitation(NewInvitation {
+                email: fields.email,
+                groups: fields.groups,
+                lifetime: fields.lifetime,
+                created_by: Some(self.by.clone()),
+            })
+            .await?;
+        let invitation = &created.1;
+        self.audit(
+            "invitation_created",
+            invitation.email.as_ref().map_or("-", Email::as_str),
+            &format!(
+                "invitation={} groups={} expires_at={}",
+                short(&invitation.id),
+                group_list(&invitation.groups),
+                invitation.expires_at
+            ),
+        );
+        Ok(created)
+    }
+
+    pub async fn invitations(&self) -> Result<Vec<Invitation>, CoreError> {
+        Ok(self.store.invitations().await?)
+    }
+
+    /// Revokes invitation `id`; false when there is none.
+    pub async fn revoke_invitation(&self, id: &str) -> Result<bool, CoreError> {
+        let revoked = self.store.delete_invitation(id).await?;
+        if revoked {
+            self.audit(
+                "invitation_revoked",
+                "-",
+                &format!("invitation={}", short(id)),
+            );
+        }
+        Ok(revoked)
+    }
+
+    fn evict(&self, username: &Username) {
+        if let Some(cache) = self.cache {
+            cache.evict_user(username);
+        }
+    }
+
+    /// One audit line: who (`by`), what (`event`), to whom (`user`), from where.
+    fn audit(&self, event: &'static str, target: &str, detail: &str) {
+        tracing::info!(
+            event,
+            by = %self.by,
+            user = %target,
+            address = %self.address,
+            via = self.door.as_str(),
+            detail,
+        );
+    }
+}
+
+/// Why a group change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupsError {
+    /// Too many groups.
+    #[error("{}", .0.message)]
+    Invalid(ValidationError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl From<storage::StorageError> for GroupsError {
+    fn from(err: storage::StorageError) -> Self {
+        Self::Core(err.into())
+    }
+}
+
+/// A checked invitation request.
+#[derive(Debug, Clone)]
+pub struct InvitationFields {
+    pub email: Option<Email>,
+    pub groups: Vec<GroupName>,
+    /// Seconds it stays valid.
+    pub lifetime: i64,
+}
+
+impl InvitationFields {
+    /// Checks an optional email (absent: any address; the page sends an empty
+    /// field for that), the groups (parsed by the adapter: one name per
+    /// entry in the API, a comma-separated list in the page) and a lifetime in
+    /// seconds (a week when absent); errors name the fields `email`, `groups` and
+    /// `expires_in`.
+    pub fn check(
+        email: Option<&str>,
+        groups: Result<Vec<GroupName>, ValidationError>,
+        expires_in: Option<i64>,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let email = match email {
+            Some(email) => errors.check(Email::parse(email)),
+            None => None,
+        };
+        let groups = errors.check(groups);
+        let lifetime = expires_in.unwrap_or(DEFAULT_INVITATION_LIFETIME);
+        if !(MIN_INVITATION_LIFETIME..=MAX_INVITATION_LIFETIME).contains(&lifetime) {
+            errors.add(
+                "expires_in",
+                "An invitation lasts from 60 seconds to a year (31536000 seconds).",
+            );
+        }
+        match groups {
+            Some(groups) if errors.is_empty() => Ok(Self {
+                email,
+                groups,
+                lifetime,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A user belongs to at most this many groups (each one travels in every
+/// `/auth` answer's group header).
+pub const MAX_GROUPS: usize = 64;
+
+/// Group names given one per entry (the API), sorted, without duplicates.
+pub fn groups_from_names<S: AsRef<str>>(names: &[S]) -> Result<Vec<GroupName>, ValidationError> {
+    let mut groups = names
+        .iter()
+        .map(|name| GroupName::parse(name.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    groups.sort();
+    groups.dedup();
+    at_most_max(groups)
+}
+
+/// Group names as a comma-separated list (a form, the CLI).
+pub fn groups_from_list(list: &str) -> Result<Vec<GroupName>, ValidationError> {
+    at_most_max(GroupName::parse_list(list)?)
+}
+
+fn at_most_max(groups: Vec<GroupName>) -> Result<Vec<GroupName>, ValidationError> {
+    if groups.len() > MAX_GROUPS {
+        return Err(ValidationError::new(
+            "groups",
+            "A user belongs to at most 64 groups.",
+        ));
+    }
+    Ok(groups)
+}
+
+pub fn group_list(groups: &[GroupName]) -> String {
+    groups
+        .iter()
+        .map(GroupName::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn ended_detail(ended: AccessEnded) -> String {
+    format!(
+        "sessions_ended={} tokens_revoked={}",
+        ended.sessions, ended.tokens
+    )
+}
+
+/// The first 16 characters of an id: enough to find it, in a log line.
+fn short(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
+/// The sign-up link that carries invitation `token`.
+pub fn invitation_link(public_url: &url::Url, token: &InvitationToken) -> String {
+    let mut link = public_url
+        .join("signup")
+        .unwrap_or_else(|_| public_url.clone());
+    link.query_pairs_mut().append_pair("invite", token.expose());
+    link.into()
+}
