@@ -1021,10 +1021,67 @@ async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
         .post_fields("/signup", fields)
         .await
         .assert_redirect_to("/user/quinn");
-    assert!(server.terminate().success());
+    // root at work on the page and in the API: every change an audit line naming
+    // who, what, to whom, from where and through which door.
+    let root = server.browser();
+    root.get("/login").await;
+    root.login("root@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/root");
+    root.post_form("/admin/users/quinn/groups", &[("groups", "qa, ops")])
+        .await
+        .assert_redirect_to("/admin/users");
+    let made = root
+        .api_same_origin(
+            "POST",
+            "/admin/invitations",
+            Some(serde_json::json!({ "email": "rita@example.com" })),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let ended = root
+        .api_same_origin("DELETE", "/admin/users/quinn/sessions", None)
+        .await;
+    assert_eq!(ended.json()["sessions_ended"], 1);
+    invited
+        .login("quinn@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/quinn");
+    let (status, log) = server.terminate_with_log();
+    assert!(status.success());
+    for (event, target, via) in [
+        ("groups_changed", "quinn", "page"),
+        ("invitation_created", "rita@example.com", "api"),
+        ("access_revoked", "quinn", "api"),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("event=\"{event}\"")))
+            .unwrap_or_else(|| panic!("no {event} in:\n{log}"));
+        for part in [
+            "by=root",
+            &format!("user={target}"),
+            "address=127.0.0.1",
+            &format!("via=\"{via}\""),
+        ] {
+            assert!(line.contains(part), "{event} lacks {part}: {line}");
+        }
+    }
+    let link = made.json()["link"].as_str().unwrap().to_owned();
+    assert!(
+        !log.contains(link.split("invite=").nth(1).unwrap()),
+        "the invitation's secret in the log"
+    );
+    let shown = run(&["user", "show", "quinn", "--db", &db]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(
+        text(&shown).contains("groups\t[ops,qa]"),
+        "{}",
+        text(&shown)
+    );
     let listed = run(&["user", "list", "--db", &db]);
     assert!(
-        text(&listed).contains("quinn\tquinn@example.com\t[qa]"),
+        text(&listed).contains("quinn\tquinn@example.com\t[ops,qa]"),
         "{}",
         text(&listed)
     );

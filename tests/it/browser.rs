@@ -424,13 +424,13 @@ async fn api_docs_render_under_their_policy_and_pages_can_call_the_api() {
         // Swagger UI runs under the site's CSP (no inline script, no eval): the
         // operations appear only if its scripts were allowed to run.
         client.goto(&app.url("/api/docs")).await.unwrap();
-        eventually("Swagger UI's 11 operations", || async {
+        eventually("Swagger UI's 21 operations", || async {
             client
                 .find_all(Locator::Css(".swagger-ui .opblock"))
                 .await
                 .map(|ops| ops.len())
                 .unwrap_or(0)
-                == 11
+                == 21
         })
         .await;
         assert!(text_of(&client, ".swagger-ui").await.contains("/me/tokens"));
@@ -463,6 +463,150 @@ async fn api_docs_render_under_their_policy_and_pages_can_call_the_api() {
         )
         .await;
         assert_eq!(after, json!(401));
+    })
+    .await;
+}
+
+/// Logs the browser in as `name` through the login form.
+async fn log_in_as(client: &Client, app: &TestApp, name: &str) {
+    client.goto(&app.url("/login")).await.unwrap();
+    fill(client, "#field-email", &email_of(name)).await;
+    fill(client, "#field-password", PASSWORD).await;
+    click(client, "#login-form button[type=submit]").await;
+    wait_for_path(client, &format!("/user/{name}")).await;
+}
+
+async fn stored_user(app: &TestApp, name: &str) -> domain::User {
+    app.store
+        .user_by_username(&domain::Username::parse(name).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_page_searches_and_changes_rows_in_place_with_javascript() {
+    with_browser("admin_js", true, |client, app| async move {
+        crate::admin::add_user(&app, "root", "admins").await;
+        crate::admin::add_user(&app, "bob", "ops").await;
+        crate::admin::add_user(&app, "carl", "").await;
+        log_in_as(&client, &app, "root").await;
+        // The header links the page for an admin.
+        click(&client, "header.site a[href='/admin/users']").await;
+        wait_for_path(&client, "/admin/users").await;
+        mark_document(&client).await;
+        assert_eq!(
+            client
+                .find_all(Locator::Css("#users tbody tr"))
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // Typing searches (debounced) and swaps the table; the address follows.
+        fill(&client, "#field-q", "bo").await;
+        eventually("only bob listed", || async {
+            let rows = client
+                .find_all(Locator::Css("#users tbody tr"))
+                .await
+                .unwrap_or_default();
+            rows.len() == 1 && text_of(&client, "#users tbody").await.contains("bob")
+        })
+        .await;
+        wait_for_path(&client, "/admin/users?q=bo").await;
+        // Disable: the row changes in place.
+        click(&client, "#user-bob form[action$='/disable'] button").await;
+        wait_for_text(&client, "#user-bob", "disabled").await;
+        assert!(stored_user(&app, "bob").await.disabled);
+        // Groups: typed and saved in the row.
+        fill(&client, "#user-bob input[name=groups]", "ops, Dev").await;
+        click(&client, "#user-bob form.groups button").await;
+        wait_for_text(&client, "#user-bob", "groups saved").await;
+        assert_eq!(
+            stored_user(&app, "bob")
+                .await
+                .groups
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect::<Vec<_>>(),
+            ["dev", "ops"]
+        );
+        // The last admin: refused, said in the page's alert area.
+        fill(&client, "#field-q", "root").await;
+        eventually("root listed", || async {
+            text_of(&client, "#users tbody").await.contains("root")
+        })
+        .await;
+        click(&client, "#user-root form[action$='/disable'] button").await;
+        wait_for_text(&client, "#alerts", "last enabled admin").await;
+        assert!(!stored_user(&app, "root").await.disabled);
+        // An invitation: its link appears in the section.
+        fill(&client, "#invitations #field-email", "dora@example.com").await;
+        click(&client, "#invitations form button[type=submit]").await;
+        eventually("the invitation link", || async {
+            match client.find(Locator::Css("#invitation-link")).await {
+                Ok(field) => field
+                    .prop("value")
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|v| v.contains("/signup?invite=inv_")),
+                Err(_) => false,
+            }
+        })
+        .await;
+        assert_eq!(app.store.invitations().await.unwrap().len(), 1);
+        assert!(
+            document_is_marked(&client).await,
+            "an admin action reloaded the page"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_admin_page_works_with_javascript_off() {
+    with_browser("admin_no_js", false, |client, app| async move {
+        crate::admin::add_user(&app, "root", "admins").await;
+        crate::admin::add_user(&app, "bob", "ops").await;
+        log_in_as(&client, &app, "root").await;
+        client.goto(&app.url("/admin/users")).await.unwrap();
+        fill(&client, "#field-q", "bo").await;
+        click(&client, "form.search button[type=submit]").await;
+        wait_for_path(&client, "/admin/users?q=bo").await;
+        click(&client, "#user-bob form[action$='/disable'] button").await;
+        wait_for_path(&client, "/admin/users?q=bo").await;
+        wait_for_text(&client, "#user-bob", "disabled").await;
+        assert!(stored_user(&app, "bob").await.disabled);
+        // Delete: a confirmation page, then back to the same search.
+        click(&client, "#user-bob a[href*='/delete']").await;
+        wait_for_text(&client, "h1", "Delete bob?").await;
+        click(&client, "button.danger").await;
+        wait_for_path(&client, "/admin/users?q=bo").await;
+        wait_for_text(&client, "#users", "No users found").await;
+        assert!(
+            app.store
+                .user_by_username(&domain::Username::parse("bob").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // An invitation: the page comes back with its link.
+        fill(&client, "#invitations #field-groups", "ops").await;
+        click(&client, "#invitations form button[type=submit]").await;
+        let link = client
+            .find(Locator::Css("#invitation-link"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(link.contains("/signup?invite=inv_"), "{link}");
+        assert_eq!(
+            app.store.invitations().await.unwrap()[0].groups[0].as_str(),
+            "ops"
+        );
     })
     .await;
 }
