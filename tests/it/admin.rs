@@ -80,6 +80,7 @@ fn api_operations() -> Vec<(&'static str, &'static str, Option<serde_json::Value
         ("POST", "/admin/users/root/enable", None),
         ("DELETE", "/admin/users/root", None),
         ("DELETE", "/admin/users/root/sessions", None),
+        ("DELETE", "/admin/users/root/factors", None),
         (
             "PUT",
             "/admin/users/bob/groups",
@@ -100,6 +101,7 @@ const PAGE_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/users/root/disable", &[]),
     ("/admin/users/root/enable", &[]),
     ("/admin/users/root/revoke", &[]),
+    ("/admin/users/root/factors", &[]),
     ("/admin/users/bob/groups", &[("groups", "admins")]),
     ("/admin/users/root/delete", &[]),
     ("/admin/invitations", &[("groups", "admins")]),

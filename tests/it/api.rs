@@ -824,7 +824,7 @@ async fn the_spec_and_the_docs_are_served() {
         .values()
         .map(|ops| ops.as_object().unwrap().len())
         .sum();
-    assert_eq!(operations, 21);
+    assert_eq!(operations, 22);
     // Every error is documented as a problem document.
     for ops in doc["paths"].as_object().unwrap().values() {
         for (method, op) in ops.as_object().unwrap() {
@@ -913,10 +913,10 @@ async fn schemathesis_finds_no_contract_violations() {
     // cannot, and the tests above cover their success. Each run logs in afresh:
     // the token run may well revoke every session it finds.
     let runs: [(&str, usize, &[&str]); 2] = [
-        ("API token", 21, &[]),
+        ("API token", 22, &[]),
         (
             "session cookie",
-            19,
+            20,
             &[
                 "--exclude-operation-id",
                 "logout",
@@ -946,6 +946,7 @@ async fn schemathesis_finds_no_contract_violations() {
                 remember: false,
                 user_agent: None,
                 address: None,
+                factors: Vec::new(),
             };
             let (token, _) = app.store.create_session(&alice, session).await.unwrap();
             vec![

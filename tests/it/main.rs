@@ -9,6 +9,7 @@ mod app;
 mod binary;
 mod browser;
 mod defences;
+mod factors;
 mod forward_auth;
 mod holes;
 mod hypermedia;

@@ -467,6 +467,37 @@ async fn gates_an_app(kind: Kind) {
     }
     assert_eq!(visitor.get("/wiki/page").await.status, StatusCode::OK);
 
+    // mfa=1 on /vault/: a password alone is refused, and a client's claim of a
+    // second factor never reaches the app; after a login with a code it passes.
+    let claimed = bob
+        .get_with("/vault/secret", &[("x-auth-factors", "pwd,otp")])
+        .await;
+    assert_eq!(claimed.status, StatusCode::FORBIDDEN, "{}", claimed.body);
+    let seen = echoed(
+        &bob.get_with("/wiki/page", &[("x-auth-factors", "pwd,otp")])
+            .await,
+    );
+    assert_eq!(seen["x-auth-factors"], "pwd", "{seen:?}");
+    let secret = crate::factors::enrol_in_store(&setup.gatehouse, "alice").await;
+    let asked = auth.login(&email_of("alice"), PASSWORD).await;
+    asked.assert_redirect_to("/login/code");
+    assert_eq!(
+        visitor.get("/vault/secret").await.status,
+        StatusCode::FORBIDDEN,
+        "the session from before the code is a password-only one"
+    );
+    auth.post_form(
+        "/login/code",
+        &[("code", &crate::factors::code_now(&secret))],
+    )
+    .await
+    .assert_redirect_to("/user/alice");
+    for path in ["/vault/secret", "/vault", "/VAULT/secret"] {
+        let seen = echoed(&visitor.get(path).await);
+        assert_eq!(seen["x-auth-user"], "alice", "{path}");
+        assert_eq!(seen["x-auth-factors"], "pwd,otp", "{path}");
+    }
+
     // An API token works through the proxy like a session.
     let alice = domain::Username::parse("alice").unwrap();
     let (token, _) = setup

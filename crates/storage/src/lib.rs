@@ -15,6 +15,7 @@
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
 
 mod error;
+pub mod factors;
 pub mod invitations;
 mod schema;
 pub mod sessions;
@@ -26,6 +27,7 @@ pub mod users;
 pub mod watch;
 
 pub use error::StorageError;
+pub use factors::{PendingLogin, PendingToken, Totp};
 pub use invitations::{Invitation, InvitationToken, NewInvitation};
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};

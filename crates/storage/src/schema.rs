@@ -21,6 +21,7 @@ DEFINE FIELD IF NOT EXISTS expires_at ON session TYPE int;
 DEFINE FIELD IF NOT EXISTS remember ON session TYPE bool;
 DEFINE FIELD IF NOT EXISTS user_agent ON session TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS address ON session TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS factors ON session TYPE option<array<string>>;
 DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;
 
 DEFINE TABLE IF NOT EXISTS api_token SCHEMAFULL;
@@ -29,7 +30,21 @@ DEFINE FIELD IF NOT EXISTS name ON api_token TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON api_token TYPE int;
 DEFINE FIELD IF NOT EXISTS expires_at ON api_token TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS last_used ON api_token TYPE option<int>;
+DEFINE FIELD IF NOT EXISTS factors ON api_token TYPE option<array<string>>;
 DEFINE INDEX IF NOT EXISTS api_token_user ON api_token FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS factor SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS totp_secret ON factor TYPE string;
+DEFINE FIELD IF NOT EXISTS confirmed ON factor TYPE bool;
+DEFINE FIELD IF NOT EXISTS last_step ON factor TYPE int;
+DEFINE FIELD IF NOT EXISTS recovery ON factor TYPE array<string>;
+DEFINE FIELD IF NOT EXISTS created_at ON factor TYPE int;
+
+DEFINE TABLE IF NOT EXISTS pending_login SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON pending_login TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS remember ON pending_login TYPE bool;
+DEFINE FIELD IF NOT EXISTS next ON pending_login TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS expires_at ON pending_login TYPE int;
 
 DEFINE TABLE IF NOT EXISTS throttle SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS failures ON throttle TYPE int;

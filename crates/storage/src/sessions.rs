@@ -95,6 +95,8 @@ pub struct NewSession {
     pub remember: bool,
     pub user_agent: Option<String>,
     pub address: Option<String>,
+    /// How the user proved who they are: `pwd`, then `otp` or `recovery`.
+    pub factors: Vec<String>,
 }
 
 /// A stored session. `id` is the hash of its token: safe to show and to use for
@@ -109,6 +111,8 @@ pub struct Session {
     pub remember: bool,
     pub user_agent: Option<String>,
     pub address: Option<String>,
+    /// How the login that started it was proved (`pwd`, `otp`, `recovery`).
+    pub factors: Vec<String>,
 }
 
 impl Session {
@@ -128,6 +132,8 @@ struct SessionRecord {
     remember: bool,
     user_agent: Option<String>,
     address: Option<String>,
+    /// Absent on sessions made before second factors existed.
+    factors: Option<Vec<String>>,
 }
 
 impl SessionRecord {
@@ -143,6 +149,7 @@ impl SessionRecord {
             remember: self.remember,
             user_agent: self.user_agent,
             address: self.address,
+            factors: self.factors.unwrap_or_default(),
         })
     }
 }
@@ -170,13 +177,14 @@ impl Store {
             remember: new.remember,
             user_agent: new.user_agent,
             address: new.address,
+            factors: new.factors,
         };
         retry_conflicts!(
             self.db
                 .query(
                     "CREATE $id SET user = $user, created_at = $created_at, last_seen = $created_at, \
                      expires_at = $expires_at, remember = $remember, user_agent = $user_agent, \
-                     address = $address RETURN NONE",
+                     address = $address, factors = $factors RETURN NONE",
                 )
                 .bind(("id", session_record_id(&session.id)))
                 .bind(("user", user_id(username)))
@@ -185,6 +193,7 @@ impl Store {
                 .bind(("remember", session.remember))
                 .bind(("user_agent", session.user_agent.clone()))
                 .bind(("address", session.address.clone()))
+                .bind(("factors", session.factors.clone()))
         )?;
         Ok((token, session))
     }
@@ -275,6 +284,7 @@ mod tests {
             remember: false,
             user_agent: Some("test".into()),
             address: Some("127.0.0.1".into()),
+            factors: Vec::new(),
         }
     }
 
@@ -339,6 +349,7 @@ mod concurrency_tests {
             remember: false,
             user_agent: None,
             address: None,
+            factors: Vec::new(),
         };
         let (_, old) = store.create_session(&alice, new()).await.unwrap();
         let tasks: Vec<_> = (0..60)

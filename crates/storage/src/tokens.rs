@@ -58,6 +58,9 @@ pub struct TokenInfo {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used: Option<i64>,
+    /// The factors of the session it was made from (`pwd`, `otp`, …); empty for
+    /// a token made at the command line.
+    pub factors: Vec<String>,
 }
 
 impl TokenInfo {
@@ -74,6 +77,7 @@ struct TokenRecord {
     created_at: i64,
     expires_at: Option<i64>,
     last_used: Option<i64>,
+    factors: Option<Vec<String>>,
 }
 
 impl TokenRecord {
@@ -87,6 +91,7 @@ impl TokenRecord {
             created_at: self.created_at,
             expires_at: self.expires_at,
             last_used: self.last_used,
+            factors: self.factors.unwrap_or_default(),
         })
     }
 }
@@ -104,6 +109,19 @@ impl Store {
         name: &str,
         expires_at: Option<i64>,
     ) -> Result<(ApiToken, TokenInfo), StorageError> {
+        self.create_api_token_with_factors(username, name, expires_at, Vec::new())
+            .await
+    }
+
+    /// [`create_api_token`](Self::create_api_token), recording the factors of the
+    /// session that made it (so `/auth?mfa=1` can tell).
+    pub async fn create_api_token_with_factors(
+        &self,
+        username: &Username,
+        name: &str,
+        expires_at: Option<i64>,
+        factors: Vec<String>,
+    ) -> Result<(ApiToken, TokenInfo), StorageError> {
         let token = ApiToken::generate();
         let info = TokenInfo {
             id: token.token_id(),
@@ -112,18 +130,20 @@ impl Store {
             created_at: crate::now(),
             expires_at,
             last_used: None,
+            factors,
         };
         retry_conflicts!(
             self.db
                 .query(
                     "CREATE $id SET user = $user, name = $name, created_at = $created_at, \
-                     expires_at = $expires_at, last_used = NONE RETURN NONE",
+                     expires_at = $expires_at, last_used = NONE, factors = $factors RETURN NONE",
                 )
                 .bind(("id", token_record_id(&info.id)))
                 .bind(("user", user_id(username)))
                 .bind(("name", info.name.clone()))
                 .bind(("created_at", info.created_at))
                 .bind(("expires_at", expires_at))
+                .bind(("factors", info.factors.clone()))
         )?;
         Ok((token, info))
     }

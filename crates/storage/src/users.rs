@@ -394,12 +394,15 @@ impl Store {
                      IF {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
                      LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     DELETE pending_login WHERE user = $user; \
+                     DELETE $factor; \
                      DELETE $user; \
                      RETURN IF $before = NONE {{ NONE }} ELSE \
                          {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
                      COMMIT TRANSACTION;"
                 ),)
                 .bind(("user", user_id(username)))
+                .bind(("factor", RecordId::new("factor", username.as_str())))
                 .bind(("guarded", guarded.as_str().to_owned()))
         );
         ended(last_admin(result)?)

@@ -61,6 +61,7 @@ mod tests {
             remember: false,
             user_agent: None,
             address: None,
+            factors: Vec::new(),
         };
         let (_, session) = store.create_session(&alice, new).await.unwrap();
         store.touch_session(&session.id, 5).await.unwrap();

@@ -18,7 +18,7 @@ use poem::{
 
 use crate::http::response::Failure;
 use crate::http::{AppState, csrf, identity, metrics, response};
-use crate::site::{self, admin, home, login, logout, password, sessions, signup, user};
+use crate::site::{self, admin, home, login, logout, password, security, sessions, signup, user};
 use crate::{api, gate};
 
 /// No inline script, no eval, nothing from other origins, no framing.
@@ -46,6 +46,7 @@ site_routes! {
     "/" => get(home::get),
     "/signup" => get(signup::get).post(signup::post),
     "/login" => get(login::get).post(login::post),
+    login::CODE_PATH => get(login::code_get).post(login::code_post),
     "/logout" => post(logout::post),
     "/user/:username" => get(user::get),
     "/signup/check/:field" => get(signup::check),
@@ -53,11 +54,16 @@ site_routes! {
     sessions::PATH => get(sessions::get),
     "/account/sessions/:id/revoke" => post(sessions::revoke),
     "/account/sessions/revoke-others" => post(sessions::revoke_others),
+    security::PATH => get(security::get),
+    "/account/security/totp" => post(security::begin),
+    "/account/security/totp/confirm" => post(security::confirm),
+    "/account/security/totp/remove" => post(security::remove),
     admin::PATH => get(admin::get),
     "/admin/users/:username/disable" => post(admin::disable),
     "/admin/users/:username/enable" => post(admin::enable),
     "/admin/users/:username/revoke" => post(admin::revoke),
     "/admin/users/:username/groups" => post(admin::groups),
+    "/admin/users/:username/factors" => post(admin::reset_factors),
     "/admin/users/:username/delete" => get(admin::confirm_delete).post(admin::delete),
     "/admin/invitations" => post(admin::invite),
     "/admin/invitations/:id/revoke" => post(admin::revoke_invitation),

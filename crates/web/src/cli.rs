@@ -140,6 +140,15 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Remove USER's second factor (a lost authenticator) and end every session and
+    /// API token of theirs.
+    ResetFactors {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Add USER to GROUP or remove them from it.
     Groups {
         user: String,
@@ -333,6 +342,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_groups_headers: Vec<String>,
+    /// Headers carrying how the user logged in (`pwd`, `pwd,otp`, …) on an allowed
+    /// /auth answer [default: X-Auth-Factors].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_factors_headers: Vec<String>,
     /// Who may sign up: open, invite (holders of an invitation link) or closed
     /// [default: open when the public URL is a loopback address; required otherwise].
     #[arg(long, value_name = "POLICY")]
@@ -422,6 +436,8 @@ pub struct Settings {
     auth_email_headers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "list")]
     auth_groups_headers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
+    auth_factors_headers: Option<Vec<String>>,
     signup: Option<String>,
     admin_group: Option<String>,
     session_idle_timeout: Option<i64>,
@@ -452,6 +468,7 @@ pub const SETTINGS: &[&str] = &[
     "auth_user_headers",
     "auth_email_headers",
     "auth_groups_headers",
+    "auth_factors_headers",
     "signup",
     "admin_group",
     "session_idle_timeout",
@@ -656,6 +673,10 @@ impl Settings {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.groups,
         };
+        let factors_headers = match self.auth_factors_headers {
+            Some(list) => parse_header_names(&list)?,
+            None => header_defaults.factors,
+        };
         let signup = match self.signup.as_deref() {
             Some(raw) => SignupPolicy::parse(raw).ok_or_else(|| {
                 ConfigError::Invalid(format!(
@@ -709,6 +730,7 @@ impl Settings {
                 user: user_headers,
                 email: email_headers,
                 groups: groups_headers,
+                factors: factors_headers,
             },
             signup,
             admin_group,
@@ -905,6 +927,9 @@ mod tests {
             }),
             row(&[("auth_groups_headers", List(&["X-Groups"]))], |c| {
                 c.identity_headers.groups == ["x-groups"]
+            }),
+            row(&[("auth_factors_headers", List(&["X-Factors"]))], |c| {
+                c.identity_headers.factors == ["x-factors"]
             }),
             row(&[("signup", Text("closed"))], |c| {
                 c.signup == crate::config::SignupPolicy::Closed

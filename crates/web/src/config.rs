@@ -112,6 +112,8 @@ pub struct IdentityHeaders {
     /// The user's groups, comma-separated (sent even when empty, so an app never
     /// reads a client's value through a proxy that failed to strip it).
     pub groups: Vec<HeaderName>,
+    /// How the user logged in: `pwd`, `pwd,otp`, `pwd,recovery`.
+    pub factors: Vec<HeaderName>,
 }
 
 impl Default for IdentityHeaders {
@@ -130,6 +132,7 @@ impl Default for IdentityHeaders {
                 HeaderName::from_static("x-auth-groups"),
                 HeaderName::from_static("remote-groups"),
             ],
+            factors: vec![HeaderName::from_static("x-auth-factors")],
         }
     }
 }
@@ -284,6 +287,10 @@ impl Config {
             ("auth_user_headers", names(&self.identity_headers.user)),
             ("auth_email_headers", names(&self.identity_headers.email)),
             ("auth_groups_headers", names(&self.identity_headers.groups)),
+            (
+                "auth_factors_headers",
+                names(&self.identity_headers.factors),
+            ),
             ("signup", self.signup.as_str().to_owned()),
             ("admin_group", self.admin_group.to_string()),
             (
@@ -301,6 +308,15 @@ impl Config {
             ("hash_slots", self.hashing.slots.to_string()),
             ("secret_key", set(self.secret_key.is_some())),
         ]
+    }
+
+    /// The cookie of a login waiting for its second factor: always host-only.
+    pub fn pending_cookie_name(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-gatehouse_pending"
+        } else {
+            "gatehouse_pending"
+        }
     }
 
     pub fn session_cookie_name(&self) -> &'static str {

@@ -7,7 +7,7 @@
 //!   to the app instead of the session token.
 //! - Not logged in: what each proxy can act on (`deny`).
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
-//!   `groups=a,b`, `max_age=SECONDS`): `403`. Rules come only from the query the proxy was
+//!   `groups=a,b`, `max_age=SECONDS`, `mfa=1`): `403`. Rules come only from the query the proxy was
 //!   configured with; the client's URL (in `X-Original-URL`/`X-Forwarded-Uri`) never
 //!   adds to them or relaxes them, and a proxy that passes the client's query on as
 //!   `/auth`'s own is refused.
@@ -34,6 +34,8 @@ pub struct Rules {
     pub groups: Option<Vec<String>>,
     /// The login must be at most this many seconds old.
     pub max_age: Option<i64>,
+    /// `mfa=1`: the login must have used a second factor.
+    pub mfa: bool,
     /// `proxy=nginx`: answer as to nginx even without `X-Original-URL`.
     pub nginx: bool,
 }
@@ -69,11 +71,14 @@ impl Rules {
                         .ok_or_else(|| format!("max_age={value} is not a number of seconds"))?;
                     rules.max_age = Some(seconds);
                 }
+                "mfa" if value == "1" || value == "true" => rules.mfa = true,
+                "mfa" if value == "0" || value == "false" => rules.mfa = false,
+                "mfa" => return Err(format!("mfa={value}: use mfa=1")),
                 "proxy" if value == "nginx" => rules.nginx = true,
                 "proxy" => return Err(format!("proxy={value}: only proxy=nginx is known")),
                 other => {
                     return Err(format!(
-                        "unknown /auth rule {other:?}: the rules are users, groups, max_age and proxy"
+                        "unknown /auth rule {other:?}: the rules are users, groups, max_age, mfa and proxy"
                     ));
                 }
             }
@@ -107,6 +112,13 @@ impl Rules {
             && storage::now().saturating_sub(who.authenticated_at()) > max_age
         {
             return Some("This app needs a recent login. Log in again to continue.".to_owned());
+        }
+        if self.mfa && !crate::core::factors::has_second_factor(who.factors()) {
+            return Some(
+                "This app needs a login with a second factor: set one up on your account's \
+                 security page, then log in again with its code."
+                    .to_owned(),
+            );
         }
         None
     }
@@ -186,11 +198,13 @@ fn bad_forwarded(req: &Request, config: &Config, err: &proxy::ForwardedError) ->
 }
 
 /// gatehouse's own cookies, in every spelling a configuration can give them.
-const OWN_COOKIES: [&str; 4] = [
+const OWN_COOKIES: [&str; 6] = [
     "__Host-gatehouse_session",
     "gatehouse_session",
     "__Host-gatehouse_csrf",
     "gatehouse_csrf",
+    "__Host-gatehouse_pending",
+    "gatehouse_pending",
 ];
 
 /// The request's cookies without gatehouse's own, for the proxy to pass to the app
@@ -208,6 +222,7 @@ fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticate
         (&config.identity_headers.user, &values.user),
         (&config.identity_headers.email, &values.email),
         (&config.identity_headers.groups, &values.groups),
+        (&config.identity_headers.factors, &values.factors),
     ] {
         let Some(value) = value else { continue };
         for name in names {

@@ -149,7 +149,8 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 address: Some("cli".to_owned()),
                 user_agent: None,
             };
-            let (token, info) = issue_token(&store, &client, &username, &fields).await?;
+            let (token, info) =
+                issue_token(&store, &client, &username, &fields, Vec::new()).await?;
             eprintln!(
                 "token {} for {username} (shown once; keep it secret):",
                 info.id
@@ -354,6 +355,23 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("there is no user {username}"))?;
             println!(
                 "deleted {username}; {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
+        }
+        UserCommand::ResetFactors {
+            user,
+            admin_group,
+            db,
+        } => {
+            let store = open_store(db).await?;
+            let admins = admin_group.group()?;
+            let username = domain::Username::parse(&user)?;
+            let ended = Admin::cli(&store, &admins)
+                .reset_factors(&username)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            println!(
+                "second factor of {username} removed; {} session(s) ended, {} API token(s) revoked",
                 ended.sessions, ended.tokens
             );
         }

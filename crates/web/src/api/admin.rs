@@ -241,6 +241,31 @@ impl AdminApi {
         Ok(Found::Ok(Json(ended.into())))
     }
 
+    /// Reset a user's second factors
+    ///
+    /// For a lost authenticator: their second factor and recovery codes are
+    /// removed and every session and API token of theirs ends; they log in with
+    /// the password alone and may set one up again.
+    #[oai(
+        path = "/admin/users/:username/factors",
+        method = "delete",
+        operation_id = "adminResetFactors"
+    )]
+    async fn reset_factors(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Found<AccessEndedView>, Problems<AdminLookupStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        let ended = admin
+            .reset_factors(&self::username(&username.0)?)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Found::Ok(Json(ended.into())))
+    }
+
     /// Set a user's groups
     ///
     /// `/auth?groups=` sees the change at the next request. Taking the last

@@ -195,6 +195,7 @@ fn document_limits(doc: &mut serde_json::Value) {
             "password",
             json!({ "maxLength": Password::MAX }),
         ),
+        ("LoginRequest", "otp", json!({ "maxLength": 64 })),
         (
             "PasswordRequest",
             "current",

@@ -92,6 +92,9 @@ pub struct LoginRequest {
     pub remember: bool,
     /// Ask for a new API token instead of a session cookie.
     pub token: Option<TokenRequest>,
+    /// For an account with a second factor: a 6-digit code from the
+    /// authenticator app, or one of the recovery codes.
+    pub otp: Option<Text>,
 }
 
 /// `PUT /me/password`.
@@ -164,6 +167,10 @@ pub struct Me {
     pub authenticated_by: CredentialKind,
     /// The groups you belong to (what `/auth?groups=` checks), sorted.
     pub groups: Vec<String>,
+    /// How this session's login (or the login that made this token) was proved:
+    /// `pwd`, then `otp` or `recovery` for a second factor (what `/auth?mfa=1`
+    /// checks).
+    pub factors: Vec<String>,
 }
 
 /// Another user, as any logged-in user sees them (no email).

@@ -15,6 +15,7 @@ use super::{ApiTags, Caller};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
+use crate::core::factors::{self, CodeOutcome, OTP_NEEDED, OTP_WRONG};
 use crate::core::tokens::{TokenFields, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
@@ -40,7 +41,9 @@ impl Sessions {
     /// Checks the password exactly as the login form does (same messages, same
     /// throttling, same time for unknown emails). Without `token`: starts a
     /// session and sets the same cookie as the site. With `token`: creates an API
-    /// token instead and returns its secret, once.
+    /// token instead and returns its secret, once. An account with a second factor
+    /// needs `otp` too (a code from the authenticator app, or a recovery code):
+    /// without it, a right password is answered `401` saying so.
     #[oai(path = "/sessions", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -73,9 +76,28 @@ impl Sessions {
                 return Err(ApiError::new(StatusCode::FORBIDDEN, ACCOUNT_DISABLED).into());
             }
         };
+        // The second step, for an account with a second factor: a code in `otp`.
+        let mut factors = vec![factors::PASSWORD.to_owned()];
+        if factors::has_totp(&state.store, &user.username).await? {
+            let Some(code) = body.otp.as_deref() else {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, OTP_NEEDED).into());
+            };
+            match factors::check_code(&state, &client, &user, code).await? {
+                CodeOutcome::Accepted { factor, .. } => factors.push(factor.to_owned()),
+                CodeOutcome::Refused => {
+                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, OTP_WRONG).into());
+                }
+                CodeOutcome::Throttled { wait } => {
+                    let detail = format!("Too many wrong codes. {}", retry_in(wait));
+                    let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                    return Err(err.with_retry_after(wait).into());
+                }
+            }
+        }
         let account = Account::from(&user);
         if let Some(token) = token {
-            let (token, info) = issue_token(&state.store, &client, &user.username, &token).await?;
+            let (token, info) =
+                issue_token(&state.store, &client, &user.username, &token, factors).await?;
             let token = NewToken::new(&token, info);
             let result = LoginResult {
                 user: account,
@@ -85,7 +107,8 @@ impl Sessions {
             return Ok(LoggedIn::Created(Json(result), None));
         }
         let (cookie, session) =
-            crate::http::identity::log_in(&state, req, &user.username, body.remember).await?;
+            crate::http::identity::log_in(&state, req, &user.username, body.remember, factors)
+                .await?;
         let result = LoginResult {
             user: account,
             session: Some(SessionView::new(&session, true)),

@@ -51,8 +51,19 @@ impl Tokens {
         let fields = TokenFields::check(&body.name, body.expires_in, "name", "expires_in")
             .map_err(ApiError::from)?;
         let client = client_info(req, &state);
-        let (token, info) =
-            issue_token(&state.store, &client, &caller.0.user.username, &fields).await?;
+        let factors = caller
+            .0
+            .session()
+            .map(|s| s.factors.clone())
+            .unwrap_or_default();
+        let (token, info) = issue_token(
+            &state.store,
+            &client,
+            &caller.0.user.username,
+            &fields,
+            factors,
+        )
+        .await?;
         Ok(TokenCreated::Created(Json(NewToken::new(&token, info))))
     }
 

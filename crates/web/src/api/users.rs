@@ -82,6 +82,7 @@ impl Users {
                 Credential::Token(_) => CredentialKind::Token,
             },
             groups: auth.user.groups.iter().map(ToString::to_string).collect(),
+            factors: auth.factors().to_vec(),
         })))
     }
 

@@ -188,6 +188,29 @@ impl<'a> Admin<'a> {
         Ok(ended)
     }
 
+    /// Removes `username`'s second factors (a lost phone) and ends every session
+    /// and token of theirs: they log in with the password alone and may set one
+    /// up again. `None`: no such user.
+    pub async fn reset_factors(
+        &self,
+        username: &Username,
+    ) -> Result<Option<AccessEnded>, CoreError> {
+        if self.store.user_by_username(username).await?.is_none() {
+            return Ok(None);
+        }
+        let removed = self.store.remove_totp(username).await?;
+        let ended = self.store.end_access(username).await?;
+        if let Some(ended) = ended {
+            self.evict(username);
+            self.audit(
+                "factors_reset",
+                username.as_str(),
+                &format!("had_factor={removed} {}", ended_detail(ended)),
+            );
+        }
+        Ok(ended)
+    }
+
     /// Changes `username`'s groups; the user as they are now, or `None` when
     /// there is no such user.
     pub async fn edit_groups(

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod factors;
 pub mod hashing;
 pub mod next;
 pub mod principal;

@@ -63,6 +63,15 @@ impl Authenticated {
         }
     }
 
+    /// How the user proved who they are: the session's login factors, or those of
+    /// the session the token was made from.
+    pub fn factors(&self) -> &[String] {
+        match &self.via {
+            Credential::Session(session) => &session.factors,
+            Credential::Token(token) => &token.factors,
+        }
+    }
+
     /// When the user last proved who they are: the login that started the session,
     /// or the creation of the token.
     pub fn authenticated_at(&self) -> i64 {

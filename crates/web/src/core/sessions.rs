@@ -138,6 +138,7 @@ pub async fn start_session(
     client: &ClientInfo,
     username: &Username,
     remember: bool,
+    factors: Vec<String>,
     previous: Option<&Session>,
 ) -> Result<(SessionToken, Session, Option<i64>), StorageError> {
     if let Some(old) = previous {
@@ -154,6 +155,7 @@ pub async fn start_session(
         remember,
         user_agent: client.user_agent.clone(),
         address: client.address.clone(),
+        factors,
     };
     let (token, session) = services.store.create_session(username, new).await?;
     Ok((token, session, remember.then_some(lifetime)))

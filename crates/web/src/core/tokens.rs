@@ -56,17 +56,19 @@ impl TokenFields {
     }
 }
 
-/// Creates the token and returns it with its secret (the only time it exists
+/// Creates the token (recording the factors of the login it comes from) and
+/// returns it with its secret (the only time it exists
 /// outside the client).
 pub async fn issue_token(
     store: &Store,
     client: &ClientInfo,
     username: &Username,
     fields: &TokenFields,
+    factors: Vec<String>,
 ) -> Result<(ApiToken, TokenInfo), CoreError> {
     let expires_at = fields.expires_in.map(|s| storage::now().saturating_add(s));
     let (token, info) = store
-        .create_api_token(username, &fields.name, expires_at)
+        .create_api_token_with_factors(username, &fields.name, expires_at, factors)
         .await?;
     tracing::info!(
         event = "token_created",

@@ -44,6 +44,23 @@ pub fn clear_cookie(config: &Config) -> String {
     cookie
 }
 
+/// `Set-Cookie` for a login waiting for its second factor (host-only, as long as
+/// the wait may last), or its removal when `token` is `None`.
+pub fn pending_cookie(config: &Config, token: Option<&storage::PendingToken>) -> String {
+    let (value, max_age) = match token {
+        Some(token) => (token.expose(), crate::core::factors::PENDING_LIFETIME),
+        None => ("", 0),
+    };
+    let mut cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
+        config.pending_cookie_name()
+    );
+    if config.secure_cookies() {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
 fn append_cookie_attributes(cookie: &mut String, config: &Config) {
     if config.secure_cookies() {
         cookie.push_str("; Secure");

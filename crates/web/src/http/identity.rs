@@ -53,6 +53,8 @@ pub struct IdentityValues {
     pub email: Option<HeaderValue>,
     /// Comma-separated, empty for a user in no group.
     pub groups: Option<HeaderValue>,
+    /// How the session or token was proved: `pwd`, `pwd,otp`.
+    pub factors: Option<HeaderValue>,
 }
 
 impl IdentityValues {
@@ -69,6 +71,7 @@ impl IdentityValues {
                     .join(","),
             )
             .ok(),
+            factors: HeaderValue::from_str(&who.factors().join(",")).ok(),
         }
     }
 }
@@ -184,13 +187,14 @@ pub async fn log_in(
     req: &Request,
     username: &Username,
     remember: bool,
+    factors: Vec<String>,
 ) -> Result<(String, Session), StorageError> {
     // The middleware loaded the cookie's session if it is live; a dead one has
     // nothing left to end (and costs no write).
     let previous = current(req).and_then(Authenticated::session);
     let client = client_info(req, state);
     let (token, session, max_age) =
-        sessions::start_session(state, &client, username, remember, previous).await?;
+        sessions::start_session(state, &client, username, remember, factors, previous).await?;
     Ok((session_cookie(&state.config, &token, max_age), session))
 }
 

@@ -148,6 +148,14 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
                     button.link type="submit" { "End sessions" }
                 }
                 " · "
+                form.inline method="post" action=(action("factors"))
+                    hx-post=(action("factors")) hx-target="closest tr" hx-swap="outerHTML"
+                    hx-disabled-elt="find button" {
+                    (CsrfField(csrf))
+                    input type="hidden" name="back" value=(back);
+                    button.link type="submit" title="For a lost authenticator app: removes the second factor and ends every session" { "Reset 2FA" }
+                }
+                " · "
                 a href={ (action("delete")) "?back=" (urlencode(back)) } { "Delete…" }
             }
         }
@@ -418,6 +426,26 @@ pub async fn revoke(
         .await?
         .ok_or(WebError::NotFound)?;
     after_change(req, &admin, &username, &back, Some(&ended_note(ended))).await
+}
+
+/// Removes the user's second factors and ends their sessions and tokens.
+#[handler]
+pub async fn reset_factors(
+    req: &Request,
+    body: Body,
+    Path(name): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let admin = require_admin(req, state)?;
+    let form = read_form(req, body, &["back"]).await?;
+    let back = back_to(form.optional("back"));
+    let username = username(&name)?;
+    let ended = admin
+        .reset_factors(&username)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let note = format!("second factor reset; {}", ended_note(ended));
+    after_change(req, &admin, &username, &back, Some(&note)).await
 }
 
 #[handler]

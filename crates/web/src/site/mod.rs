@@ -8,6 +8,7 @@ pub mod home;
 pub mod login;
 pub mod logout;
 pub mod password;
+pub mod security;
 pub mod sessions;
 pub mod signup;
 pub mod user;

@@ -216,7 +216,14 @@ pub async fn post(
         }
         SignupOutcome::Refused(message) => return Ok(not_open(req, message)),
     };
-    let (cookie, _) = crate::http::identity::log_in(state, req, &user.username, false).await?;
+    let (cookie, _) = crate::http::identity::log_in(
+        state,
+        req,
+        &user.username,
+        false,
+        vec![crate::core::factors::PASSWORD.to_owned()],
+    )
+    .await?;
     let target = next.unwrap_or_else(|| super::profile_path(&user));
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),

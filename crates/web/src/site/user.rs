@@ -45,6 +45,7 @@ pub async fn get(
                 p.muted {
                     "This is you. " a href="/account/sessions" { "Your sessions" }
                     " · " a href="/account/password" { "Change your password" }
+                    " · " a href="/account/security" { "Security" }
                 }
             }
         }

@@ -1,0 +1,348 @@
+//! Second factors: TOTP (RFC 6238 through `totp-rs`: SHA-1, 6 digits, 30-second
+//! steps, ±1 step) with ten single-use recovery codes, and the login in two steps.
+//!
+//! After a right password, a user with a confirmed TOTP gets a *pending login*
+//! (its own cookie, five minutes, bound to that browser), not a session: nothing
+//! but the second step reads it. A code is accepted once — the store takes its time
+//! step only if it is later than the last one used — and wrong codes count against
+//! the same throttle as wrong passwords. A session records the factors it used
+//! (`pwd`, then `otp` or `recovery`); `/auth?mfa=1` asks for a second one.
+
+use domain::{User, Username};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use storage::{PendingLogin, PendingToken, StorageError, Store};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use super::accounts::account_throttle_key;
+use super::client::ClientInfo;
+use super::error::CoreError;
+use super::services::Services;
+
+pub const PASSWORD: &str = "pwd";
+pub const OTP: &str = "otp";
+pub const RECOVERY: &str = "recovery";
+
+/// The answer to a right password without the code an account needs.
+pub const OTP_NEEDED: &str = "This account has a second factor: send `otp`, a code from the \
+     authenticator app or a recovery code.";
+/// The answer to a wrong, used or expired code.
+pub const OTP_WRONG: &str = "That code is not right, or was used already.";
+
+/// How long the second step may wait after the password.
+pub const PENDING_LIFETIME: i64 = 300;
+/// Recovery codes made at enrolment.
+pub const RECOVERY_CODES: usize = 10;
+const STEP: u64 = 30;
+const DIGITS: usize = 6;
+
+/// Whether `factors` include a second factor.
+pub fn has_second_factor(factors: &[String]) -> bool {
+    factors.iter().any(|f| f != PASSWORD)
+}
+
+fn totp(secret_base32: &str) -> Result<TOTP, CoreError> {
+    let bytes = Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .map_err(|e| CoreError::Internal(format!("stored TOTP secret: {e:?}")))?;
+    TOTP::new(Algorithm::SHA1, DIGITS, 1, STEP, bytes)
+        .map_err(|e| CoreError::Internal(format!("TOTP: {e}")))
+}
+
+/// The time step of a 6-digit `code` within ±1 step of `now`, if it is right.
+pub fn matching_step(secret_base32: &str, code: &str, now: i64) -> Result<Option<i64>, CoreError> {
+    let code = code.trim().replace(' ', "");
+    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let totp = totp(secret_base32)?;
+    let now = u64::try_from(now).unwrap_or(0);
+    let step = now / STEP;
+    for candidate in [step.saturating_sub(1), step, step + 1] {
+        let expected = totp.generate(candidate * STEP);
+        if constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+            return Ok(i64::try_from(candidate).ok());
+        }
+    }
+    Ok(None)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What an enrolment shows: the secret in text, the `otpauth://` URI and its QR
+/// code as SVG (rendered here: no script, no request to anyone).
+#[derive(Debug, Clone)]
+pub struct TotpSetup {
+    pub secret: String,
+    pub uri: String,
+    pub qr_svg: String,
+}
+
+/// The setup screen for `user`'s enrolment in progress, from its stored secret.
+pub fn setup_of(services: &Services, user: &User, secret: &str) -> TotpSetup {
+    let issuer = services
+        .config
+        .public_url
+        .host_str()
+        .unwrap_or("gatehouse")
+        .to_owned();
+    let label = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let uri = format!(
+        "otpauth://totp/{}:{}?secret={secret}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP}",
+        label(&issuer),
+        label(user.username.as_str()),
+        label(&issuer),
+    );
+    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    // Inline in the page: the XML prologue has no place there.
+    let qr_svg = match qr_svg.find("<svg") {
+        Some(start) => qr_svg[start..].to_owned(),
+        None => String::new(),
+    };
+    TotpSetup {
+        secret: secret.to_owned(),
+        uri,
+        qr_svg,
+    }
+}
+
+/// Starts an enrolment (a fresh secret each time), or `None` when the user has a
+/// confirmed one already.
+pub async fn begin_totp(services: &Services, user: &User) -> Result<Option<TotpSetup>, CoreError> {
+    let mut bytes = [0u8; 20];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = Secret::Raw(bytes.to_vec()).to_encoded().to_string();
+    if !services.store.begin_totp(&user.username, &secret).await? {
+        return Ok(None);
+    }
+    Ok(Some(setup_of(services, user, &secret)))
+}
+
+/// The outcome of a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Right: the factor it proved (`otp` or `recovery`), and for a confirmed
+    /// enrolment the recovery codes to show once.
+    Accepted {
+        factor: &'static str,
+        recovery_codes: Vec<String>,
+    },
+    /// Wrong, used already, or nothing to check it against.
+    Refused,
+    Throttled {
+        wait: i64,
+    },
+}
+
+/// Confirms `user`'s enrolment with a code from the app: the factor counts from
+/// now on, and ten recovery codes are made (only their hashes kept).
+pub async fn confirm_totp(
+    services: &Services,
+    client: &ClientInfo,
+    user: &User,
+    code: &str,
+) -> Result<CodeOutcome, CoreError> {
+    let Some(enrolment) = services.store.totp(&user.username).await? else {
+        return Ok(CodeOutcome::Refused);
+    };
+    if enrolment.confirmed {
+        return Ok(CodeOutcome::Refused);
+    }
+    if let Some(wait) = throttled(services, user).await? {
+        return Ok(CodeOutcome::Throttled { wait });
+    }
+    let Some(step) = matching_step(&enrolment.secret, code, storage::now())? else {
+        failed(services, client, user, "totp_confirm_failed").await?;
+        return Ok(CodeOutcome::Refused);
+    };
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let hashes = codes.iter().map(|c| recovery_hash(c)).collect();
+    if !services
+        .store
+        .confirm_totp(&user.username, step, hashes)
+        .await?
+    {
+        return Ok(CodeOutcome::Refused);
+    }
+    tracing::info!(event = "totp_enrolled", user = %user.username, address = client.address());
+    Ok(CodeOutcome::Accepted {
+        factor: OTP,
+        recovery_codes: codes,
+    })
+}
+
+/// Checks a second factor at login: a TOTP code (once per time step) or a
+/// recovery code (once). Wrong ones are throttled like passwords.
+pub async fn check_code(
+    services: &Services,
+    client: &ClientInfo,
+    user: &User,
+    code: &str,
+) -> Result<CodeOutcome, CoreError> {
+    let Some(enrolment) = services
+        .store
+        .totp(&user.username)
+        .await?
+        .filter(|t| t.confirmed)
+    else {
+        return Ok(CodeOutcome::Refused);
+    };
+    if let Some(wait) = throttled(services, user).await? {
+        return Ok(CodeOutcome::Throttled { wait });
+    }
+    let accepted = if let Some(step) = matching_step(&enrolment.secret, code, storage::now())? {
+        let fresh = services.store.use_totp_step(&user.username, step).await?;
+        if !fresh {
+            tracing::warn!(event = "otp_replayed", user = %user.username, address = client.address());
+        }
+        fresh.then_some(OTP)
+    } else {
+        let used = services
+            .store
+            .use_recovery_code(&user.username, &recovery_hash(code))
+            .await?;
+        if used {
+            tracing::info!(event = "recovery_code_used", user = %user.username, address = client.address());
+        }
+        used.then_some(RECOVERY)
+    };
+    match accepted {
+        Some(factor) => Ok(CodeOutcome::Accepted {
+            factor,
+            recovery_codes: Vec::new(),
+        }),
+        None => {
+            failed(services, client, user, "otp_failed").await?;
+            Ok(CodeOutcome::Refused)
+        }
+    }
+}
+
+/// Whether the user has a confirmed second factor.
+pub async fn has_totp(store: &Store, username: &Username) -> Result<bool, StorageError> {
+    Ok(store.totp(username).await?.is_some_and(|t| t.confirmed))
+}
+
+/// Removes `username`'s second factors and ends every session and token of
+/// theirs (a reset by an admin or the CLI, or the user's own removal, which keeps
+/// `keep`). `false` when there were none.
+pub async fn remove_totp(
+    store: &Store,
+    username: &Username,
+    by: &str,
+    address: &str,
+) -> Result<bool, StorageError> {
+    let removed = store.remove_totp(username).await?;
+    if removed {
+        tracing::info!(event = "factors_removed", user = %username, by, address);
+    }
+    Ok(removed)
+}
+
+/// Starts the second step for `user` after a right password.
+pub async fn begin_pending(
+    services: &Services,
+    user: &User,
+    remember: bool,
+    next: Option<String>,
+) -> Result<(PendingToken, PendingLogin), CoreError> {
+    Ok(services
+        .store
+        .create_pending_login(&user.username, remember, next, PENDING_LIFETIME)
+        .await?)
+}
+
+async fn throttled(services: &Services, user: &User) -> Result<Option<i64>, CoreError> {
+    let wait = services
+        .store
+        .throttle_wait(&account_throttle_key(&user.email), storage::now())
+        .await?;
+    Ok((wait > 0).then_some(wait))
+}
+
+async fn failed(
+    services: &Services,
+    client: &ClientInfo,
+    user: &User,
+    event: &'static str,
+) -> Result<(), CoreError> {
+    tracing::info!(event, user = %user.username, address = client.address());
+    let throttle = services.config.throttle;
+    let now = storage::now();
+    services
+        .store
+        .record_failure(&account_throttle_key(&user.email), now, &throttle.account)
+        .await?;
+    services
+        .store
+        .record_failure(
+            &format!("address:{}", client.address()),
+            now,
+            &throttle.address,
+        )
+        .await?;
+    Ok(())
+}
+
+/// `abcde-fghij`: 50 random bits from an alphabet without look-alikes.
+fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 10];
+    rand::rng().fill_bytes(&mut bytes);
+    let chars: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// The stored form of a recovery code: SHA-256 of its letters and digits, so
+/// case, spaces and the dash do not matter.
+fn recovery_hash(code: &str) -> String {
+    let normal: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_within_one_step_and_only_then() {
+        // RFC 6238's SHA-1 test secret, "12345678901234567890".
+        let secret = Secret::Raw(b"12345678901234567890".to_vec())
+            .to_encoded()
+            .to_string();
+        // RFC 6238 appendix B: at T = 59 the 8-digit code is 94287082; 6 digits: 287082.
+        assert_eq!(matching_step(&secret, "287082", 59).unwrap(), Some(1));
+        assert_eq!(matching_step(&secret, "287 082", 80).unwrap(), Some(1));
+        assert_eq!(matching_step(&secret, "287082", 200).unwrap(), None);
+        for bad in ["", "28708", "2870822", "abcdef", "287083"] {
+            assert_eq!(matching_step(&secret, bad, 59).unwrap(), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn recovery_codes_are_random_and_forgiving_in_form() {
+        let a = recovery_code();
+        assert_eq!(a.len(), 11);
+        assert_ne!(a, recovery_code());
+        assert_eq!(
+            recovery_hash(&a),
+            recovery_hash(&a.to_uppercase().replace('-', " "))
+        );
+    }
+}

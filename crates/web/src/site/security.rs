@@ -1,0 +1,220 @@
+//! `/account/security`: the user's second factor. Setting up an authenticator app
+//! shows its QR code (SVG drawn on the server: no script, no third party) and the
+//! secret in text; it counts only once a code from the app confirms it, and then
+//! ten recovery codes are shown, once. Turning it off asks for the password. Plain
+//! forms throughout: with JavaScript off they post and render the next page.
+
+use maud::{Markup, PreEscaped, html};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+
+use super::error::{WebError, require_login};
+use super::user::date;
+use super::{CsrfField, SubmitButton, form_alert};
+use crate::core::Authenticated;
+use crate::core::accounts::{LoginOutcome, check_login, retry_in};
+use crate::core::factors::{self, CodeOutcome, TotpSetup};
+use crate::http::AppState;
+use crate::http::form::read_form;
+use crate::http::identity::client_info;
+
+pub const PATH: &str = "/account/security";
+const BEGIN_PATH: &str = "/account/security/totp";
+const CONFIRM_PATH: &str = "/account/security/totp/confirm";
+const REMOVE_PATH: &str = "/account/security/totp/remove";
+
+fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+    super::page(
+        req,
+        status,
+        "Security",
+        html! {
+            section.card.wide #security {
+                h1 { "Security" }
+                (content)
+                p.muted { a href=(PATH) { "Back to security" } }
+            }
+        },
+    )
+}
+
+fn setup_view(setup: &TotpSetup, csrf: &str, alert: Option<&str>) -> Markup {
+    html! {
+        h2 { "Set up an authenticator app" }
+        p { "Scan this code with your authenticator app, or type the key in by hand." }
+        figure.qr { (PreEscaped(&setup.qr_svg)) }
+        p { "Key: " code #totp-secret { (setup.secret) } }
+        form #confirm-form method="post" action=(CONFIRM_PATH) {
+            (CsrfField(csrf))
+            (form_alert(alert))
+            div.field {
+                label for="field-code" { "A code from the app, to confirm" }
+                input #field-code name="code" type="text" inputmode="numeric"
+                    autocomplete="one-time-code" required;
+            }
+            (SubmitButton("Confirm"))
+        }
+    }
+}
+
+async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result<Markup, WebError> {
+    let csrf = crate::http::csrf::token(req);
+    let totp = state.store.totp(&me.user.username).await?;
+    Ok(html! {
+        h2 { "Authenticator app" }
+        @match totp.filter(|t| t.confirmed) {
+            Some(totp) => {
+                p #totp-status {
+                    "On since " (date(totp.created_at)) ". "
+                    (totp.recovery_left) " recovery codes left."
+                }
+                p.muted { "Every login asks for a code from the app after the password." }
+                form #remove-form method="post" action=(REMOVE_PATH) {
+                    (CsrfField(csrf))
+                    div.field {
+                        label for="field-password" { "Your password, to turn it off" }
+                        input #field-password name="password" type="password"
+                            autocomplete="current-password" required;
+                    }
+                    (SubmitButton("Turn off"))
+                }
+            }
+            None => {
+                p #totp-status { "Off. A second factor keeps your account safe even if your password leaks." }
+                form method="post" action=(BEGIN_PATH) {
+                    (CsrfField(csrf))
+                    (SubmitButton("Set up an authenticator app"))
+                }
+            }
+        }
+        h2 { "This session" }
+        p #session-factors {
+            "Logged in with: " (me.factors().join(", "))
+        }
+    })
+}
+
+#[handler]
+pub async fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    let me = require_login(req)?;
+    let content = overview(req, state, me).await?;
+    Ok(page(req, StatusCode::OK, content))
+}
+
+/// Starts an enrolment: a new secret, shown with its QR code.
+#[handler]
+pub async fn begin(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    let me = require_login(req)?;
+    let Some(setup) = factors::begin_totp(state, &me.user).await? else {
+        return Ok(super::see_other(PATH));
+    };
+    let csrf = crate::http::csrf::token(req);
+    Ok(page(req, StatusCode::OK, setup_view(&setup, csrf, None)))
+}
+
+#[handler]
+pub async fn confirm(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let me = require_login(req)?;
+    let form = read_form(req, body, &["code"]).await?;
+    let code = form.required("code")?;
+    let client = client_info(req, state);
+    match factors::confirm_totp(state, &client, &me.user, code).await? {
+        CodeOutcome::Accepted { recovery_codes, .. } => Ok(page(
+            req,
+            StatusCode::OK,
+            html! {
+                h2 { "Your authenticator app is set up" }
+                p { "Keep these recovery codes somewhere safe. Each one logs you in once if you lose the app. They are shown only now." }
+                ul #recovery-codes {
+                    @for code in &recovery_codes { li { code { (code) } } }
+                }
+            },
+        )),
+        CodeOutcome::Refused => {
+            setup_again(
+                req,
+                state,
+                me,
+                "That code is not right. Check the time on your phone and try the next one.",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        CodeOutcome::Throttled { wait } => {
+            let alert = format!("Too many wrong codes. {}", retry_in(wait));
+            let resp = setup_again(req, state, me, &alert, StatusCode::TOO_MANY_REQUESTS).await?;
+            Ok(super::with_retry_after(resp, wait))
+        }
+    }
+}
+
+/// The enrolment in progress again, with `alert`.
+async fn setup_again(
+    req: &Request,
+    state: &AppState,
+    me: &Authenticated,
+    alert: &str,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let totp = state.store.totp(&me.user.username).await?;
+    let Some(totp) = totp.filter(|t| !t.confirmed) else {
+        return Ok(super::see_other(PATH));
+    };
+    let setup = factors::setup_of(state, &me.user, &totp.secret);
+    let csrf = crate::http::csrf::token(req);
+    Ok(page(req, status, setup_view(&setup, csrf, Some(alert))))
+}
+
+/// Turns the second factor off, after the password (checked like a login).
+#[handler]
+pub async fn remove(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let me = require_login(req)?;
+    let form = read_form(req, body, &["password"]).await?;
+    let password = form.required("password")?;
+    let client = client_info(req, state);
+    match check_login(state, &client, me.user.email.as_str(), password).await? {
+        LoginOutcome::Valid(user) if user.username == me.user.username => {}
+        LoginOutcome::Throttled { wait } => {
+            let alert = format!("Too many wrong passwords. {}", retry_in(wait));
+            let resp = refused(req, state, me, &alert, StatusCode::TOO_MANY_REQUESTS).await?;
+            return Ok(super::with_retry_after(resp, wait));
+        }
+        _ => {
+            let alert = "That password is not right.";
+            return refused(req, state, me, alert, StatusCode::FORBIDDEN).await;
+        }
+    }
+    factors::remove_totp(
+        &state.store,
+        &me.user.username,
+        me.user.username.as_str(),
+        client.address(),
+    )
+    .await?;
+    Ok(super::see_other(PATH))
+}
+
+/// The overview again, with `alert` above it.
+async fn refused(
+    req: &Request,
+    state: &AppState,
+    me: &Authenticated,
+    alert: &str,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let content = overview(req, state, me).await?;
+    Ok(page(
+        req,
+        status,
+        html! { (form_alert(Some(alert))) (content) },
+    ))
+}

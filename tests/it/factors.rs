@@ -1,0 +1,306 @@
+//! Second factors (issue "Second factors"): TOTP enrolment and the login in two
+//! steps, with codes computed by the test from the secret the page shows, as an
+//! authenticator app computes them. A pending second step opens nothing; a code
+//! works once; a recovery code works once; `/auth?mfa=1` asks for the second
+//! factor (through nginx and Caddy in `proxies.rs`).
+
+use reqwest::StatusCode;
+use serde_json::json;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::app::{Browser, PASSWORD, Page, TestApp, email_of, spawn_app};
+
+/// The code an authenticator app shows at Unix time `at` for a base32 secret.
+pub fn code_at(secret: &str, at: u64) -> String {
+    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes)
+        .unwrap()
+        .generate(at)
+}
+
+fn now() -> u64 {
+    u64::try_from(storage::now()).unwrap()
+}
+
+pub fn code_now(secret: &str) -> String {
+    code_at(secret, now())
+}
+
+/// Enrols `name` straight in the store, as confirmed (no step used yet); returns
+/// the secret.
+pub async fn enrol_in_store(app: &TestApp, name: &str) -> String {
+    let secret = Secret::Raw(b"gatehouse-test-secret-20b".to_vec())
+        .to_encoded()
+        .to_string();
+    let username = domain::Username::parse(name).unwrap();
+    assert!(app.store.begin_totp(&username, &secret).await.unwrap());
+    assert!(
+        app.store
+            .confirm_totp(&username, 0, Vec::new())
+            .await
+            .unwrap()
+    );
+    secret
+}
+
+/// `/auth` as nginx asks it, with `browser`'s cookies.
+async fn auth(app: &TestApp, browser: &Browser, query: &str) -> Page {
+    let request = crate::app::http_client()
+        .get(app.url(&format!("/auth{query}")))
+        .header("cookie", browser.cookie_header())
+        .header("x-original-url", "https://app.example.com/");
+    Browser::page(request.send().await.unwrap()).await
+}
+
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    body.split(start)
+        .nth(1)
+        .and_then(|rest| rest.split(end).next())
+        .unwrap_or_else(|| panic!("{start:?} not in {body}"))
+}
+
+#[tokio::test]
+async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
+    let app = spawn_app().await;
+    let tina = app.logged_in("tina").await;
+    let page = tina.get("/account/security").await;
+    page.assert_contains("Off.");
+    let setup = tina.post_form("/account/security/totp", &[]).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    setup.assert_contains("<svg");
+    let secret = between(&setup.body, "<code id=\"totp-secret\">", "<").to_owned();
+    assert_eq!(secret.len(), 32, "{secret}");
+    // A wrong code does not confirm it.
+    let wrong = tina
+        .post_form("/account/security/totp/confirm", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !app.store
+            .totp(&domain::Username::parse("tina").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .confirmed
+    );
+    let confirmed = tina
+        .post_form(
+            "/account/security/totp/confirm",
+            &[("code", &code_now(&secret))],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let codes: Vec<String> = between(&confirmed.body, "<ul id=\"recovery-codes\">", "</ul>")
+        .split("<code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    tina.get("/account/security")
+        .await
+        .assert_contains("10 recovery codes left");
+    // The session from before is a password-only one.
+    assert_eq!(auth(&app, &tina, "").await.status, StatusCode::OK);
+    assert_eq!(
+        auth(&app, &tina, "?mfa=1").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The password now leads to the second step, holding no session.
+    let browser = app.browser();
+    browser.get("/login").await;
+    let first = browser.login(&email_of("tina"), PASSWORD).await;
+    first.assert_redirect_to("/login/code");
+    assert!(first.cookie_value("gatehouse_session").is_none());
+    assert!(first.cookie_value("gatehouse_pending").is_some());
+    // … which opens nothing: no page, no API call, no /auth.
+    assert_eq!(
+        auth(&app, &browser, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for path in ["/user/tina", "/account/security", "/account/sessions"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.header("location").unwrap().starts_with("/login"));
+    }
+    browser
+        .api("GET", "/me", &[], None)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    browser
+        .api_same_origin("POST", "/me/tokens", Some(json!({ "name": "sneaky" })))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    // A wrong code: refused, still no session.
+    let code_page = browser.get("/login/code").await;
+    assert_eq!(code_page.status, StatusCode::OK);
+    let wrong = browser
+        .post_form("/login/code", &[("code", "123456")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.assert_contains("not right");
+    // The code the enrolment used is spent; the next step's code works.
+    let used_step = app
+        .store
+        .totp(&domain::Username::parse("tina").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .last_step;
+    let used_step = u64::try_from(used_step).unwrap();
+    let step_used = browser
+        .post_form(
+            "/login/code",
+            &[("code", &code_at(&secret, used_step * 30))],
+        )
+        .await;
+    assert_eq!(
+        step_used.status,
+        StatusCode::UNAUTHORIZED,
+        "a replay passed"
+    );
+    let next_code = code_at(&secret, (used_step + 1) * 30);
+    let done = browser
+        .post_form("/login/code", &[("code", &next_code)])
+        .await;
+    done.assert_redirect_to("/user/tina");
+    assert!(done.cookie_value("gatehouse_session").is_some());
+    let allowed = auth(&app, &browser, "?mfa=1").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
+    // The pending login is gone with its use.
+    assert_eq!(
+        browser.get("/login/code").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // The same code once more, on another login: refused (used already).
+    let again = app.browser();
+    again.get("/login").await;
+    again
+        .login(&email_of("tina"), PASSWORD)
+        .await
+        .assert_redirect_to("/login/code");
+    let replay = again
+        .post_form("/login/code", &[("code", &next_code)])
+        .await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a replay passed");
+    // A recovery code works, once, in any case and spacing.
+    let recovery = codes[0].to_uppercase().replace('-', " ");
+    again
+        .post_form("/login/code", &[("code", &recovery)])
+        .await
+        .assert_redirect_to("/user/tina");
+    assert_eq!(
+        auth(&app, &again, "?mfa=1").await.header("x-auth-factors"),
+        Some("pwd,recovery")
+    );
+    let third = app.browser();
+    third.get("/login").await;
+    third.login(&email_of("tina"), PASSWORD).await;
+    let reused = third.post_form("/login/code", &[("code", &codes[0])]).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+
+    // The API asks for the code in `otp`.
+    let api = app.browser();
+    let body = |otp: Option<&str>| {
+        let mut body = json!({ "email": email_of("tina"), "password": PASSWORD });
+        if let Some(otp) = otp {
+            body["otp"] = json!(otp);
+        }
+        body
+    };
+    let needed = api
+        .api("POST", "/sessions", &[], Some(body(None)))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert!(
+        needed["detail"].as_str().unwrap().contains("otp"),
+        "{needed}"
+    );
+    api.api("POST", "/sessions", &[], Some(body(Some("999999"))))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let mut with_token = body(Some(&codes[1]));
+    with_token["token"] = json!({ "name": "script" });
+    let made = api.api("POST", "/sessions", &[], Some(with_token)).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let token = made.json()["token"]["token"].as_str().unwrap().to_owned();
+    let me = api
+        .api(
+            "GET",
+            "/me",
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(me["factors"], json!(["pwd", "recovery"]));
+    let gate = crate::app::http_client()
+        .get(app.url("/auth?mfa=1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-original-url", "https://app.example.com/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gate.status(), StatusCode::OK);
+
+    // Turning it off asks for the password.
+    let refused = done_browser_remove(&browser, "not the password").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    done_browser_remove(&browser, PASSWORD)
+        .await
+        .assert_redirect_to("/account/security");
+    let plain = app.browser();
+    plain.get("/login").await;
+    plain
+        .login(&email_of("tina"), PASSWORD)
+        .await
+        .assert_redirect_to("/user/tina");
+}
+
+async fn done_browser_remove(browser: &Browser, password: &str) -> Page {
+    browser
+        .post_form("/account/security/totp/remove", &[("password", password)])
+        .await
+}
+
+#[tokio::test]
+async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
+    let app = crate::admin::spawn(web::config::SignupPolicy::Open).await;
+    crate::admin::add_user(&app, "root", "admins").await;
+    crate::admin::add_user(&app, "uli", "").await;
+    let secret = enrol_in_store(&app, "uli").await;
+    let uli = app.browser();
+    uli.get("/login").await;
+    uli.login(&email_of("uli"), PASSWORD).await;
+    uli.post_form("/login/code", &[("code", &code_now(&secret))])
+        .await
+        .assert_redirect_to("/user/uli");
+    let root = crate::admin::log_in(&app, "root").await;
+    let reset = root
+        .api_same_origin("DELETE", "/admin/users/uli/factors", None)
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    assert_eq!(reset.json()["sessions_ended"], 1);
+    assert_eq!(auth(&app, &uli, "").await.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        app.store
+            .totp(&domain::Username::parse("uli").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = app.browser();
+    again.get("/login").await;
+    again
+        .login(&email_of("uli"), PASSWORD)
+        .await
+        .assert_redirect_to("/user/uli");
+    // A user who is not an admin cannot.
+    uli.get("/login").await;
+    uli.login(&email_of("uli"), PASSWORD).await;
+    uli.api_same_origin("DELETE", "/admin/users/root/factors", None)
+        .await
+        .problem(StatusCode::FORBIDDEN);
+}
