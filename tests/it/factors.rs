@@ -83,6 +83,7 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
             .unwrap()
             .confirmed
     );
+    let before_confirm = tina.cookie_header();
     let confirmed = tina
         .post_form(
             "/account/security/totp/confirm",
@@ -99,12 +100,21 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
     tina.get("/account/security")
         .await
         .assert_contains("10 recovery codes left");
-    // The session from before is a password-only one.
-    assert_eq!(auth(&app, &tina, "").await.status, StatusCode::OK);
-    assert_eq!(
-        auth(&app, &tina, "?mfa=1").await.status,
-        StatusCode::FORBIDDEN
-    );
+    // The code proved the new factor: the browser's session started again as one
+    // that used it (a new token; the old one is dead).
+    let rotated = confirmed.cookie_value("gatehouse_session").unwrap();
+    assert!(!before_confirm.contains(rotated));
+    let allowed = auth(&app, &tina, "?mfa=1").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
+    let stale = crate::app::http_client()
+        .get(app.url("/auth"))
+        .header("cookie", &before_confirm)
+        .header("x-original-url", "https://app.example.com/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
 
     // The password now leads to the second step, holding no session.
     let browser = app.browser();
@@ -303,4 +313,39 @@ async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
     uli.api_same_origin("DELETE", "/admin/users/root/factors", None)
         .await
         .problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_passing() {
+    let config = web::config::Config {
+        require_mfa_groups: vec![domain::GroupName::parse("ops").unwrap()],
+        ..crate::app::test_config()
+    };
+    let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap()).await;
+    crate::admin::add_user(&app, "olga", "ops").await;
+    crate::admin::add_user(&app, "paul", "").await;
+    let paul = crate::admin::log_in(&app, "paul").await;
+    assert_eq!(auth(&app, &paul, "").await.status, StatusCode::OK);
+    // The login sends olga to set one up; the gate refuses her meanwhile.
+    let olga = app.browser();
+    olga.get("/login").await;
+    olga.login(&email_of("olga"), PASSWORD)
+        .await
+        .assert_redirect_to("/account/security");
+    olga.get("/account/security")
+        .await
+        .assert_contains("must use a second factor");
+    assert_eq!(auth(&app, &olga, "").await.status, StatusCode::FORBIDDEN);
+    let setup = olga.post_form("/account/security/totp", &[]).await;
+    let secret = between(&setup.body, "<code id=\"totp-secret\">", "<").to_owned();
+    let confirmed = olga
+        .post_form(
+            "/account/security/totp/confirm",
+            &[("code", &code_now(&secret))],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let allowed = auth(&app, &olga, "").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
 }

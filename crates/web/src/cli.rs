@@ -356,6 +356,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "GROUP")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_group: Option<String>,
+    /// Members of these groups must use a second factor: /auth refuses their
+    /// password-only sessions and the login sends them to set one up
+    /// (comma-separated) [default: none].
+    #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub require_mfa_for_groups: Vec<String>,
     /// Seconds of inactivity after which a session ends [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -440,6 +446,8 @@ pub struct Settings {
     auth_factors_headers: Option<Vec<String>>,
     signup: Option<String>,
     admin_group: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    require_mfa_for_groups: Option<Vec<String>>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
     remember_lifetime: Option<i64>,
@@ -471,6 +479,7 @@ pub const SETTINGS: &[&str] = &[
     "auth_factors_headers",
     "signup",
     "admin_group",
+    "require_mfa_for_groups",
     "session_idle_timeout",
     "session_lifetime",
     "remember_lifetime",
@@ -697,6 +706,16 @@ impl Settings {
                 .map_err(|e| ConfigError::Invalid(format!("--admin-group {raw:?}: {e}")))?,
             None => crate::config::default_admin_group(),
         };
+        let require_mfa_groups = self
+            .require_mfa_for_groups
+            .unwrap_or_default()
+            .iter()
+            .map(|g| {
+                domain::GroupName::parse(g).map_err(|e| {
+                    ConfigError::Invalid(format!("--require-mfa-for-groups {g:?}: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let secret_key = match (self.secret_key_file, self.secret_key) {
             (Some(path), _) => Some(read_secret(&path)?),
             (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
@@ -734,6 +753,7 @@ impl Settings {
             },
             signup,
             admin_group,
+            require_mfa_groups,
             sessions,
             hashing: HashingPolicy {
                 params,
@@ -937,6 +957,15 @@ mod tests {
             row(&[("admin_group", Text("Ops"))], |c| {
                 c.admin_group.as_str() == "ops"
             }),
+            row(
+                &[("require_mfa_for_groups", List(&["admins", "Ops"]))],
+                |c| {
+                    c.require_mfa_groups
+                        .iter()
+                        .map(domain::GroupName::as_str)
+                        .eq(["admins", "ops"])
+                },
+            ),
             row(&[("session_idle_timeout", Number("61"))], |c| {
                 c.sessions.idle_timeout == 61
             }),

@@ -35,6 +35,8 @@ pub struct Config {
     pub signup: SignupPolicy,
     /// Members of this group administer users (`admins` by default).
     pub admin_group: GroupName,
+    /// Members of these groups must use a second factor.
+    pub require_mfa_groups: Vec<GroupName>,
     pub sessions: SessionPolicy,
     pub hashing: HashingPolicy,
     pub throttle: ThrottleSettings,
@@ -207,6 +209,7 @@ impl Default for Config {
             identity_headers: IdentityHeaders::default(),
             signup: SignupPolicy::Open,
             admin_group: default_admin_group(),
+            require_mfa_groups: Vec::new(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
             throttle: ThrottleSettings::default(),
@@ -294,6 +297,15 @@ impl Config {
             ("signup", self.signup.as_str().to_owned()),
             ("admin_group", self.admin_group.to_string()),
             (
+                "require_mfa_for_groups",
+                list(
+                    self.require_mfa_groups
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            ),
+            (
                 "session_idle_timeout",
                 self.sessions.idle_timeout.to_string(),
             ),
@@ -308,6 +320,14 @@ impl Config {
             ("hash_slots", self.hashing.slots.to_string()),
             ("secret_key", set(self.secret_key.is_some())),
         ]
+    }
+
+    /// Whether `user` must use a second factor (a member of a group named by
+    /// `--require-mfa-for-groups`).
+    pub fn requires_mfa(&self, user: &domain::User) -> bool {
+        self.require_mfa_groups
+            .iter()
+            .any(|g| user.groups.contains(g))
     }
 
     /// The cookie of a login waiting for its second factor: always host-only.

@@ -166,7 +166,15 @@ fn answer(req: &Request, state: &AppState) -> Response {
             Err(err) => bad_forwarded(req, config, &err),
         };
     };
-    if let Some(reason) = rules.refuse(who) {
+    let refusal = rules.refuse(who).or_else(|| {
+        (config.requires_mfa(&who.user) && !crate::core::factors::has_second_factor(who.factors()))
+            .then(|| {
+                "Your account must use a second factor: set one up on your account's security \
+                 page, then log in again with its code."
+                    .to_owned()
+            })
+    });
+    if let Some(reason) = refusal {
         let next = match next() {
             Ok(next) => next,
             Err(err) => return bad_forwarded(req, config, &err),

@@ -374,8 +374,10 @@ impl InvitationFields {
 /// `/auth` answer's group header).
 pub const MAX_GROUPS: usize = 64;
 
-/// Group names given one per entry (the API), sorted, without duplicates.
+/// Group names given one per entry (the API), sorted, without duplicates; more
+/// than [`MAX_GROUPS`] entries are refused even when some repeat.
 pub fn groups_from_names<S: AsRef<str>>(names: &[S]) -> Result<Vec<GroupName>, ValidationError> {
+    at_most_max_entries(names.len())?;
     let mut groups = names
         .iter()
         .map(|name| GroupName::parse(name.as_ref()))
@@ -391,13 +393,18 @@ pub fn groups_from_list(list: &str) -> Result<Vec<GroupName>, ValidationError> {
 }
 
 fn at_most_max(groups: Vec<GroupName>) -> Result<Vec<GroupName>, ValidationError> {
-    if groups.len() > MAX_GROUPS {
+    at_most_max_entries(groups.len())?;
+    Ok(groups)
+}
+
+fn at_most_max_entries(count: usize) -> Result<(), ValidationError> {
+    if count > MAX_GROUPS {
         return Err(ValidationError::new(
             "groups",
             "A user belongs to at most 64 groups.",
         ));
     }
-    Ok(groups)
+    Ok(())
 }
 
 pub fn group_list(groups: &[GroupName]) -> String {

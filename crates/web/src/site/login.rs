@@ -147,7 +147,13 @@ pub async fn post(
         vec![factors::PASSWORD.to_owned()],
     )
     .await?;
-    let target = next.unwrap_or_else(|| super::profile_path(&user));
+    // A member of a group that must use a second factor, without one yet: set
+    // it up first (the gate refuses their password-only session meanwhile).
+    let target = if state.config.requires_mfa(&user) {
+        super::security::PATH.to_owned()
+    } else {
+        next.unwrap_or_else(|| super::profile_path(&user))
+    };
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
         &cookie,

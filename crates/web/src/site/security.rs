@@ -81,6 +81,12 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                 }
             }
             None => {
+                @if state.config.requires_mfa(&me.user) {
+                    p.error.alert role="alert" #mfa-required {
+                        "Your account must use a second factor: the apps behind this gate "
+                        "let you in once you have set one up and logged in with its code."
+                    }
+                }
                 p #totp-status { "Off. A second factor keeps your account safe even if your password leaks." }
                 form method="post" action=(BEGIN_PATH) {
                     (CsrfField(csrf))
@@ -124,17 +130,31 @@ pub async fn confirm(
     let code = form.required("code")?;
     let client = client_info(req, state);
     match factors::confirm_totp(state, &client, &me.user, code).await? {
-        CodeOutcome::Accepted { recovery_codes, .. } => Ok(page(
-            req,
-            StatusCode::OK,
-            html! {
-                h2 { "Your authenticator app is set up" }
-                p { "Keep these recovery codes somewhere safe. Each one logs you in once if you lose the app. They are shown only now." }
-                ul #recovery-codes {
-                    @for code in &recovery_codes { li { code { (code) } } }
-                }
-            },
-        )),
+        CodeOutcome::Accepted { recovery_codes, .. } => {
+            // The code proved the new factor: this browser's session starts again
+            // as one that used it (a new token, as at any login).
+            let remember = me.session().is_some_and(|s| s.remember);
+            let (cookie, _) = crate::http::identity::log_in(
+                state,
+                req,
+                &me.user.username,
+                remember,
+                vec![factors::PASSWORD.to_owned(), factors::OTP.to_owned()],
+            )
+            .await?;
+            let resp = page(
+                req,
+                StatusCode::OK,
+                html! {
+                    h2 { "Your authenticator app is set up" }
+                    p { "Keep these recovery codes somewhere safe. Each one logs you in once if you lose the app. They are shown only now." }
+                    ul #recovery-codes {
+                        @for code in &recovery_codes { li { code { (code) } } }
+                    }
+                },
+            );
+            Ok(super::with_cookie(resp, &cookie))
+        }
         CodeOutcome::Refused => {
             setup_again(
                 req,
