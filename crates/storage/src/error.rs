@@ -20,6 +20,9 @@ pub enum StorageError {
     Locked { path: String },
     #[error("cannot open the database at {url}: {message}")]
     Open { url: String, message: String },
+    /// The store did not answer in time (a server down, stalled or unreachable).
+    #[error("the database did not answer within {seconds} s")]
+    Timeout { seconds: u64 },
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

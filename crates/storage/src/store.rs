@@ -123,9 +123,18 @@ impl Store {
     }
 
     /// Whether the database answers: for `/readyz`.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        self.db.query("RETURN 1").await?.check()?;
-        Ok(())
+    /// Whether the store answers a trivial query within `within`: a remote
+    /// server that is down or stalled makes the client wait, not fail.
+    pub async fn ping(&self, within: std::time::Duration) -> Result<(), StorageError> {
+        let query = async {
+            self.db.query("RETURN 1").await?.check()?;
+            Ok(())
+        };
+        tokio::time::timeout(within, query)
+            .await
+            .unwrap_or(Err(StorageError::Timeout {
+                seconds: within.as_secs(),
+            }))
     }
 }
 

@@ -17,7 +17,7 @@ use poem::{
 };
 
 use crate::http::response::Failure;
-use crate::http::{AppState, csrf, identity, metrics, response};
+use crate::http::{AppState, csrf, deadline, identity, metrics, response};
 use crate::site::{self, admin, home, login, logout, password, security, sessions, signup, user};
 use crate::{api, gate};
 
@@ -101,6 +101,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     // token authenticated is exempt, and it must know which those are); failures
     // are rendered outside both — as problems under /api/, as pages elsewhere.
     let site = csrf::middleware(routes, state.clone(), site::csrf_refused);
+    // A deadline on every handler (the identity's store read has its own): a
+    // stalled store answers 503, not a hang — inside the renderers, so the 503
+    // becomes a page or a problem like any other failure.
+    let site = deadline::Deadline { inner: site };
     let site = identity::middleware(site, state.clone());
     let site = api::problem::problem_responses(site);
     let site = site::error::failures(site).after(|resp| async move {
@@ -284,7 +288,7 @@ fn healthz() -> &'static str {
 /// Ready when the store answers.
 #[handler]
 async fn readyz(Data(state): Data<&AppState>) -> Response {
-    match state.store.ping().await {
+    match state.store.ping(crate::http::deadline::STORE_WAIT).await {
         Ok(()) => "ready".into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

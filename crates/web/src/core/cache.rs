@@ -27,6 +27,11 @@ use storage::watch::Change;
 
 use super::Authenticated;
 
+/// How often the watcher checks that the store still answers, and how long it
+/// waits: a store that went away turns the cache off within their sum (3 s).
+pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
+pub const HEALTH_WAIT: Duration = Duration::from_secs(2);
+
 /// Entries kept at most; past it the cache starts again from empty.
 const CAPACITY: usize = 100_000;
 
@@ -129,19 +134,31 @@ impl SessionCache {
     }
 
     /// Watches the store for the life of the process and keeps the cache honest;
-    /// the cache is on only while both feeds run.
+    /// the cache is on only while both feeds run and the store answers. A remote
+    /// store that goes away may leave a feed silent rather than ended, so the
+    /// watcher also asks the store every [`HEALTH_EVERY`]: no answer within
+    /// [`HEALTH_WAIT`] and the cache goes off (fail closed — every request then
+    /// reads the store, and waits for it no longer than the identity's bound)
+    /// until the feeds are subscribed again.
     pub fn spawn_watcher(&self, store: Store) {
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
-                match (store.watch("session").await, store.watch("user").await) {
-                    (Ok(sessions), Ok(users)) => {
+                let subscribe = async { (store.watch("session").await, store.watch("user").await) };
+                match tokio::time::timeout(HEALTH_WAIT, subscribe).await {
+                    Ok((Ok(sessions), Ok(users))) => {
                         cache.set_enabled(true);
-                        cache.follow(sessions, users).await;
-                        tracing::warn!("the session change feed ended; cache off until it is back");
+                        tracing::info!("session change feeds running; cache on");
+                        cache.follow(&store, sessions, users).await;
+                        tracing::warn!(
+                            "the session change feed ended or the store stopped answering; cache off until it is back"
+                        );
                     }
-                    (Err(err), _) | (_, Err(err)) => {
+                    Ok((Err(err), _) | (_, Err(err))) => {
                         tracing::warn!(error = %err, "cannot watch sessions; cache off");
+                    }
+                    Err(_) => {
+                        tracing::warn!("the store did not answer the subscription; cache off")
                     }
                 }
                 cache.set_enabled(false);
@@ -152,11 +169,20 @@ impl SessionCache {
 
     async fn follow(
         &self,
+        store: &Store,
         mut sessions: impl futures::Stream<Item = Change> + Unpin,
         mut users: impl futures::Stream<Item = Change> + Unpin,
     ) {
+        let mut health = tokio::time::interval(HEALTH_EVERY);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = health.tick() => {
+                    if let Err(err) = store.ping(HEALTH_WAIT).await {
+                        tracing::warn!(error = %err, "the store stopped answering");
+                        return;
+                    }
+                }
                 change = sessions.next() => match change {
                     Some(Change::Created(_)) => {}
                     Some(Change::Updated(id) | Change::Deleted(id)) => self.evict(&id),

@@ -99,12 +99,26 @@ impl<E: Endpoint> Endpoint for Identified<E> {
         strip_identity_headers(&mut req);
         // A bearer token, when the request has one, is the whole identity: its
         // cookie is not read (and not cleared). Other schemes are not ours.
+        // A store that stopped answering must not hold the request: bounded
+        // (a cache hit completes at once and never arms the timer).
+        let wait = super::deadline::STORE_WAIT;
+        let timed_out = || StorageError::Timeout {
+            seconds: wait.as_secs(),
+        };
         let (auth, had_cookie) = match bearer(&req) {
-            Some(token) => (sessions::load_token(state, token).await, false),
+            Some(token) => (
+                tokio::time::timeout(wait, sessions::load_token(state, token))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out())),
+                false,
+            ),
             None => {
                 let cookie = cookie(&req, state.config.session_cookie_name());
                 let token = cookie.and_then(parse_session_token);
-                (sessions::load_session(state, token).await, cookie.is_some())
+                let loaded = tokio::time::timeout(wait, sessions::load_session(state, token))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()));
+                (loaded, cookie.is_some())
             }
         };
         let auth = match auth {
