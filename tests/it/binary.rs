@@ -70,9 +70,9 @@ pub(crate) fn run(args: &[&str]) -> Output {
 }
 
 /// A `gatehouse serve` process on an ephemeral port, killed by PID when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: Arc<Mutex<String>>,
     /// Copies stderr into `log`; done once the process has exited and the pipe
     /// is drained.
@@ -84,7 +84,7 @@ impl Server {
         Self::start_with(db_url, &["--scrypt-log-n", "10"])
     }
 
-    fn start_with(db_url: &str, args: &[&str]) -> Self {
+    pub(crate) fn start_with(db_url: &str, args: &[&str]) -> Self {
         Self::start_with_env(db_url, args, &[])
     }
 
@@ -145,12 +145,12 @@ impl Server {
         }
     }
 
-    fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         crate::app::browser_for(&format!("http://{}", self.addr))
     }
 
     /// SIGTERM, then wait for a graceful exit.
-    fn terminate(mut self) -> ExitStatus {
+    pub(crate) fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -188,7 +188,7 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 

@@ -13,6 +13,10 @@
 //!   depend only on the IO-free `wire` crate, so the build takes seconds. The stable
 //!   toolchain is enough: `RUSTC_BOOTSTRAP=1` unlocks the sanitizer flags cargo-fuzz
 //!   passes.
+//! - `surrealdb`: builds the official SurrealDB server (`tools/surreal`, crates.io's
+//!   `surrealdb-server` 3.3.5, memory and surrealkv engines) into
+//!   `~/.cache/gatehouse-surreal` and prints the binary's path, for the multi-node
+//!   tests (`GATEHOUSE_SURREAL_BIN`). Never part of the shipped binary.
 
 mod bench;
 
@@ -67,6 +71,9 @@ enum Task {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(FUZZ_TARGETS))]
         targets: Vec<String>,
     },
+    /// Build the official SurrealDB server for the multi-node tests into
+    /// ~/.cache/gatehouse-surreal and print its path.
+    Surrealdb,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,7 +85,36 @@ fn main() -> anyhow::Result<()> {
             profile,
         } => bench::bench(&workspace_root(), seconds, rounds, &profile),
         Task::Fuzz { seconds, targets } => fuzz(seconds, targets),
+        Task::Surrealdb => surrealdb(),
     }
+}
+
+/// Where `cargo xtask surrealdb` builds the server: outside the clone, so that CI
+/// runs reuse it.
+fn surreal_target_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".cache/gatehouse-surreal/target")
+}
+
+fn surrealdb() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = surreal_target_dir();
+    let mut build = Command::new(cargo);
+    scrub_package_env(&mut build);
+    // Its own workspace and lock file: the gatehouse build's target folder and
+    // settings stay out of it.
+    build.env_remove("CARGO_TARGET_DIR");
+    let status = build
+        .current_dir(workspace_root().join("tools/surreal"))
+        .args(["build", "--locked", "--quiet", "--target-dir"])
+        .arg(&target)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building the SurrealDB server failed");
+    }
+    println!("{}", target.join("debug/surreal-for-tests").display());
+    Ok(())
 }
 
 /// The workspace root: xtask's manifest sits one folder below it.

@@ -1,0 +1,451 @@
+//! Several `gatehouse` processes on one real SurrealDB server over `ws://` (the
+//! official server, built from crates.io by `cargo xtask surrealdb`): what one node
+//! does, the others see; and when the server goes away — killed, or stalled — the
+//! nodes answer 503 within a bound instead of hanging, `/auth` stops admitting from
+//! its cache, and everything comes back by itself when the server does.
+//!
+//! Without the server binary these tests say so and pass, unless
+//! `GATEHOUSE_REQUIRE_E2E=1` (set by `.ci/run`, which builds it first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::app::{Browser, PASSWORD, email_of};
+use crate::binary::Server;
+
+const DB_PASSWORD: &str = "cluster-test-secret";
+
+/// The SurrealDB server: `$GATEHOUSE_SURREAL_BIN`, or where `cargo xtask
+/// surrealdb` puts it.
+fn surreal_bin() -> Option<PathBuf> {
+    let found = std::env::var_os("GATEHOUSE_SURREAL_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(
+                PathBuf::from(home).join(".cache/gatehouse-surreal/target/debug/surreal-for-tests"),
+            )
+        })
+        .filter(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("GATEHOUSE_REQUIRE_E2E").as_deref() != Ok("1"),
+            "the SurrealDB server is not built and GATEHOUSE_REQUIRE_E2E=1 (cargo xtask surrealdb)"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the SurrealDB server is not built (run `cargo xtask surrealdb`)"
+        );
+    }
+    found
+}
+
+/// `surreal start` on a surrealkv folder, killed by PID when dropped.
+struct Surreal {
+    bin: PathBuf,
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Surreal {
+    fn start(bin: &Path, dir: &Path, port: u16) -> Self {
+        Self {
+            bin: bin.to_owned(),
+            child: Self::spawn(bin, dir, port),
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn spawn(bin: &Path, dir: &Path, port: u16) -> Child {
+        let mut child = Command::new(bin)
+            .args([
+                "start",
+                "--user",
+                "root",
+                "--pass",
+                DB_PASSWORD,
+                "--log",
+                "warn",
+            ])
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .arg(format!("surrealkv://{}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("SurrealDB did not listen");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// kill -9, then the same server again on the same folder and port.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.bin, &self.dir, self.port);
+    }
+}
+
+impl Drop for Surreal {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn node(db: &Surreal) -> Server {
+    Server::start_with(
+        &db.url(),
+        &[
+            "--scrypt-log-n",
+            "10",
+            "--db-user",
+            "root",
+            "--db-password",
+            DB_PASSWORD,
+        ],
+    )
+}
+
+/// `/auth` on `node` with `browser`'s cookies: the status and how long it took.
+async fn auth(node: &Server, browser: &Browser) -> (StatusCode, Duration) {
+    let started = Instant::now();
+    let status = crate::app::http_client()
+        .get(format!("http://{}/auth", node.addr))
+        .header("cookie", browser.cookie_header())
+        .header("x-original-url", "https://app.example.com/")
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map(|r| r.status())
+        .unwrap_or(StatusCode::REQUEST_TIMEOUT);
+    (status, started.elapsed())
+}
+
+async fn get(node: &Server, path: &str) -> (StatusCode, Duration) {
+    let started = Instant::now();
+    let status = crate::app::http_client()
+        .get(format!("http://{}{path}", node.addr))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map(|r| r.status())
+        .unwrap_or(StatusCode::REQUEST_TIMEOUT);
+    (status, started.elapsed())
+}
+
+/// A figure for the CI log: straight to the process's stderr, past the test
+/// harness's capture.
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::test]
+async fn three_nodes_on_one_surrealdb_server_see_each_others_changes() {
+    let Some(bin) = surreal_bin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Surreal::start(&bin, &dir.path().join("db"), free_port());
+    let nodes = [node(&db), node(&db), node(&db)];
+    let [a, b, c] = &nodes;
+
+    // A signup race across the nodes: one wins.
+    let racers: Vec<Browser> = nodes.iter().map(Server::browser).collect();
+    for racer in &racers {
+        racer.get("/signup").await;
+    }
+    let racer_email = email_of("racer");
+    let answers = futures::future::join_all(
+        racers
+            .iter()
+            .map(|r| r.signup("racer", &racer_email, PASSWORD)),
+    )
+    .await;
+    let won = answers
+        .iter()
+        .filter(|p| p.status == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        answers.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+
+    // A login on A is admitted on B and C.
+    let alice = a.browser();
+    alice.signup("alice", &email_of("alice"), PASSWORD).await;
+    for node in [a, b, c] {
+        assert_eq!(auth(node, &alice).await.0, StatusCode::OK);
+    }
+    // One CSRF key: a form from A is accepted by B.
+    let visitor = a.browser();
+    visitor.get("/login").await;
+    visitor
+        .at(&format!("http://{}", b.addr))
+        .login(&email_of("alice"), PASSWORD)
+        .await
+        .assert_redirect_to("/user/alice");
+    // An API token made on A works on C.
+    let made = alice
+        .api_same_origin(
+            "POST",
+            "/me/tokens",
+            Some(serde_json::json!({ "name": "t" })),
+        )
+        .await;
+    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let on_c = crate::app::http_client()
+        .get(format!("http://{}/auth", c.addr))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-original-url", "https://app.example.com/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_c.status(), StatusCode::OK);
+    // The login throttle counts across nodes.
+    let intruder = a.browser();
+    let mut throttled = false;
+    for i in 0..9 {
+        let at = intruder.at(&format!("http://{}", nodes[i % 3].addr));
+        at.get("/login").await;
+        let page = at.login(&email_of("alice"), "a wrong password").await;
+        throttled |= page.status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(
+        throttled,
+        "failures spread over three nodes were never throttled"
+    );
+
+    // Revocation: a logout on C, seen by A's and B's cached /auth.
+    let mut delays = Vec::new();
+    let rounds = 40;
+    for _ in 0..rounds {
+        let user = a.browser();
+        user.get("/login").await;
+        let page = user.login(&email_of("racer"), PASSWORD).await;
+        if page.status != StatusCode::SEE_OTHER {
+            // Throttled by the loop above: wait it out once.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        // Cached on A and B.
+        for node in [a, b] {
+            assert_eq!(auth(node, &user).await.0, StatusCode::OK);
+            assert_eq!(auth(node, &user).await.0, StatusCode::OK);
+        }
+        let cookie = user.cookie_header();
+        let at_c = user.at(&format!("http://{}", c.addr));
+        at_c.get("/").await;
+        let logged_out = Instant::now();
+        at_c.logout().await;
+        let probe = a.browser();
+        for node in [a, b] {
+            loop {
+                let status = crate::app::http_client()
+                    .get(format!("http://{}/auth", node.addr))
+                    .header("cookie", &cookie)
+                    .header("x-original-url", "https://app.example.com/")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status == StatusCode::UNAUTHORIZED {
+                    break;
+                }
+                assert!(logged_out.elapsed() < Duration::from_secs(5), "never seen");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        drop(probe);
+        delays.push(logged_out.elapsed());
+    }
+    assert!(
+        delays.len() >= rounds / 2,
+        "{} rounds measured",
+        delays.len()
+    );
+    delays.sort();
+    report(&format!(
+        "cross-node revocation seen by both other nodes' cached /auth after: p50 {:?}, p99 {:?}, max {:?} ({} logouts)",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.last().unwrap(),
+        delays.len()
+    ));
+    for node in nodes {
+        assert!(node.terminate().success());
+    }
+}
+
+#[tokio::test]
+async fn when_the_server_goes_away_nodes_answer_503_in_time_and_come_back_by_themselves() {
+    let Some(bin) = surreal_bin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Surreal::start(&bin, &dir.path().join("db"), free_port());
+    let a = node(&db);
+    let b = node(&db);
+    // Acknowledged signups on A; a session cached on B.
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        let name = format!("kept{i}");
+        let browser = a.browser();
+        let page = browser.signup(&name, &email_of(&name), PASSWORD).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        acknowledged.push(name);
+    }
+    let user = b.browser();
+    user.get("/login").await;
+    user.login(&email_of("kept0"), PASSWORD)
+        .await
+        .assert_redirect_to("/user/kept0");
+    assert_eq!(auth(&b, &user).await.0, StatusCode::OK);
+    assert_eq!(auth(&b, &user).await.0, StatusCode::OK);
+
+    for fault in ["kill -9", "SIGSTOP"] {
+        let gone = Instant::now();
+        match fault {
+            "kill -9" => db.kill(),
+            _ => db.signal("-STOP"),
+        }
+        // /auth stops admitting from the cache within the grace, and never hangs.
+        let (closed_after, worst) = loop {
+            let (status, took) = auth(&b, &user).await;
+            assert!(
+                took < Duration::from_secs(8),
+                "{fault}: /auth took {took:?}"
+            );
+            if status != StatusCode::OK {
+                assert!(
+                    matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+                    ),
+                    "{fault}: /auth answered {status}"
+                );
+                break (gone.elapsed(), took);
+            }
+            assert!(
+                gone.elapsed() < Duration::from_secs(10),
+                "{fault}: /auth still admits"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Readiness and a login: 503, in bounded time.
+        let (ready, ready_took) = get(&a, "/readyz").await;
+        assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "{fault}");
+        let login_started = Instant::now();
+        let stuck = a.browser();
+        let form = stuck.get("/login").await;
+        let login = stuck.login(&email_of("kept1"), PASSWORD).await;
+        let login_took = login_started.elapsed();
+        assert!(
+            matches!(
+                form.status,
+                StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{fault}: the login page answered {}",
+            form.status
+        );
+        assert_eq!(
+            login.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{fault}: {}",
+            login.body
+        );
+        assert!(login.header("retry-after").is_some(), "{fault}");
+        assert!(
+            login_took < Duration::from_secs(25),
+            "{fault}: {login_took:?}"
+        );
+
+        // The server comes back: both nodes reconnect by themselves.
+        let back = Instant::now();
+        match fault {
+            "kill -9" => db.restart(),
+            _ => db.signal("-CONT"),
+        }
+        let reconnected = loop {
+            let (a_ready, _) = get(&a, "/readyz").await;
+            let (b_ready, _) = get(&b, "/readyz").await;
+            if a_ready == StatusCode::OK && b_ready == StatusCode::OK {
+                break back.elapsed();
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(60),
+                "{fault}: no reconnect"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let admitted = loop {
+            if auth(&b, &user).await.0 == StatusCode::OK {
+                break back.elapsed();
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(60),
+                "{fault}: the session is not admitted again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        report(&format!(
+            "{fault}: /auth refused the cached session {closed_after:?} after the fault (that answer took {worst:?}); \
+             /readyz 503 in {ready_took:?}; a login 503 in {login_took:?}; both nodes ready {reconnected:?} after the server returned, the session admitted again after {admitted:?}"
+        ));
+    }
+    // Nothing acknowledged was lost.
+    let checker = a.browser();
+    checker.get("/login").await;
+    checker.login(&email_of("kept2"), PASSWORD).await;
+    for name in &acknowledged {
+        let page = checker.get(&format!("/user/{name}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{name} lost");
+    }
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
