@@ -261,13 +261,18 @@ async fn three_nodes_on_one_surrealdb_server_see_each_others_changes() {
         "failures spread over three nodes were never throttled"
     );
 
-    // Revocation: a logout on C, seen by A's and B's cached /auth.
+    // Revocation on C — a logout, a revocation from another session, a password
+    // change — seen by A's and B's cached /auth.
     let mut delays = Vec::new();
-    let rounds = 40;
-    for _ in 0..rounds {
+    let mut by_kind: [Vec<Duration>; 3] = Default::default();
+    let rounds = 90;
+    let mut password = PASSWORD.to_owned();
+    let c_base = format!("http://{}", c.addr);
+    for round in 0..rounds {
+        let kind = round % 3;
         let user = a.browser();
         user.get("/login").await;
-        let page = user.login(&email_of("racer"), PASSWORD).await;
+        let page = user.login(&email_of("racer"), &password).await;
         if page.status != StatusCode::SEE_OTHER {
             // Throttled by the loop above: wait it out once.
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -279,11 +284,57 @@ async fn three_nodes_on_one_surrealdb_server_see_each_others_changes() {
             assert_eq!(auth(node, &user).await.0, StatusCode::OK);
         }
         let cookie = user.cookie_header();
-        let at_c = user.at(&format!("http://{}", c.addr));
+        // The other session, on C, for the revocation and the password change.
+        let other = crate::app::browser_for(&c_base);
+        if kind > 0 {
+            other.get("/login").await;
+            other
+                .login(&email_of("racer"), &password)
+                .await
+                .assert_redirect_to("/user/racer");
+        }
+        let at_c = user.at(&c_base);
         at_c.get("/").await;
-        let logged_out = Instant::now();
-        at_c.logout().await;
-        let probe = a.browser();
+        let started = match kind {
+            0 => {
+                let started = Instant::now();
+                at_c.logout().await;
+                started
+            }
+            1 => {
+                // The session's id is the SHA-256 of the cookie's token.
+                let token = cookie
+                    .split("; ")
+                    .find_map(|c| c.strip_prefix("gatehouse_session="))
+                    .unwrap();
+                let id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+                other.get("/account/sessions").await;
+                let started = Instant::now();
+                other
+                    .post_form(&format!("/account/sessions/{id}/revoke"), &[])
+                    .await
+                    .assert_redirect_to("/account/sessions");
+                started
+            }
+            _ => {
+                let new = format!("password number {round}");
+                other.get("/account/password").await;
+                let started = Instant::now();
+                other
+                    .post_form(
+                        "/account/password",
+                        &[
+                            ("current", &password),
+                            ("password", &new),
+                            ("confirm", &new),
+                        ],
+                    )
+                    .await
+                    .assert_redirect_to("/user/racer");
+                password = new;
+                started
+            }
+        };
         for node in [a, b] {
             loop {
                 let status = crate::app::http_client()
@@ -297,12 +348,13 @@ async fn three_nodes_on_one_surrealdb_server_see_each_others_changes() {
                 if status == StatusCode::UNAUTHORIZED {
                     break;
                 }
-                assert!(logged_out.elapsed() < Duration::from_secs(5), "never seen");
+                assert!(started.elapsed() < Duration::from_secs(5), "never seen");
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-        drop(probe);
-        delays.push(logged_out.elapsed());
+        let delay = started.elapsed();
+        delays.push(delay);
+        by_kind[kind].push(delay);
     }
     assert!(
         delays.len() >= rounds / 2,
@@ -310,12 +362,21 @@ async fn three_nodes_on_one_surrealdb_server_see_each_others_changes() {
         delays.len()
     );
     delays.sort();
+    let kinds: Vec<String> = ["logout", "revocation", "password change"]
+        .iter()
+        .zip(by_kind.iter_mut())
+        .map(|(name, d)| {
+            d.sort();
+            format!("{name} p50 {:?}", percentile(d, 0.5))
+        })
+        .collect();
     report(&format!(
-        "cross-node revocation seen by both other nodes' cached /auth after: p50 {:?}, p99 {:?}, max {:?} ({} logouts)",
+        "cross-node revocation seen by both other nodes' cached /auth after: p50 {:?}, p99 {:?}, max {:?} ({} revocations: {})",
         percentile(&delays, 0.5),
         percentile(&delays, 0.99),
         delays.last().unwrap(),
-        delays.len()
+        delays.len(),
+        kinds.join(", ")
     ));
     for node in nodes {
         assert!(node.terminate().success());

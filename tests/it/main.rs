@@ -10,6 +10,7 @@ pub(crate) mod binary;
 mod browser;
 mod cluster;
 mod defences;
+mod deploy;
 mod factors;
 mod forward_auth;
 mod holes;
