@@ -42,17 +42,19 @@ fn main() {
     println!("cargo:rustc-env=GATEHOUSE_HTMX_JS={}", htmx.display());
     println!("cargo:rerun-if-changed=assets/style.css");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    compress(&htmx, "htmx.min.js");
-    compress(&manifest.join("assets/style.css"), "style.css");
-    // Swagger UI is 1.5 MB of text: only its compressed forms are embedded.
-    compress(&swagger_js, "swagger-ui-bundle.js");
-    compress(&swagger_css, "swagger-ui.css");
+    compress(&htmx, "htmx.min.js", true);
+    compress(&manifest.join("assets/style.css"), "style.css", true);
+    // Swagger UI is 1.5 MB of text: only its gzip form is embedded (every client
+    // takes gzip; its brotli form would cost the binary another 0.36 MiB for a
+    // page operators open now and then).
+    compress(&swagger_js, "swagger-ui-bundle.js", false);
+    compress(&swagger_css, "swagger-ui.css", false);
     println!("cargo:rerun-if-changed=assets/api-docs.js");
-    compress(&manifest.join("assets/api-docs.js"), "api-docs.js");
+    compress(&manifest.join("assets/api-docs.js"), "api-docs.js", true);
 }
 
-/// Writes `OUT_DIR/NAME.br` and `OUT_DIR/NAME.gz`.
-fn compress(source: &Path, name: &str) {
+/// Writes `OUT_DIR/NAME.gz`, and `OUT_DIR/NAME.br` when `with_brotli`.
+fn compress(source: &Path, name: &str, with_brotli: bool) {
     use std::io::Write;
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     let bytes = std::fs::read(source)
@@ -63,7 +65,9 @@ fn compress(source: &Path, name: &str) {
         lgwin: 22,
         ..Default::default()
     };
-    if let Err(err) = brotli::BrotliCompress(&mut bytes.as_slice(), &mut brotli, &params) {
+    if with_brotli
+        && let Err(err) = brotli::BrotliCompress(&mut bytes.as_slice(), &mut brotli, &params)
+    {
         fail(&format!("brotli {name}: {err}"));
     }
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -71,7 +75,8 @@ fn compress(source: &Path, name: &str) {
         .write_all(&bytes)
         .and_then(|()| gzip.finish())
         .unwrap_or_else(|err| fail(&format!("gzip {name}: {err}")));
-    for (ext, data) in [("br", &brotli), ("gz", &gzip)] {
+    let forms = [("br", &brotli), ("gz", &gzip)];
+    for (ext, data) in forms.iter().filter(|(ext, _)| with_brotli || *ext == "gz") {
         let path = out.join(format!("{name}.{ext}"));
         if let Err(err) = std::fs::write(&path, data) {
             fail(&format!("cannot write {}: {err}", path.display()));

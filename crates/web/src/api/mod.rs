@@ -330,19 +330,13 @@ pub const DOCS_JS_PATH: &str = concat!("/assets/", env!("CARGO_PKG_VERSION"), "/
 
 const SWAGGER_JS: Precompressed = Precompressed {
     plain: None,
-    brotli: Some(include_bytes!(concat!(
-        env!("OUT_DIR"),
-        "/swagger-ui-bundle.js.br"
-    ))),
+    brotli: None,
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz")),
     content_type: "text/javascript; charset=utf-8",
 };
 const SWAGGER_CSS: Precompressed = Precompressed {
     plain: None,
-    brotli: Some(include_bytes!(concat!(
-        env!("OUT_DIR"),
-        "/swagger-ui.css.br"
-    ))),
+    brotli: None,
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz")),
     content_type: "text/css; charset=utf-8",
 };
