@@ -610,3 +610,71 @@ async fn the_admin_page_works_with_javascript_off() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_login_with_a_second_factor_takes_two_steps_in_the_browser() {
+    for javascript in [true, false] {
+        let name = if javascript { "totp_js" } else { "totp_no_js" };
+        with_browser(name, javascript, |client, app| async move {
+            crate::admin::add_user(&app, "tilda", "").await;
+            let secret = crate::factors::enrol_in_store(&app, "tilda").await;
+            client
+                .goto(&app.url("/login?next=/account/sessions"))
+                .await
+                .unwrap();
+            fill(&client, "#field-email", &email_of("tilda")).await;
+            fill(&client, "#field-password", PASSWORD).await;
+            click(&client, "#login-form button[type=submit]").await;
+            wait_for_path(&client, "/login/code").await;
+            // A wrong code: the form says so, in place with htmx.
+            fill(&client, "#field-code", "000000").await;
+            click(&client, "#code-form button[type=submit]").await;
+            wait_for_text(&client, "#code-form", "not right").await;
+            fill(&client, "#field-code", &crate::factors::code_now(&secret)).await;
+            click(&client, "#code-form button[type=submit]").await;
+            wait_for_path(&client, "/account/sessions").await;
+            let factors = client
+                .find(Locator::Css("table.sessions"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(factors.contains("this device"), "{factors}");
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_authenticator_set_up_shows_its_qr_code_and_takes_a_code() {
+    with_browser("totp_setup", true, |client, app| async move {
+        crate::admin::add_user(&app, "theo", "").await;
+        log_in_as(&client, &app, "theo").await;
+        client.goto(&app.url("/account/security")).await.unwrap();
+        click(&client, "#security form button[type=submit]").await;
+        wait_for_text(&client, "#security", "Scan this code").await;
+        // The QR code is drawn: an inline SVG with a size, under the site's CSP.
+        let size = client
+            .execute(
+                "const r = document.querySelector('figure.qr svg').getBoundingClientRect(); return [r.width, r.height];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(size, json!([200, 200]), "{size}");
+        let secret = text_of(&client, "#totp-secret").await;
+        fill(&client, "#field-code", &crate::factors::code_now(&secret)).await;
+        click(&client, "#confirm-form button[type=submit]").await;
+        wait_for_text(&client, "#security", "Keep these recovery codes").await;
+        assert_eq!(
+            client
+                .find_all(Locator::Css("#recovery-codes li"))
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+    })
+    .await;
+}
