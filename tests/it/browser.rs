@@ -94,12 +94,22 @@ where
     F: FnOnce(Client, TestApp) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_browser_on(name, javascript, spawn_app(), body).await;
+}
+
+/// [`with_browser`] with an app of the test's own making.
+async fn with_browser_on<A, F, Fut>(name: &str, javascript: bool, app: A, body: F)
+where
+    A: Future<Output = TestApp>,
+    F: FnOnce(Client, TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some(driver) = start_driver() else {
         return;
     };
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, javascript, profile.path()).await;
-    let app = spawn_app().await;
+    let app = app.await;
     let outcome = tokio::spawn(body(client.clone(), app)).await;
     if outcome.is_err() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-failures");
@@ -677,4 +687,47 @@ async fn the_authenticator_set_up_shows_its_qr_code_and_takes_a_code() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_mailed_link() {
+    for javascript in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = web::config::Config {
+            mail: web::config::MailSettings {
+                transport: web::config::MailTransport::Dir(dir.path().to_owned()),
+                from: "gatehouse@example.com".into(),
+            },
+            ..crate::app::test_config()
+        };
+        let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap());
+        let maildir = dir.path().to_owned();
+        let name = if javascript {
+            "reset_js"
+        } else {
+            "reset_no_js"
+        };
+        with_browser_on(name, javascript, app, |client, app| async move {
+            crate::admin::add_user(&app, "vera", "").await;
+            client.goto(&app.url("/login")).await.unwrap();
+            click(&client, "a[href='/forgot']").await;
+            wait_for_path(&client, "/forgot").await;
+            fill(&client, "#field-email", &email_of("vera")).await;
+            click(&client, "#forgot-form button[type=submit]").await;
+            wait_for_text(&client, "#forgot-form", "If an account uses that address").await;
+            let sent = crate::mail::wait_for_messages(&maildir, 1).await;
+            let link = crate::mail::reset_link(&sent[0]);
+            client.goto(&link).await.unwrap();
+            fill(&client, "#field-password", "my new password").await;
+            fill(&client, "#field-confirm", "my new password").await;
+            click(&client, "#reset-form button[type=submit]").await;
+            wait_for_path(&client, "/login?reset=1").await;
+            wait_for_text(&client, "#reset-done", "Your password was changed").await;
+            fill(&client, "#field-email", &email_of("vera")).await;
+            fill(&client, "#field-password", "my new password").await;
+            click(&client, "#login-form button[type=submit]").await;
+            wait_for_path(&client, "/user/vera").await;
+        })
+        .await;
+    }
 }

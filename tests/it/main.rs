@@ -16,6 +16,7 @@ mod forward_auth;
 mod holes;
 mod hypermedia;
 mod input;
+mod mail;
 mod persistence;
 pub mod proxies;
 mod security;

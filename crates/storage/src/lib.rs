@@ -17,6 +17,7 @@
 mod error;
 pub mod factors;
 pub mod invitations;
+pub mod mail;
 mod schema;
 pub mod sessions;
 mod settings;
@@ -29,6 +30,7 @@ pub mod watch;
 pub use error::StorageError;
 pub use factors::{PendingLogin, PendingToken, Totp};
 pub use invitations::{Invitation, InvitationToken, NewInvitation};
+pub use mail::{Mail, Outgoing, ResetToken};
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;

@@ -58,6 +58,23 @@ DEFINE FIELD IF NOT EXISTS created_at ON invitation TYPE int;
 DEFINE FIELD IF NOT EXISTS expires_at ON invitation TYPE int;
 DEFINE FIELD IF NOT EXISTS created_by ON invitation TYPE option<string>;
 
+DEFINE TABLE IF NOT EXISTS outbox SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS to ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS subject ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS text ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS html ON outbox TYPE string;
+DEFINE FIELD IF NOT EXISTS attempts ON outbox TYPE int;
+DEFINE FIELD IF NOT EXISTS next_attempt_at ON outbox TYPE int;
+DEFINE FIELD IF NOT EXISTS created_at ON outbox TYPE int;
+DEFINE FIELD IF NOT EXISTS last_error ON outbox TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS kind ON outbox TYPE option<string>;
+DEFINE INDEX IF NOT EXISTS outbox_due ON outbox FIELDS next_attempt_at;
+
+DEFINE TABLE IF NOT EXISTS password_reset SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON password_reset TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS expires_at ON password_reset TYPE int;
+DEFINE INDEX IF NOT EXISTS password_reset_user ON password_reset FIELDS user;
+
 DEFINE TABLE IF NOT EXISTS setting SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS value ON setting TYPE string;
 "#;

@@ -395,6 +395,7 @@ impl Store {
                      LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
                      LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
                      DELETE pending_login WHERE user = $user; \
+                     DELETE password_reset WHERE user = $user; \
                      DELETE $factor; \
                      DELETE $user; \
                      RETURN IF $before = NONE {{ NONE }} ELSE \

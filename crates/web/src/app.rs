@@ -18,7 +18,9 @@ use poem::{
 
 use crate::http::response::Failure;
 use crate::http::{AppState, csrf, deadline, identity, metrics, response};
-use crate::site::{self, admin, home, login, logout, password, security, sessions, signup, user};
+use crate::site::{
+    self, admin, home, login, logout, password, reset, security, sessions, signup, user,
+};
 use crate::{api, gate};
 
 /// No inline script, no eval, nothing from other origins, no framing.
@@ -47,6 +49,8 @@ site_routes! {
     "/signup" => get(signup::get).post(signup::post),
     "/login" => get(login::get).post(login::post),
     login::CODE_PATH => get(login::code_get).post(login::code_post),
+    reset::FORGOT_PATH => get(reset::forgot_get).post(reset::forgot_post),
+    reset::RESET_PATH => get(reset::reset_get).post(reset::reset_post),
     "/logout" => post(logout::post),
     "/user/:username" => get(user::get),
     "/signup/check/:field" => get(signup::check),
@@ -231,6 +235,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     state.hashing.warm_up();
     state.sessions.spawn_watcher(state.store.clone());
+    crate::core::mail::spawn_sender((*state).clone());
     spawn_session_sweeper(state.clone());
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)

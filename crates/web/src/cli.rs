@@ -396,6 +396,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_file: Option<PathBuf>,
+    /// Where to send mail (password resets, notices): smtp://HOST:PORT, a relay
+    /// on this host or network, plain [default: no mail; users are told to ask an
+    /// administrator].
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<Url>,
+    /// Write each message as an .eml file into this folder instead of sending it
+    /// (development and tests).
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_dir: Option<PathBuf>,
+    /// The sender's address [default: gatehouse@ the public URL's host].
+    #[arg(long, value_name = "EMAIL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
     /// TOML file with any of these settings (flag names with '_' for '-').
     #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
     #[serde(skip)]
@@ -457,6 +472,9 @@ pub struct Settings {
     hash_slots: Option<usize>,
     secret_key_file: Option<PathBuf>,
     secret_key: Option<SecretString>,
+    smtp_url: Option<Url>,
+    mail_dir: Option<PathBuf>,
+    mail_from: Option<String>,
 }
 
 /// The keys of [`Settings`]: the `GATEHOUSE_*` variables read are exactly these
@@ -488,6 +506,9 @@ pub const SETTINGS: &[&str] = &[
     "scrypt_p",
     "hash_slots",
     "secret_key_file",
+    "smtp_url",
+    "mail_dir",
+    "mail_from",
     "secret_key",
 ];
 
@@ -716,6 +737,13 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mail = crate::config::MailSettings::check(
+            self.smtp_url,
+            self.mail_dir,
+            self.mail_from.as_deref(),
+            &public_url,
+        )
+        .map_err(ConfigError::Invalid)?;
         let secret_key = match (self.secret_key_file, self.secret_key) {
             (Some(path), _) => Some(read_secret(&path)?),
             (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
@@ -754,6 +782,7 @@ impl Settings {
             signup,
             admin_group,
             require_mfa_groups,
+            mail,
             sessions,
             hashing: HashingPolicy {
                 params,
@@ -982,6 +1011,19 @@ mod tests {
             row(&[("scrypt_p", Number("2"))], |c| c.hashing.params.p == 2),
             row(&[("hash_slots", Number("3"))], |c| {
                 c.hashing.slots == 3 && c.hashing.queue == 48
+            }),
+            row(&[("smtp_url", Text("smtp://127.0.0.1:2525"))], |c| {
+                c.mail.transport
+                    == crate::config::MailTransport::Smtp {
+                        host: "127.0.0.1".into(),
+                        port: 2525,
+                    }
+            }),
+            row(&[("mail_dir", Text("outbox"))], |c| {
+                c.mail.transport == crate::config::MailTransport::Dir("outbox".into())
+            }),
+            row(&[("mail_from", Text("Gate <gate@example.org>"))], |c| {
+                c.mail.from == "Gate <gate@example.org>"
             }),
             row(&[("secret_key_file", Text("secret.txt"))], |c| {
                 c.secret_key

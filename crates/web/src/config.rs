@@ -37,6 +37,8 @@ pub struct Config {
     pub admin_group: GroupName,
     /// Members of these groups must use a second factor.
     pub require_mfa_groups: Vec<GroupName>,
+    /// Where mail goes, if anywhere.
+    pub mail: MailSettings,
     pub sessions: SessionPolicy,
     pub hashing: HashingPolicy,
     pub throttle: ThrottleSettings,
@@ -139,6 +141,85 @@ impl Default for IdentityHeaders {
     }
 }
 
+/// How mail leaves: not at all, into a folder of `.eml` files, or to an SMTP relay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum MailTransport {
+    #[default]
+    None,
+    Dir(std::path::PathBuf),
+    Smtp {
+        host: String,
+        port: u16,
+    },
+}
+
+/// `--smtp-url`, `--mail-dir`, `--mail-from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// `Name <address>` or an address.
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::None,
+            from: "gatehouse@localhost".into(),
+        }
+    }
+}
+
+impl MailSettings {
+    pub fn enabled(&self) -> bool {
+        self.transport != MailTransport::None
+    }
+
+    pub fn check(
+        smtp_url: Option<Url>,
+        mail_dir: Option<std::path::PathBuf>,
+        from: Option<&str>,
+        public_url: &Url,
+    ) -> Result<Self, String> {
+        let invalid = |m: String| m;
+        let transport = match (smtp_url, mail_dir) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "--smtp-url and --mail-dir are two ways to send mail: choose one".into(),
+                ));
+            }
+            (Some(url), None) => {
+                if url.scheme() != "smtp" {
+                    return Err(invalid(format!(
+                        "--smtp-url {url}: only smtp://HOST:PORT (a relay, plain) is supported \
+                         so far; STARTTLS and smtps:// are not"
+                    )));
+                }
+                let host = url
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or_else(|| invalid(format!("--smtp-url {url}: no host")))?;
+                MailTransport::Smtp {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port: url.port().unwrap_or(25),
+                }
+            }
+            (None, Some(dir)) => MailTransport::Dir(dir),
+            (None, None) => MailTransport::None,
+        };
+        let from = match from {
+            Some(from) => from.trim().to_owned(),
+            None => format!("gatehouse@{}", public_url.host_str().unwrap_or("localhost")),
+        };
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(format!(
+                "--mail-from {from:?} is not an address (or `Name <address>`)"
+            )));
+        }
+        Ok(Self { transport, from })
+    }
+}
+
 /// Loopback only: a proxy on the same machine.
 pub fn default_trusted_proxies() -> Vec<IpNet> {
     ["127.0.0.0/8", "::1/128"]
@@ -210,6 +291,7 @@ impl Default for Config {
             signup: SignupPolicy::Open,
             admin_group: default_admin_group(),
             require_mfa_groups: Vec::new(),
+            mail: MailSettings::default(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
             throttle: ThrottleSettings::default(),
@@ -319,6 +401,21 @@ impl Config {
             ("scrypt_p", self.hashing.params.p.to_string()),
             ("hash_slots", self.hashing.slots.to_string()),
             ("secret_key", set(self.secret_key.is_some())),
+            (
+                "smtp_url",
+                optional(match &self.mail.transport {
+                    MailTransport::Smtp { host, port } => Some(format!("smtp://{host}:{port}")),
+                    _ => None,
+                }),
+            ),
+            (
+                "mail_dir",
+                optional(match &self.mail.transport {
+                    MailTransport::Dir(dir) => Some(dir.display().to_string()),
+                    _ => None,
+                }),
+            ),
+            ("mail_from", self.mail.from.clone()),
         ]
     }
 

@@ -301,6 +301,10 @@ pub async fn check_login(
     if account_status.is_some() {
         services.store.clear_failures(&account_key).await?;
     }
+    // A right password voids any reset link still out (only mail makes them).
+    if services.config.mail.enabled() {
+        services.store.delete_resets(&user.username).await?;
+    }
     tracing::info!(event = "login", user = %user.username, address);
     Ok(LoginOutcome::Valid(user))
 }

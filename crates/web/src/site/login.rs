@@ -62,7 +62,10 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
             section.card {
                 h1 { "Log in" }
                 (content)
-                p.muted { "No account yet? " a href="/signup" { "Sign up" } "." }
+                p.muted {
+                    "No account yet? " a href="/signup" { "Sign up" } ". "
+                    a href=(super::reset::FORGOT_PATH) { "Forgot your password?" }
+                }
             }
         }
     })
@@ -82,11 +85,13 @@ pub fn get(
         csrf: crate::http::csrf::token(req),
         ..LoginForm::default()
     };
-    page(
-        req,
-        StatusCode::OK,
-        form(&input, &FieldErrors::default(), None),
-    )
+    let form = form(&input, &FieldErrors::default(), None);
+    let content = if query.reset() {
+        html! { p.ok role="status" #reset-done { "Your password was changed: log in with the new one." } (form) }
+    } else {
+        form
+    };
+    page(req, StatusCode::OK, content)
 }
 
 #[handler]

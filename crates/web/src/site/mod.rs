@@ -8,6 +8,7 @@ pub mod home;
 pub mod login;
 pub mod logout;
 pub mod password;
+pub mod reset;
 pub mod security;
 pub mod sessions;
 pub mod signup;
@@ -215,6 +216,8 @@ pub struct NextQuery {
     next: Option<String>,
     /// The secret of an invitation link (`/signup?invite=…`).
     invite: Option<String>,
+    /// `?reset=1`: back from a password reset.
+    reset: Option<String>,
 }
 
 impl NextQuery {
@@ -224,6 +227,10 @@ impl NextQuery {
 
     pub fn invite(&self) -> Option<&str> {
         self.invite.as_deref()
+    }
+
+    pub fn reset(&self) -> bool {
+        self.reset.is_some()
     }
 }
 

@@ -1,0 +1,184 @@
+//! Mail, off the request path. A use case puts a message in the store's outbox
+//! and answers at once; a sender task on every node claims due messages (one node
+//! per message), hands each to the transport, and on failure tries again later
+//! (2, 4, 8 … seconds, at most 5 minutes apart). So a slow or dead mail server
+//! never delays a page, and a message waiting for it survives a restart.
+//!
+//! Messages have an HTML and a plain-text part; links are built from
+//! `--public-url` only, never from a request's `Host`.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use storage::{Mail, Outgoing};
+
+#[cfg(test)]
+use super::message::compose;
+
+use super::services::Services;
+use crate::config::{MailSettings, MailTransport};
+
+/// How often the sender looks at the outbox.
+const POLL: Duration = Duration::from_millis(500);
+/// The longest wait between two tries of one message.
+const MAX_BACKOFF: i64 = 300;
+
+/// Starts the sender (nothing to do without a transport).
+pub fn spawn_sender(services: Services) {
+    let settings = services.config.mail.clone();
+    if !settings.enabled() {
+        return;
+    }
+    let store = services.store.clone();
+    tokio::spawn(async move {
+        let smtp = match &settings.transport {
+            MailTransport::Smtp { host, port } => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                    .port(*port)
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build(),
+            ),
+            _ => None,
+        };
+        let mut interval = tokio::time::interval(POLL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let now = storage::now();
+            let due = match store.claim_mail(now, 20).await {
+                Ok(due) => due,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the outbox");
+                    continue;
+                }
+            };
+            for mut outgoing in due {
+                if outgoing.kind.as_deref() == Some("reset") {
+                    match super::reset::link_mail(&services, &outgoing.mail.to).await {
+                        Ok(Some(mail)) => outgoing.mail = mail,
+                        Ok(None) => {
+                            // No account uses the address: nothing to send.
+                            if let Err(err) = store.mail_sent(&outgoing.id).await {
+                                tracing::warn!(error = %err, "cannot update the outbox");
+                            }
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot make a reset link");
+                            let _ = store
+                                .mail_failed(
+                                    &outgoing.id,
+                                    now + backoff(outgoing.attempts),
+                                    &err.to_string(),
+                                )
+                                .await;
+                            continue;
+                        }
+                    }
+                }
+                let result = send(&settings, smtp.as_ref(), &outgoing).await;
+                let stored = match result {
+                    Ok(()) => {
+                        tracing::info!(event = "mail_sent", id = %outgoing.id, attempts = outgoing.attempts + 1);
+                        store.mail_sent(&outgoing.id).await
+                    }
+                    Err(err) => {
+                        let wait = backoff(outgoing.attempts);
+                        tracing::warn!(event = "mail_failed", id = %outgoing.id, attempts = outgoing.attempts + 1, retry_in = wait, error = %err);
+                        store.mail_failed(&outgoing.id, now + wait, &err).await
+                    }
+                };
+                if let Err(err) = stored {
+                    tracing::warn!(error = %err, "cannot update the outbox");
+                }
+            }
+        }
+    });
+}
+
+/// Seconds before try number `attempts + 2`.
+fn backoff(attempts: i64) -> i64 {
+    2i64.saturating_pow(u32::try_from(attempts.clamp(0, 16)).unwrap_or(16) + 1)
+        .min(MAX_BACKOFF)
+}
+
+async fn send(
+    settings: &MailSettings,
+    smtp: Option<&AsyncSmtpTransport<Tokio1Executor>>,
+    outgoing: &Outgoing,
+) -> Result<(), String> {
+    let message = message(settings, &outgoing.mail)?;
+    match (&settings.transport, smtp) {
+        (MailTransport::Smtp { .. }, Some(smtp)) => smtp
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        (MailTransport::Dir(dir), _) => {
+            let path = dir.join(format!("{}.eml", outgoing.id));
+            let partial = dir.join(format!(".{}.eml.part", outgoing.id));
+            // Written aside, then renamed: a reader never sees half a message.
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::fs::write(&partial, message.formatted())
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::fs::rename(&partial, &path)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        _ => Err("no mail transport".to_owned()),
+    }
+}
+
+fn message(settings: &MailSettings, mail: &Mail) -> Result<Message, String> {
+    let from: Mailbox = settings.from.parse().map_err(|e| format!("from: {e}"))?;
+    let to: Mailbox = mail.to.parse().map_err(|e| format!("to: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_five_minutes() {
+        assert_eq!(
+            (0..10).map(backoff).collect::<Vec<_>>(),
+            [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+        );
+    }
+
+    #[test]
+    fn a_message_has_a_text_part_saying_what_the_html_says() {
+        let mail = compose(
+            "ann@example.com",
+            "Hello",
+            &["One <b>two</b>."],
+            Some(("Open", "https://auth.example.com/x?a=1&b=2")),
+        );
+        assert!(mail.text.contains("One <b>two</b>."));
+        assert!(
+            mail.text
+                .contains("Open: https://auth.example.com/x?a=1&b=2")
+        );
+        assert!(mail.html.contains("One &lt;b&gt;two&lt;/b&gt;."));
+        assert!(
+            mail.html
+                .contains("href=\"https://auth.example.com/x?a=1&amp;b=2\"")
+        );
+        let settings = MailSettings::default();
+        let formatted = String::from_utf8(message(&settings, &mail).unwrap().formatted()).unwrap();
+        assert!(formatted.contains("text/plain") && formatted.contains("text/html"));
+    }
+}
