@@ -604,6 +604,7 @@ async fn the_admin_page_works_with_javascript_off() {
         // An invitation: the page comes back with its link.
         fill(&client, "#invitations #field-groups", "ops").await;
         click(&client, "#invitations form button[type=submit]").await;
+        wait_for_text(&client, "#invitations", "Send this sign-up link").await;
         let link = client
             .find(Locator::Css("#invitation-link"))
             .await
