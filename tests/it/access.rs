@@ -8,7 +8,7 @@ use serde_json::json;
 use storage::NewInvitation;
 use web::config::{Config, SignupPolicy};
 
-use crate::app::{Browser, PASSWORD, TestApp, spawn_app_with, test_config};
+use crate::app::{PASSWORD, TestApp, spawn_app_with, test_config};
 
 async fn spawn(signup: SignupPolicy) -> TestApp {
     let config = Config {
@@ -20,18 +20,6 @@ async fn spawn(signup: SignupPolicy) -> TestApp {
 
 async fn user_count(app: &TestApp) -> u64 {
     app.store.count_users().await.unwrap()
-}
-
-/// `/auth` as nginx asks it, with `browser`'s cookies.
-async fn auth(app: &TestApp, browser: &Browser, query: &str) -> crate::app::Page {
-    let request = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(app.url(&format!("/auth{query}")))
-        .header("cookie", browser.cookie_header())
-        .header("x-original-url", "https://app.example.com/");
-    Browser::page(request.send().await.unwrap()).await
 }
 
 async fn invitation(app: &TestApp, email: Option<&str>, groups: &str, lifetime: i64) -> String {
@@ -281,19 +269,21 @@ async fn groups_admit_members_only_and_a_removal_or_disable_is_seen_at_once() {
     assert_eq!(me["groups"], json!(["admins", "ops"]));
     olga.get("/user/olga").await.assert_contains("admins, ops");
 
-    let member = auth(&app, &olga, "?groups=ops").await;
+    let member = crate::app::auth_as_nginx(&app, &olga, "?groups=ops").await;
     assert_eq!(member.status, StatusCode::OK);
     assert_eq!(member.header("x-auth-groups"), Some("admins,ops"));
     assert_eq!(member.header("remote-groups"), Some("admins,ops"));
-    let stranger = auth(&app, &nick, "?groups=ops,qa").await;
+    let stranger = crate::app::auth_as_nginx(&app, &nick, "?groups=ops,qa").await;
     assert_eq!(stranger.status, StatusCode::FORBIDDEN);
     // A user in no group is announced with an empty list, never left out.
-    let open = auth(&app, &nick, "").await;
+    let open = crate::app::auth_as_nginx(&app, &nick, "").await;
     assert_eq!(open.status, StatusCode::OK);
     assert_eq!(open.header("x-auth-groups"), Some(""));
     // users= and groups= together: the named users and the members.
     assert_eq!(
-        auth(&app, &nick, "?users=nick&groups=ops").await.status,
+        crate::app::auth_as_nginx(&app, &nick, "?users=nick&groups=ops")
+            .await
+            .status,
         StatusCode::OK
     );
     // A spoofed X-Auth-Groups from the client never reaches the decision.
@@ -321,7 +311,9 @@ async fn groups_admit_members_only_and_a_removal_or_disable_is_seen_at_once() {
         .unwrap();
     let mut removed = StatusCode::OK;
     for _ in 0..50 {
-        removed = auth(&app, &olga, "?groups=ops").await.status;
+        removed = crate::app::auth_as_nginx(&app, &olga, "?groups=ops")
+            .await
+            .status;
         if removed == StatusCode::FORBIDDEN {
             break;
         }
@@ -339,7 +331,10 @@ async fn groups_admit_members_only_and_a_removal_or_disable_is_seen_at_once() {
         .unwrap()
         .unwrap();
     assert_eq!(ended.sessions, 1);
-    assert_eq!(auth(&app, &nick, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &nick, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let again = app.browser();
     let right = again.login("nick@example.com", PASSWORD).await;
     assert_eq!(right.status, StatusCode::FORBIDDEN);

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use web::config::{Config, SignupPolicy};
 
-use crate::app::{Browser, PASSWORD, Page, TestApp, email_of, spawn_app_with, test_config};
+use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app_with, test_config};
 
 pub async fn spawn(signup: SignupPolicy) -> TestApp {
     let config = Config {
@@ -49,15 +49,6 @@ async fn user(app: &TestApp, name: &str) -> Option<User> {
         .user_by_username(&Username::parse(name).unwrap())
         .await
         .unwrap()
-}
-
-/// `/auth` as nginx asks it, with `browser`'s cookies.
-async fn auth(app: &TestApp, browser: &Browser, query: &str) -> Page {
-    let request = crate::app::http_client()
-        .get(app.url(&format!("/auth{query}")))
-        .header("cookie", browser.cookie_header())
-        .header("x-original-url", "https://app.example.com/");
-    Browser::page(request.send().await.unwrap()).await
 }
 
 async fn auth_with_token(app: &TestApp, token: &str) -> StatusCode {
@@ -209,7 +200,10 @@ async fn no_admin_route_or_operation_opens_to_anyone_but_an_admin() {
     );
     assert!(app.store.invitations().await.unwrap().is_empty());
     assert_eq!(root.cookie_header(), root_session);
-    assert_eq!(auth(&app, &root, "").await.status, StatusCode::OK);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &root, "").await.status,
+        StatusCode::OK
+    );
     // The header links the admin page for admins only.
     assert!(root.get("/").await.body.contains("href=\"/admin/users\""));
     assert!(!bob.get("/").await.body.contains("href=\"/admin/users\""));
@@ -253,7 +247,12 @@ async fn the_admin_api_manages_users_and_auth_sees_each_change_at_once() {
         .problem(StatusCode::NOT_FOUND);
 
     // Groups: /auth?groups= follows at the next request.
-    assert_eq!(auth(&app, &bob, "?groups=ops").await.status, StatusCode::OK);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "?groups=ops")
+            .await
+            .status,
+        StatusCode::OK
+    );
     let set = api(
         "PUT",
         "/admin/users/bob/groups".into(),
@@ -263,10 +262,12 @@ async fn the_admin_api_manages_users_and_auth_sees_each_change_at_once() {
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.json()["groups"], json!(["dev", "qa"]));
     assert_eq!(
-        auth(&app, &bob, "?groups=ops").await.status,
+        crate::app::auth_as_nginx(&app, &bob, "?groups=ops")
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
-    let allowed = auth(&app, &bob, "?groups=dev").await;
+    let allowed = crate::app::auth_as_nginx(&app, &bob, "?groups=dev").await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-groups"), Some("dev,qa"));
     let bad = api(
@@ -286,7 +287,10 @@ async fn the_admin_api_manages_users_and_auth_sees_each_change_at_once() {
         disabled.json(),
         json!({ "sessions_ended": 1, "tokens_revoked": 1 })
     );
-    assert_eq!(auth(&app, &bob, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         auth_with_token(&app, &bob_token).await,
         StatusCode::UNAUTHORIZED
@@ -296,12 +300,18 @@ async fn the_admin_api_manages_users_and_auth_sees_each_change_at_once() {
     let enabled = api("POST", "/admin/users/bob/enable".into(), None).await;
     assert_eq!(enabled.status, StatusCode::NO_CONTENT);
     let bob = log_in(&app, "bob").await;
-    assert_eq!(auth(&app, &bob, "").await.status, StatusCode::OK);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "").await.status,
+        StatusCode::OK
+    );
 
     // Ending bob's access leaves the account.
     let ended = api("DELETE", "/admin/users/bob/sessions".into(), None).await;
     assert_eq!(ended.json()["sessions_ended"], 1);
-    assert_eq!(auth(&app, &bob, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(user(&app, "bob").await.is_some());
 
     // The last admin: not disabled, deleted or taken out of the admins.
@@ -351,7 +361,10 @@ async fn the_admin_api_manages_users_and_auth_sees_each_change_at_once() {
         .await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     assert!(user(&app, "root").await.is_none());
-    assert_eq!(auth(&app, &root, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &root, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Invitations: made, listed, used once, revoked.
     let made = bob
@@ -483,7 +496,10 @@ async fn the_admin_page_works_with_plain_forms_and_swaps_rows_for_htmx() {
         .await
         .assert_redirect_to(back);
     assert!(user(&app, "bob").await.unwrap().disabled);
-    assert_eq!(auth(&app, &bob, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let listed = root.get(back).await;
     listed.assert_contains("disabled");
     // The form's way back cannot be pointed elsewhere.
@@ -530,7 +546,10 @@ async fn the_admin_page_works_with_plain_forms_and_swaps_rows_for_htmx() {
         )
         .await;
     row.assert_contains("1 session(s) ended");
-    assert_eq!(auth(&app, &bob, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &bob, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The last admin, refused with a page (and an alert for htmx).
     let refused = root.post_form("/admin/users/root/disable", &[]).await;

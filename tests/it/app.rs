@@ -147,6 +147,15 @@ pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Response {
     http_client().get(url).send().await.unwrap()
 }
 
+/// `/auth` as nginx asks it (`X-Original-URL`), with `browser`'s cookies.
+pub async fn auth_as_nginx(app: &TestApp, browser: &Browser, query: &str) -> Page {
+    let request = http_client()
+        .get(app.url(&format!("/auth{query}")))
+        .header("cookie", browser.cookie_header())
+        .header("x-original-url", "https://app.example.com/");
+    Browser::page(request.send().await.unwrap()).await
+}
+
 pub fn email_of(username: &str) -> String {
     format!("{username}@example.com")
 }

@@ -30,18 +30,11 @@ fn surreal_bin() -> Option<PathBuf> {
             )
         })
         .filter(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("GATEHOUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "the SurrealDB server is not built and GATEHOUSE_REQUIRE_E2E=1 (cargo xtask surrealdb)"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: the SurrealDB server is not built (run `cargo xtask surrealdb`)"
-        );
-    }
-    found
+    crate::proxies::found_or_skip(
+        found,
+        "the SurrealDB server is not built",
+        "run `cargo xtask surrealdb`",
+    )
 }
 
 /// `surreal start` on a surrealkv folder, killed by PID when dropped.

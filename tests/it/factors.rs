@@ -43,15 +43,6 @@ pub async fn enrol_in_store(app: &TestApp, name: &str) -> String {
     secret
 }
 
-/// `/auth` as nginx asks it, with `browser`'s cookies.
-async fn auth(app: &TestApp, browser: &Browser, query: &str) -> Page {
-    let request = crate::app::http_client()
-        .get(app.url(&format!("/auth{query}")))
-        .header("cookie", browser.cookie_header())
-        .header("x-original-url", "https://app.example.com/");
-    Browser::page(request.send().await.unwrap()).await
-}
-
 fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     body.split(start)
         .nth(1)
@@ -104,7 +95,7 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
     // that used it (a new token; the old one is dead).
     let rotated = confirmed.cookie_value("gatehouse_session").unwrap();
     assert!(!before_confirm.contains(rotated));
-    let allowed = auth(&app, &tina, "?mfa=1").await;
+    let allowed = crate::app::auth_as_nginx(&app, &tina, "?mfa=1").await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
     let stale = crate::app::http_client()
@@ -125,7 +116,7 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
     assert!(first.cookie_value("gatehouse_pending").is_some());
     // … which opens nothing: no page, no API call, no /auth.
     assert_eq!(
-        auth(&app, &browser, "").await.status,
+        crate::app::auth_as_nginx(&app, &browser, "").await.status,
         StatusCode::UNAUTHORIZED
     );
     for path in ["/user/tina", "/account/security", "/account/sessions"] {
@@ -175,7 +166,7 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
         .await;
     done.assert_redirect_to("/user/tina");
     assert!(done.cookie_value("gatehouse_session").is_some());
-    let allowed = auth(&app, &browser, "?mfa=1").await;
+    let allowed = crate::app::auth_as_nginx(&app, &browser, "?mfa=1").await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
     // The pending login is gone with its use.
@@ -202,7 +193,9 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
         .await
         .assert_redirect_to("/user/tina");
     assert_eq!(
-        auth(&app, &again, "?mfa=1").await.header("x-auth-factors"),
+        crate::app::auth_as_nginx(&app, &again, "?mfa=1")
+            .await
+            .header("x-auth-factors"),
         Some("pwd,recovery")
     );
     let third = app.browser();
@@ -293,7 +286,10 @@ async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
         .await;
     assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
     assert_eq!(reset.json()["sessions_ended"], 1);
-    assert_eq!(auth(&app, &uli, "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &uli, "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(
         app.store
             .totp(&domain::Username::parse("uli").unwrap())
@@ -325,7 +321,10 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
     crate::admin::add_user(&app, "olga", "ops").await;
     crate::admin::add_user(&app, "paul", "").await;
     let paul = crate::admin::log_in(&app, "paul").await;
-    assert_eq!(auth(&app, &paul, "").await.status, StatusCode::OK);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &paul, "").await.status,
+        StatusCode::OK
+    );
     // The login sends olga to set one up; the gate refuses her meanwhile.
     let olga = app.browser();
     olga.get("/login").await;
@@ -335,7 +334,10 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
     olga.get("/account/security")
         .await
         .assert_contains("must use a second factor");
-    assert_eq!(auth(&app, &olga, "").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        crate::app::auth_as_nginx(&app, &olga, "").await.status,
+        StatusCode::FORBIDDEN
+    );
     let setup = olga.post_form("/account/security/totp", &[]).await;
     let secret = between(&setup.body, "<code id=\"totp-secret\">", "<").to_owned();
     let confirmed = olga
@@ -345,7 +347,7 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
         )
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
-    let allowed = auth(&app, &olga, "").await;
+    let allowed = crate::app::auth_as_nginx(&app, &olga, "").await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
 }

@@ -234,19 +234,11 @@ async fn without_a_mail_transport_the_page_says_to_ask_an_administrator() {
 /// The Python that has aiosmtpd (`.ci/run` installs it from PyPI, pinned, into
 /// the virtual environment it keeps): `$GATEHOUSE_SMTPD_PYTHON`.
 fn smtpd_python() -> Option<PathBuf> {
-    let found = std::env::var_os("GATEHOUSE_SMTPD_PYTHON").map(PathBuf::from);
-    if found.is_none() {
-        assert!(
-            std::env::var("GATEHOUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "GATEHOUSE_SMTPD_PYTHON is not set and GATEHOUSE_REQUIRE_E2E=1"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: no aiosmtpd (set GATEHOUSE_SMTPD_PYTHON to a python with aiosmtpd 1.4.6)"
-        );
-    }
-    found
+    crate::proxies::found_or_skip(
+        std::env::var_os("GATEHOUSE_SMTPD_PYTHON").map(PathBuf::from),
+        "GATEHOUSE_SMTPD_PYTHON is not set",
+        "point it at a python with aiosmtpd 1.4.6, or run .ci/run",
+    )
 }
 
 /// aiosmtpd on `port`, delivering into the maildir `dir`; killed when dropped.

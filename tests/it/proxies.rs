@@ -28,18 +28,24 @@ pub fn require(program: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file());
+    found_or_skip(
+        found,
+        &format!("{program} is not installed"),
+        "apt-get install it, or run .ci/run",
+    )
+}
+
+/// `found`, or — when a test's outside program is missing — a skip said on the
+/// process's stderr (the harness captures `eprintln!` of a passing test, and a
+/// skip must not be invisible); a failure under `GATEHOUSE_REQUIRE_E2E=1`.
+pub fn found_or_skip(found: Option<PathBuf>, missing: &str, hint: &str) -> Option<PathBuf> {
     if found.is_none() {
         assert!(
             std::env::var("GATEHOUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "{program} is not installed and GATEHOUSE_REQUIRE_E2E=1"
+            "{missing} and GATEHOUSE_REQUIRE_E2E=1"
         );
-        // Straight to the process's stderr: the test harness captures `eprintln!`
-        // of a passing test, and a skip must not be invisible.
         use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: {program} is not installed (apt-get install it, or run .ci/run)"
-        );
+        let _ = writeln!(std::io::stderr(), "skipped: {missing} ({hint})");
     }
     found
 }

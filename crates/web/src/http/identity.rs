@@ -12,13 +12,11 @@
 use std::sync::Arc;
 
 use domain::Username;
-use poem::http::StatusCode;
 use poem::http::header::{self, HeaderName, HeaderValue};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use storage::{ApiToken, Session, StorageError};
 
 use super::cookies::{clear_cookie, cookie, parse_session_token, session_cookie, sets_cookie};
-use super::response::Failure;
 use super::state::AppState;
 use crate::core::client::ClientInfo;
 use crate::core::principal::Authenticated;
@@ -216,11 +214,5 @@ pub async fn log_in(
 /// 503 that each adapter's failure renderer turns into its own answer.
 fn unavailable(err: &StorageError) -> Response {
     tracing::error!(error = %err, "storage failure");
-    Failure::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Unavailable",
-        "The user database is not answering. Try again shortly.",
-    )
-    .with_retry_after(5)
-    .into_response()
+    super::deadline::unavailable()
 }
