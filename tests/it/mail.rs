@@ -414,3 +414,52 @@ async fn a_reset_request_takes_the_same_time_for_any_address_and_is_throttled() 
         "{statuses:?}"
     );
 }
+
+/// Notices: a second factor added, an API token made, the account disabled —
+/// each mailed to the account's address.
+#[tokio::test]
+async fn the_owner_hears_of_a_new_second_factor_a_new_token_and_a_disable() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with_mail_dir(dir.path()).await;
+    crate::admin::add_user(&app, "root", "admins").await;
+    let nina = app.logged_in("nina").await;
+    let setup = nina.post_form("/account/security/totp", &[]).await;
+    let secret = setup
+        .body
+        .split("<code id=\"totp-secret\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    nina.post_form(
+        "/account/security/totp/confirm",
+        &[("code", &crate::factors::code_now(&secret))],
+    )
+    .await;
+    let made = nina
+        .api_same_origin(
+            "POST",
+            "/me/tokens",
+            Some(serde_json::json!({ "name": "backup script" })),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let root = crate::admin::log_in(&app, "root").await;
+    let disabled = root
+        .api_same_origin("POST", "/admin/users/nina/disable", None)
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let sent = wait_for_messages(dir.path(), 3).await;
+    for subject in [
+        "A second factor was added to your account",
+        "A new API token was made for your account",
+        "Your account was disabled",
+    ] {
+        let message = sent
+            .iter()
+            .find(|m| m.contains(subject))
+            .unwrap_or_else(|| panic!("no {subject:?} in {sent:?}"));
+        assert!(message.contains("To: nina@example.com"), "{message}");
+    }
+    assert!(sent.iter().any(|m| m.contains("backup script")));
+}

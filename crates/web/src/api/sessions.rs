@@ -98,6 +98,18 @@ impl Sessions {
         if let Some(token) = token {
             let (token, info) =
                 issue_token(&state.store, &client, &user.username, &token, factors).await?;
+            crate::core::message::notify(
+                &state.store,
+                state.config.mail.enabled(),
+                &user,
+                "A new API token was made for your account",
+                &format!(
+                    "The API token \"{}\" was made at a login from {}",
+                    info.name,
+                    client.address()
+                ),
+            )
+            .await;
             let token = NewToken::new(&token, info);
             let result = LoginResult {
                 user: account,

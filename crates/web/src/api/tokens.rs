@@ -64,6 +64,18 @@ impl Tokens {
             factors,
         )
         .await?;
+        crate::core::message::notify(
+            &state.store,
+            state.config.mail.enabled(),
+            &caller.0.user,
+            "A new API token was made for your account",
+            &format!(
+                "The API token \"{}\" was made from {}",
+                info.name,
+                client.address()
+            ),
+        )
+        .await;
         Ok(TokenCreated::Created(Json(NewToken::new(&token, info))))
     }
 

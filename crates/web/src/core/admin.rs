@@ -58,6 +58,8 @@ pub struct Admin<'a> {
     by: String,
     door: Door,
     address: String,
+    /// Whether notices can be mailed (the server's `--smtp-url`/`--mail-dir`).
+    mail: bool,
 }
 
 /// A user with their live sessions and API tokens.
@@ -93,6 +95,7 @@ impl<'a> Admin<'a> {
             by: who.user.username.as_str().to_owned(),
             door,
             address: client.address().to_owned(),
+            mail: services.config.mail.enabled(),
         })
     }
 
@@ -105,6 +108,7 @@ impl<'a> Admin<'a> {
             by: "cli".to_owned(),
             door: Door::Cli,
             address: "-".to_owned(),
+            mail: false,
         }
     }
 
@@ -158,6 +162,17 @@ impl<'a> Admin<'a> {
             .await?;
         if let Some(ended) = ended {
             self.evict(username);
+            if disabled && let Some(user) = self.store.user_by_username(username).await? {
+                super::message::notify(
+                    self.store,
+                    self.mail,
+                    &user,
+                    "Your account was disabled",
+                    "An administrator disabled your account: every session and API token of \
+                     it has ended, and it can no longer log in",
+                )
+                .await;
+            }
             let event = if disabled {
                 "user_disabled"
             } else {

@@ -174,6 +174,17 @@ pub async fn confirm_totp(
         return Ok(CodeOutcome::Refused);
     }
     tracing::info!(event = "totp_enrolled", user = %user.username, address = client.address());
+    super::message::notify(
+        &services.store,
+        services.config.mail.enabled(),
+        user,
+        "A second factor was added to your account",
+        &format!(
+            "An authenticator app was set up as a second factor from {}",
+            client.address()
+        ),
+    )
+    .await;
     Ok(CodeOutcome::Accepted {
         factor: OTP,
         recovery_codes: codes,

@@ -50,3 +50,30 @@ fn escape(text: &str) -> String {
     }
     out
 }
+
+/// A notice about the account to its owner, queued in the outbox when this
+/// gatehouse sends mail (`mail_enabled`); a failure to queue is logged, never
+/// the caller's problem.
+pub async fn notify(
+    store: &storage::Store,
+    mail_enabled: bool,
+    user: &domain::User,
+    subject: &str,
+    what: &str,
+) {
+    if !mail_enabled {
+        return;
+    }
+    let mail = compose(
+        user.email.as_str(),
+        subject,
+        &[
+            &format!("{what} (account {}).", user.username),
+            "If this was not you, change your password and tell an administrator.",
+        ],
+        None,
+    );
+    if let Err(err) = store.enqueue_mail(&mail).await {
+        tracing::warn!(error = %err, user = %user.username, "cannot queue a notice");
+    }
+}
