@@ -72,6 +72,7 @@ fn api_operations() -> Vec<(&'static str, &'static str, Option<serde_json::Value
         ("DELETE", "/admin/users/root", None),
         ("DELETE", "/admin/users/root/sessions", None),
         ("DELETE", "/admin/users/root/factors", None),
+        ("POST", "/admin/users/root/reset", None),
         (
             "PUT",
             "/admin/users/bob/groups",
@@ -93,6 +94,7 @@ const PAGE_POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/admin/users/root/enable", &[]),
     ("/admin/users/root/revoke", &[]),
     ("/admin/users/root/factors", &[]),
+    ("/admin/users/root/reset", &[]),
     ("/admin/users/bob/groups", &[("groups", "admins")]),
     ("/admin/users/root/delete", &[]),
     ("/admin/invitations", &[("groups", "admins")]),

@@ -824,7 +824,7 @@ async fn the_spec_and_the_docs_are_served() {
         .values()
         .map(|ops| ops.as_object().unwrap().len())
         .sum();
-    assert_eq!(operations, 22);
+    assert_eq!(operations, 23);
     // Every error is documented as a problem document.
     for ops in doc["paths"].as_object().unwrap().values() {
         for (method, op) in ops.as_object().unwrap() {
@@ -913,7 +913,10 @@ async fn schemathesis_finds_no_contract_violations() {
     // cannot, and the tests above cover their success. The two admin operations
     // that end a user's every session and token end alice's own when the
     // stateful phase feeds them her name (learnt from `GET /me`): they run on
-    // their own, where nothing can lead them to her. Each run logs in afresh.
+    // their own, where nothing can lead them to her. The one that mails a reset
+    // link runs with them: in the shared token run schemathesis reported it as
+    // answering only 401, which neither it alone nor curl reproduces (404, 409).
+    // Each run logs in afresh.
     let runs: [(&str, usize, &[&str]); 3] = [
         (
             "API token",
@@ -923,12 +926,16 @@ async fn schemathesis_finds_no_contract_violations() {
                 "adminEndAccess",
                 "--exclude-operation-id",
                 "adminResetFactors",
+                "--exclude-operation-id",
+                "adminStartReset",
             ],
         ),
         (
             "session cookie",
             18,
             &[
+                "--exclude-operation-id",
+                "adminStartReset",
                 "--exclude-operation-id",
                 "logout",
                 "--exclude-operation-id",
@@ -944,13 +951,15 @@ async fn schemathesis_finds_no_contract_violations() {
             ],
         ),
         (
-            "API token, the admin operations that end a user's access",
-            2,
+            "API token, the admin operations that end or reset a user's access",
+            3,
             &[
                 "--include-operation-id",
                 "adminEndAccess",
                 "--include-operation-id",
                 "adminResetFactors",
+                "--include-operation-id",
+                "adminStartReset",
             ],
         ),
     ];

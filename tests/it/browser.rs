@@ -434,13 +434,13 @@ async fn api_docs_render_under_their_policy_and_pages_can_call_the_api() {
         // Swagger UI runs under the site's CSP (no inline script, no eval): the
         // operations appear only if its scripts were allowed to run.
         client.goto(&app.url("/api/docs")).await.unwrap();
-        eventually("Swagger UI's 22 operations", || async {
+        eventually("Swagger UI's 23 operations", || async {
             client
                 .find_all(Locator::Css(".swagger-ui .opblock"))
                 .await
                 .map(|ops| ops.len())
                 .unwrap_or(0)
-                == 22
+                == 23
         })
         .await;
         assert!(text_of(&client, ".swagger-ui").await.contains("/me/tokens"));

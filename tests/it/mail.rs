@@ -463,3 +463,48 @@ async fn the_owner_hears_of_a_new_second_factor_a_new_token_and_a_disable() {
     }
     assert!(sent.iter().any(|m| m.contains("backup script")));
 }
+
+/// An admin mails a user a reset link (page and API); without mail it is a 409.
+#[tokio::test]
+async fn an_admin_mails_a_user_a_reset_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with_mail_dir(dir.path()).await;
+    crate::admin::add_user(&app, "root", "admins").await;
+    crate::admin::add_user(&app, "olaf", "").await;
+    let root = crate::admin::log_in(&app, "root").await;
+    root.get("/admin/users")
+        .await
+        .assert_contains("Mail a reset link");
+    let sent = root
+        .api_same_origin("POST", "/admin/users/olaf/reset", None)
+        .await;
+    assert_eq!(sent.status, StatusCode::NO_CONTENT, "{}", sent.body);
+    let mail = wait_for_messages(dir.path(), 1).await;
+    assert!(mail[0].contains("To: olaf@example.com"), "{}", mail[0]);
+    let link = reset_link(&mail[0]);
+    let path = link.strip_prefix(&app.url("")).unwrap().to_owned();
+    assert_eq!(app.browser().get(&path).await.status, StatusCode::OK);
+    root.api_same_origin("POST", "/admin/users/nobody/reset", None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    // The page's form too.
+    root.post_form("/admin/users/olaf/reset", &[])
+        .await
+        .assert_redirect_to("/admin/users");
+    wait_for_messages(dir.path(), 2).await;
+
+    let plain = crate::admin::spawn(web::config::SignupPolicy::Open).await;
+    crate::admin::add_user(&plain, "root", "admins").await;
+    crate::admin::add_user(&plain, "olaf", "").await;
+    let root = crate::admin::log_in(&plain, "root").await;
+    assert!(
+        !root
+            .get("/admin/users")
+            .await
+            .body
+            .contains("Mail a reset link")
+    );
+    root.api_same_origin("POST", "/admin/users/olaf/reset", None)
+        .await
+        .problem(StatusCode::CONFLICT);
+}

@@ -68,6 +68,7 @@ site_routes! {
     "/admin/users/:username/revoke" => post(admin::revoke),
     "/admin/users/:username/groups" => post(admin::groups),
     "/admin/users/:username/factors" => post(admin::reset_factors),
+    "/admin/users/:username/reset" => post(admin::start_reset),
     "/admin/users/:username/delete" => get(admin::confirm_delete).post(admin::delete),
     "/admin/invitations" => post(admin::invite),
     "/admin/invitations/:id/revoke" => post(admin::revoke_invitation),

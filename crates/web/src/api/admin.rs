@@ -266,6 +266,34 @@ impl AdminApi {
         Ok(Found::Ok(Json(ended.into())))
     }
 
+    /// Mail a user a reset link
+    ///
+    /// The same link as "Forgot your password?" sends (30 minutes, single use).
+    /// 409 when this gatehouse sends no mail.
+    #[oai(
+        path = "/admin/users/:username/reset",
+        method = "post",
+        operation_id = "adminStartReset"
+    )]
+    async fn start_reset(
+        &self,
+        req: &Request,
+        caller: Caller,
+        state: Data<&AppState>,
+        username: Path<String>,
+    ) -> Result<Done, Problems<AdminChangeStatuses>> {
+        let admin = admin(req, &state, &caller)?;
+        match admin.start_reset(&self::username(&username.0)?).await? {
+            Some(true) => Ok(Done::default()),
+            Some(false) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "This gatehouse sends no mail (no --smtp-url or --mail-dir).",
+            )
+            .into()),
+            None => Err(ApiError::not_found("user").into()),
+        }
+    }
+
     /// Set a user's groups
     ///
     /// `/auth?groups=` sees the change at the next request. Taking the last

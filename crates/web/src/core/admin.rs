@@ -226,6 +226,27 @@ impl<'a> Admin<'a> {
         Ok(ended)
     }
 
+    /// Mails `username` a password-reset link (queued like one they asked for).
+    /// `None`: no such user; `Some(false)`: this gatehouse sends no mail.
+    pub async fn start_reset(&self, username: &Username) -> Result<Option<bool>, CoreError> {
+        let Some(user) = self.store.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        if !self.mail {
+            return Ok(Some(false));
+        }
+        self.store
+            .enqueue_reset_request(user.email.as_str())
+            .await?;
+        self.audit("reset_started", username.as_str(), "");
+        Ok(Some(true))
+    }
+
+    /// Whether this gatehouse mails (notices, reset links).
+    pub fn sends_mail(&self) -> bool {
+        self.mail
+    }
+
     /// Changes `username`'s groups; the user as they are now, or `None` when
     /// there is no such user.
     pub async fn edit_groups(

@@ -155,6 +155,16 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
                     input type="hidden" name="back" value=(back);
                     button.link type="submit" title="For a lost authenticator app: removes the second factor and ends every session" { "Reset 2FA" }
                 }
+                @if admin.sends_mail() {
+                    " · "
+                    form.inline method="post" action=(action("reset"))
+                        hx-post=(action("reset")) hx-target="closest tr" hx-swap="outerHTML"
+                        hx-disabled-elt="find button" {
+                        (CsrfField(csrf))
+                        input type="hidden" name="back" value=(back);
+                        button.link type="submit" { "Mail a reset link" }
+                    }
+                }
                 " · "
                 a href={ (action("delete")) "?back=" (urlencode(back)) } { "Delete…" }
             }
@@ -426,6 +436,32 @@ pub async fn revoke(
         .await?
         .ok_or(WebError::NotFound)?;
     after_change(req, &admin, &username, &back, Some(&ended_note(ended))).await
+}
+
+/// Mails the user a password-reset link.
+#[handler]
+pub async fn start_reset(
+    req: &Request,
+    body: Body,
+    Path(name): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let admin = require_admin(req, state)?;
+    let form = read_form(req, body, &["back"]).await?;
+    let back = back_to(form.optional("back"));
+    let username = username(&name)?;
+    match admin.start_reset(&username).await? {
+        Some(true) => {}
+        Some(false) => {
+            return Err(WebError::Refused {
+                status: StatusCode::CONFLICT,
+                title: "No mail",
+                message: "This gatehouse sends no mail (no --smtp-url or --mail-dir).".into(),
+            });
+        }
+        None => return Err(WebError::NotFound),
+    }
+    after_change(req, &admin, &username, &back, Some("reset link queued")).await
 }
 
 /// Removes the user's second factors and ends their sessions and tokens.
