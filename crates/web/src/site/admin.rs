@@ -380,22 +380,60 @@ fn ended_note(ended: AccessEnded) -> String {
     )
 }
 
-async fn set_disabled(
+/// The one-button changes of a user's row.
+#[derive(Debug, Clone, Copy)]
+enum RowChange {
+    Disable,
+    Enable,
+    /// Ends every session and token of the user.
+    EndAccess,
+    /// Removes the second factors and ends the sessions and tokens.
+    ResetFactors,
+    /// Mails the user a password-reset link.
+    MailReset,
+}
+
+/// Makes `change` to user `raw` and answers with the row again (htmx) or a
+/// redirect back to the list the form came from.
+async fn change_row(
     req: &Request,
     body: Body,
     state: &AppState,
     raw: &str,
-    disabled: bool,
+    change: RowChange,
 ) -> Result<Response, WebError> {
     let admin = require_admin(req, state)?;
     let form = read_form(req, body, &["back"]).await?;
     let back = back_to(form.optional("back"));
     let username = username(raw)?;
-    let ended = admin
-        .set_disabled(&username, disabled)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let note = disabled.then(|| ended_note(ended));
+    let note = match change {
+        RowChange::Disable | RowChange::Enable => {
+            let disabling = matches!(change, RowChange::Disable);
+            let ended = admin.set_disabled(&username, disabling).await?;
+            let ended = ended.ok_or(WebError::NotFound)?;
+            disabling.then(|| ended_note(ended))
+        }
+        RowChange::EndAccess => {
+            let ended = admin.end_access(&username).await?;
+            Some(ended_note(ended.ok_or(WebError::NotFound)?))
+        }
+        RowChange::ResetFactors => {
+            let ended = admin.reset_factors(&username).await?;
+            let ended = ended.ok_or(WebError::NotFound)?;
+            Some(format!("second factor reset; {}", ended_note(ended)))
+        }
+        RowChange::MailReset => match admin.start_reset(&username).await? {
+            Some(true) => Some("reset link queued".to_owned()),
+            Some(false) => {
+                return Err(WebError::Refused {
+                    status: StatusCode::CONFLICT,
+                    title: "No mail",
+                    message: "This gatehouse sends no mail (no --smtp-url or --mail-dir).".into(),
+                });
+            }
+            None => return Err(WebError::NotFound),
+        },
+    };
     after_change(req, &admin, &username, &back, note.as_deref()).await
 }
 
@@ -406,7 +444,7 @@ pub async fn disable(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    set_disabled(req, body, state, &name, true).await
+    change_row(req, body, state, &name, RowChange::Disable).await
 }
 
 #[handler]
@@ -416,7 +454,7 @@ pub async fn enable(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    set_disabled(req, body, state, &name, false).await
+    change_row(req, body, state, &name, RowChange::Enable).await
 }
 
 /// Ends every session and token of the user.
@@ -427,15 +465,7 @@ pub async fn revoke(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let admin = require_admin(req, state)?;
-    let form = read_form(req, body, &["back"]).await?;
-    let back = back_to(form.optional("back"));
-    let username = username(&name)?;
-    let ended = admin
-        .end_access(&username)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    after_change(req, &admin, &username, &back, Some(&ended_note(ended))).await
+    change_row(req, body, state, &name, RowChange::EndAccess).await
 }
 
 /// Mails the user a password-reset link.
@@ -446,22 +476,7 @@ pub async fn start_reset(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let admin = require_admin(req, state)?;
-    let form = read_form(req, body, &["back"]).await?;
-    let back = back_to(form.optional("back"));
-    let username = username(&name)?;
-    match admin.start_reset(&username).await? {
-        Some(true) => {}
-        Some(false) => {
-            return Err(WebError::Refused {
-                status: StatusCode::CONFLICT,
-                title: "No mail",
-                message: "This gatehouse sends no mail (no --smtp-url or --mail-dir).".into(),
-            });
-        }
-        None => return Err(WebError::NotFound),
-    }
-    after_change(req, &admin, &username, &back, Some("reset link queued")).await
+    change_row(req, body, state, &name, RowChange::MailReset).await
 }
 
 /// Removes the user's second factors and ends their sessions and tokens.
@@ -472,16 +487,7 @@ pub async fn reset_factors(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let admin = require_admin(req, state)?;
-    let form = read_form(req, body, &["back"]).await?;
-    let back = back_to(form.optional("back"));
-    let username = username(&name)?;
-    let ended = admin
-        .reset_factors(&username)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let note = format!("second factor reset; {}", ended_note(ended));
-    after_change(req, &admin, &username, &back, Some(&note)).await
+    change_row(req, body, state, &name, RowChange::ResetFactors).await
 }
 
 #[handler]
