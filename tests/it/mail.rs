@@ -241,16 +241,30 @@ fn smtpd_python() -> Option<PathBuf> {
     )
 }
 
-/// aiosmtpd on `port`, delivering into the maildir `dir`; killed when dropped.
-struct Smtpd(std::process::Child);
+/// `tests/smtpd.py` (aiosmtpd) on `port`, delivering into the maildir `dir`, with
+/// `extra` flags (TLS, AUTH, refusals); its event lines go to a file the test
+/// reads. Killed when dropped.
+struct Smtpd {
+    child: std::process::Child,
+    events: PathBuf,
+    maildir: PathBuf,
+}
 
 impl Smtpd {
     fn start(python: &Path, port: u16, dir: &Path) -> Self {
+        Self::start_with(python, port, dir, &[])
+    }
+
+    fn start_with(python: &Path, port: u16, dir: &Path, extra: &[&str]) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtpd.py");
+        let events = dir.with_extension("events");
         let child = std::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(script)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--maildir")
             .arg(dir)
-            .stdout(std::process::Stdio::null())
+            .args(extra)
+            .stdout(std::fs::File::create(&events).unwrap())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -259,15 +273,240 @@ impl Smtpd {
             assert!(Instant::now() < deadline, "aiosmtpd did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self(child)
+        Self {
+            child,
+            events,
+            maildir: dir.to_owned(),
+        }
+    }
+
+    /// What the server logged so far.
+    fn events(&self) -> String {
+        std::fs::read_to_string(&self.events).unwrap_or_default()
+    }
+
+    /// Waits for the first delivered message, decoded.
+    async fn delivered(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(file) = std::fs::read_dir(self.maildir.join("new"))
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(Result::ok)
+            {
+                return decoded(&std::fs::read_to_string(file.path()).unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never delivered; the server saw:\n{}",
+                self.events()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
 impl Drop for Smtpd {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// A test CA and a certificate it signed for `localhost` and 127.0.0.1 (made with
+/// the `openssl` command): `(ca.pem, cert.pem, key.pem)`.
+fn certificates(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = crate::proxies::require("openssl")?;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gatehouse test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    Some((
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    ))
+}
+
+/// An app sending through `smtp`, on `mem://`.
+async fn spawn_with_smtp(smtp: config::SmtpSettings) -> TestApp {
+    let config = Config {
+        mail: MailSettings {
+            transport: MailTransport::Smtp(smtp),
+            from: "gatehouse@example.com".into(),
+        },
+        ..test_config()
+    };
+    spawn_app_with(config, storage::Store::memory().await.unwrap()).await
+}
+
+/// Asks for a reset link for `name`'s account (made first).
+async fn ask_for_a_reset(app: &TestApp, name: &str) {
+    app.logged_in(name).await;
+    let browser = app.browser();
+    browser.get("/forgot").await;
+    let page = browser
+        .post_form("/forgot", &[("email", &email_of(name))])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+}
+
+/// STARTTLS with a password, and TLS from the first byte: the message is
+/// delivered only over TLS, after AUTH, to a server whose certificate checks out
+/// against `--smtp-ca-file`; without that CA (the system's roots only) nothing is
+/// sent and the message stays in the outbox.
+#[tokio::test]
+async fn mail_goes_over_starttls_or_smtps_with_credentials_and_a_checked_certificate() {
+    let Some(python) = smtpd_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = certificates(dir.path()) else {
+        return;
+    };
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let smtp = |port: u16, tls: config::SmtpTls, ca: bool| config::SmtpSettings {
+        host: "localhost".into(),
+        port,
+        tls,
+        username: Some("mailer".into()),
+        password: Some("s3cret pass".into()),
+        ca_pem: ca.then(|| ca_pem.clone()),
+    };
+
+    for (tls, flag, name) in [
+        (config::SmtpTls::StartTls, "--starttls", "stella"),
+        (config::SmtpTls::Implicit, "--smtps", "ivan"),
+    ] {
+        let port = free_port();
+        let maildir = dir.path().join(name);
+        let server = Smtpd::start_with(
+            &python,
+            port,
+            &maildir,
+            &[flag, cert, key, "--auth", "mailer:s3cret pass"],
+        );
+        let app = spawn_with_smtp(smtp(port, tls, true)).await;
+        ask_for_a_reset(&app, name).await;
+        let message = server.delivered().await;
+        assert!(message.contains(&email_of(name)), "{message}");
+        reset_link(&message);
+        let events = server.events();
+        assert!(events.contains("auth ok mailer"), "{tls:?}: {events}");
+        assert!(
+            events.contains(&format!(
+                "delivered tls gatehouse@example.com {}",
+                email_of(name)
+            )),
+            "{tls:?}: {events}"
+        );
+        if tls == config::SmtpTls::StartTls {
+            assert!(events.contains("tls\n"), "{events}");
+        }
+        drop(app);
+
+        // The same server, but gatehouse does not trust its CA: nothing leaves.
+        let distrusting = spawn_with_smtp(smtp(port, tls, false)).await;
+        ask_for_a_reset(&distrusting, &format!("{name}2")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(distrusting.store.outbox_len().await.unwrap(), 1);
+        assert_eq!(
+            server.events().matches("delivered").count(),
+            1,
+            "{tls:?}: sent to a server whose certificate it could not check"
+        );
+        assert!(!server.events().contains("auth ok mailer\nauth ok"));
+    }
+}
+
+/// A server that answers "try again later" (451) gets the message again after the
+/// back-off, and takes it.
+#[tokio::test]
+async fn a_message_refused_for_now_is_sent_again_after_a_wait() {
+    let Some(python) = smtpd_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Smtpd::start_with(
+        &python,
+        port,
+        &dir.path().join("maildir"),
+        &["--refuse", "1"],
+    );
+    let app = spawn_with_smtp(config::SmtpSettings::relay("127.0.0.1", port)).await;
+    let asked = Instant::now();
+    ask_for_a_reset(&app, "rita").await;
+    let message = server.delivered().await;
+    let took = asked.elapsed();
+    reset_link(&message);
+    let events = server.events();
+    let refused = events.find("refused").expect(&events);
+    let delivered = events.find("delivered plain").expect(&events);
+    assert!(refused < delivered, "{events}");
+    assert_eq!(events.matches("delivered").count(), 1, "{events}");
+    // The first retry waits 2 s.
+    assert!(took >= Duration::from_secs(2), "retried after {took:?}");
+    assert_eq!(app.store.outbox_len().await.unwrap(), 0);
 }
 
 fn free_port() -> u16 {
@@ -315,25 +554,9 @@ async fn a_message_waits_for_a_mail_server_that_is_down_even_across_a_restart() 
 
     // Restarted, with the mail server up: the message goes out.
     let maildir = dir.path().join("maildir");
-    let _smtpd = Smtpd::start(&python, port, &maildir);
+    let smtpd = Smtpd::start(&python, port, &maildir);
     let server = crate::binary::Server::start_with(&db, &args);
-    let delivered = maildir.join("new");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let message = loop {
-        if let Some(file) = std::fs::read_dir(&delivered)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-        {
-            break decoded(&std::fs::read_to_string(file.path()).unwrap());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never delivered:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let message = smtpd.delivered().await;
     assert!(message.contains("sam@example.com"), "{message}");
     let link = reset_link(&message);
     let path = link

@@ -396,12 +396,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_file: Option<PathBuf>,
-    /// Where to send mail (password resets, notices): smtp://HOST:PORT, a relay
-    /// on this host or network, plain [default: no mail; users are told to ask an
-    /// administrator].
+    /// Where to send mail (verification and reset links, notices):
+    /// smtp://HOST:PORT (a relay on this host or network, plain),
+    /// smtp://USER@HOST:587?tls=starttls, or smtps://USER@HOST:465 (TLS from the
+    /// start) [default: no mail; users are told to ask an administrator].
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_url: Option<Url>,
+    /// File holding the SMTP password for --smtp-url's user (rather than putting
+    /// it in the URL).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// PEM certificates to trust for the SMTP server besides the system's (a
+    /// private CA).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Write each message as an .eml file into this folder instead of sending it
     /// (development and tests).
     #[arg(long, value_name = "DIR")]
@@ -473,6 +484,8 @@ pub struct Settings {
     secret_key_file: Option<PathBuf>,
     secret_key: Option<SecretString>,
     smtp_url: Option<Url>,
+    smtp_password_file: Option<PathBuf>,
+    smtp_ca_file: Option<PathBuf>,
     mail_dir: Option<PathBuf>,
     mail_from: Option<String>,
 }
@@ -507,6 +520,8 @@ pub const SETTINGS: &[&str] = &[
     "hash_slots",
     "secret_key_file",
     "smtp_url",
+    "smtp_password_file",
+    "smtp_ca_file",
     "mail_dir",
     "mail_from",
     "secret_key",
@@ -738,9 +753,13 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mail = crate::config::MailSettings::check(
-            self.smtp_url,
-            self.mail_dir,
-            self.mail_from.as_deref(),
+            &crate::config::MailSources {
+                smtp_url: self.smtp_url.as_ref(),
+                smtp_password_file: self.smtp_password_file.as_deref(),
+                smtp_ca_file: self.smtp_ca_file.as_deref(),
+                mail_dir: self.mail_dir.as_deref(),
+                from: self.mail_from.as_deref(),
+            },
             &public_url,
         )
         .map_err(ConfigError::Invalid)?;
@@ -1013,14 +1032,36 @@ mod tests {
                 c.hashing.slots == 3 && c.hashing.queue == 48
             }),
             row(&[("smtp_url", Text("smtp://127.0.0.1:2525"))], |c| {
-                c.mail.transport
-                    == crate::config::MailTransport::Smtp {
-                        host: "127.0.0.1".into(),
-                        port: 2525,
-                    }
+                matches!(&c.mail.transport, crate::config::MailTransport::Smtp(s)
+                    if s.host == "127.0.0.1" && s.port == 2525)
             }),
+            row(
+                &[
+                    ("smtp_url", Text("smtps://mailer@mail.example.org")),
+                    ("smtp_password_file", Text("secret.txt")),
+                ],
+                |c| {
+                    matches!(&c.mail.transport, crate::config::MailTransport::Smtp(s)
+                        if s.port == 465
+                            && s.username.as_deref() == Some("mailer")
+                            && s.password.as_ref().is_some_and(|p| p.expose_secret() == SECRET))
+                },
+            ),
+            row(
+                &[
+                    ("smtp_url", Text("smtp://mail.example.org?tls=starttls")),
+                    ("smtp_ca_file", Text("ca.pem")),
+                ],
+                |c| {
+                    matches!(&c.mail.transport, crate::config::MailTransport::Smtp(s)
+                        if s.port == 587
+                            && s.tls == crate::config::SmtpTls::StartTls
+                            && s.ca_pem.is_some())
+                },
+            ),
             row(&[("mail_dir", Text("outbox"))], |c| {
-                c.mail.transport == crate::config::MailTransport::Dir("outbox".into())
+                matches!(&c.mail.transport, crate::config::MailTransport::Dir(d)
+                    if d.as_path() == std::path::Path::new("outbox"))
             }),
             row(&[("mail_from", Text("Gate <gate@example.org>"))], |c| {
                 c.mail.from == "Gate <gate@example.org>"
@@ -1079,6 +1120,10 @@ mod tests {
             Jail::expect_with(|jail| {
                 jail.clear_env();
                 jail.create_file("secret.txt", SECRET)?;
+                jail.create_file(
+                    "ca.pem",
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                )?;
                 let defaults = serve(&[]).resolve().unwrap();
                 assert!(
                     !(row.holds)(&defaults),

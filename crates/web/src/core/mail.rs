@@ -10,14 +10,17 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
 use storage::{Mail, Outgoing};
 
 #[cfg(test)]
 use super::message::compose;
 
 use super::services::Services;
-use crate::config::{MailSettings, MailTransport};
+use crate::config::{MailSettings, MailTransport, SmtpSettings, SmtpTls};
 
 /// How often the sender looks at the outbox.
 const POLL: Duration = Duration::from_millis(500);
@@ -33,12 +36,14 @@ pub fn spawn_sender(services: Services) {
     let store = services.store.clone();
     tokio::spawn(async move {
         let smtp = match &settings.transport {
-            MailTransport::Smtp { host, port } => Some(
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-                    .port(*port)
-                    .timeout(Some(Duration::from_secs(10)))
-                    .build(),
-            ),
+            MailTransport::Smtp(smtp) => match smtp_transport(smtp) {
+                Ok(transport) => Some(transport),
+                Err(err) => {
+                    // Checked at start; a failure here leaves every message queued.
+                    tracing::error!(error = %err, "cannot set up the SMTP transport");
+                    return;
+                }
+            },
             _ => None,
         };
         let mut interval = tokio::time::interval(POLL);
@@ -97,6 +102,37 @@ pub fn spawn_sender(services: Services) {
     });
 }
 
+/// The SMTP client `settings` describe: TLS (STARTTLS required, or from the first
+/// byte) verified against the system's roots and `--smtp-ca-file`'s, and AUTH when
+/// a user is given.
+pub fn smtp_transport(
+    settings: &SmtpSettings,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+        .port(settings.port)
+        .timeout(Some(Duration::from_secs(10)));
+    if settings.tls != SmtpTls::None {
+        let mut tls = TlsParameters::builder(settings.host.clone());
+        if let Some(pem) = &settings.ca_pem {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem).map_err(|e| e.to_string())?);
+        }
+        let tls = tls.build_rustls().map_err(|e| e.to_string())?;
+        builder = builder.tls(match settings.tls {
+            SmtpTls::Implicit => Tls::Wrapper(tls),
+            _ => Tls::Required(tls),
+        });
+    }
+    if let Some(user) = &settings.username {
+        let password = settings
+            .password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned())
+            .unwrap_or_default();
+        builder = builder.credentials(Credentials::new(user.clone(), password));
+    }
+    Ok(builder.build())
+}
+
 /// Seconds before try number `attempts + 2`.
 fn backoff(attempts: i64) -> i64 {
     2i64.saturating_pow(u32::try_from(attempts.clamp(0, 16)).unwrap_or(16) + 1)
@@ -110,7 +146,7 @@ async fn send(
 ) -> Result<(), String> {
     let message = message(settings, &outgoing.mail)?;
     match (&settings.transport, smtp) {
-        (MailTransport::Smtp { .. }, Some(smtp)) => smtp
+        (MailTransport::Smtp(_), Some(smtp)) => smtp
             .send(message)
             .await
             .map(|_| ())
