@@ -240,6 +240,9 @@ pub struct User {
     pub groups: Vec<GroupName>,
     /// A disabled user keeps the account but can neither log in nor pass the gate.
     pub disabled: bool,
+    /// Whether the user proved they read mail at `email` (a verification link), or
+    /// an operator vouched for it. Only a verified address is passed on to apps.
+    pub email_verified: bool,
 }
 
 impl User {

@@ -253,6 +253,7 @@ mod tests {
             created_at: 0,
             groups: GroupName::parse_list("ops").unwrap(),
             disabled: false,
+            email_verified: false,
         }
     }
 

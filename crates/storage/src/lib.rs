@@ -10,6 +10,7 @@
 //!
 //! - [`tokens`]: API tokens, stored the same way as sessions.
 //! - [`invitations`]: single-use signup links, used up in the signup's transaction.
+//! - [`mail`]: the outbox and reset links; [`verification`]: email verification links.
 //! - [`throttle`]: failed-login counters; `settings`: shared secrets (the CSRF key).
 //!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
@@ -25,6 +26,7 @@ mod store;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod verification;
 pub mod watch;
 
 pub use error::StorageError;
@@ -36,6 +38,7 @@ pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;
 pub use tokens::{ApiToken, TokenInfo};
 pub use users::{AccessEnded, Cursor, Upserted, UserPage, UserQuery};
+pub use verification::VerifyToken;
 
 /// The default embedded store, relative to the working directory.
 pub const DEFAULT_DB_URL: &str = "surrealkv://./data/gatehouse";

@@ -8,12 +8,10 @@
 //!   link's secret is kept), with its user and expiry. Making a new one, using one,
 //!   or logging in deletes every reset of the user.
 
-use std::fmt;
-
 use domain::{PasswordHash, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::sessions::{random_hex, record_key};
 use crate::store::retry_conflicts;
 use crate::users::{AccessEnded, user_id};
 use crate::{StorageError, Store};
@@ -37,7 +35,8 @@ pub struct Outgoing {
     /// `Some("reset")`: not a message yet but a request for a reset link for the
     /// address in `mail.to`, which the sender turns into one (or drops, when no
     /// account uses the address). Queued the same way for every address, so the
-    /// request that queues it costs the same whoever it names.
+    /// request that queues it costs the same whoever it names. `Some("verify")`:
+    /// the same for a verification link (dropped when the address is verified).
     pub kind: Option<String>,
 }
 
@@ -55,36 +54,47 @@ struct OutboxRecord {
 /// How long a claim holds a message against other senders.
 const CLAIM_SECONDS: i64 = 60;
 
-/// The secret in a reset link: `pr_` and 64 hex characters. `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ResetToken(String);
+/// A secret sent in a link by mail: a prefix and 64 hex characters, of which the
+/// store keeps only the SHA-256. `Debug` hides it.
+macro_rules! link_token {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
 
-const RESET_PREFIX: &str = "pr_";
+        impl $name {
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, $crate::sessions::random_hex()))
+            }
 
-impl ResetToken {
-    pub fn generate() -> Self {
-        Self(format!("{RESET_PREFIX}{}", random_hex()))
-    }
+            pub fn parse(value: &str) -> Option<Self> {
+                let hex = value.strip_prefix($prefix)?;
+                $crate::sessions::is_random_hex(hex).then(|| Self(value.to_owned()))
+            }
 
-    pub fn parse(value: &str) -> Option<Self> {
-        let hex = value.strip_prefix(RESET_PREFIX)?;
-        is_random_hex(hex).then(|| Self(value.to_owned()))
-    }
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
 
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+            fn id(&self) -> String {
+                $crate::sessions::sha256_hex(&self.0)
+            }
+        }
 
-    fn id(&self) -> String {
-        sha256_hex(&self.0)
-    }
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
 }
+pub(crate) use link_token;
 
-impl fmt::Debug for ResetToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ResetToken(<redacted>)")
-    }
-}
+link_token!(
+    /// The secret in a reset link: `pr_` and 64 hex characters.
+    ResetToken,
+    "pr_"
+);
 
 #[derive(Debug, SurrealValue)]
 struct ResetRecord {
@@ -118,6 +128,19 @@ impl Store {
             html: String::new(),
         };
         self.enqueue(&request, Some("reset")).await
+    }
+
+    /// Queues a request for a verification link for the account using `email`
+    /// (see [`Outgoing::kind`]): the sender makes the link, so anything that can
+    /// write to the store (the CLI included) can ask for one.
+    pub async fn enqueue_verification_request(&self, email: &str) -> Result<(), StorageError> {
+        let request = Mail {
+            to: email.to_owned(),
+            subject: String::new(),
+            text: String::new(),
+            html: String::new(),
+        };
+        self.enqueue(&request, Some("verify")).await
     }
 
     async fn enqueue(&self, mail: &Mail, kind: Option<&str>) -> Result<(), StorageError> {
@@ -361,6 +384,7 @@ mod tests {
             created_at: 1,
             groups: Vec::new(),
             disabled: false,
+            email_verified: false,
         };
         store.create_user(&user).await.unwrap();
         let old = store.create_reset(&user.username, 60).await.unwrap();

@@ -10,6 +10,7 @@ DEFINE FIELD IF NOT EXISTS password_hash ON user TYPE string;
 DEFINE FIELD IF NOT EXISTS created_at ON user TYPE int;
 DEFINE FIELD IF NOT EXISTS groups ON user TYPE option<array<string>>;
 DEFINE FIELD IF NOT EXISTS disabled ON user TYPE option<bool>;
+DEFINE FIELD IF NOT EXISTS email_verified ON user TYPE option<bool>;
 DEFINE INDEX IF NOT EXISTS user_username ON user FIELDS username UNIQUE;
 DEFINE INDEX IF NOT EXISTS user_email ON user FIELDS email UNIQUE;
 
@@ -74,6 +75,13 @@ DEFINE TABLE IF NOT EXISTS password_reset SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS user ON password_reset TYPE record<user>;
 DEFINE FIELD IF NOT EXISTS expires_at ON password_reset TYPE int;
 DEFINE INDEX IF NOT EXISTS password_reset_user ON password_reset FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS email_verification SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON email_verification TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS email ON email_verification TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON email_verification TYPE int;
+DEFINE FIELD IF NOT EXISTS expires_at ON email_verification TYPE int;
+DEFINE INDEX IF NOT EXISTS email_verification_user ON email_verification FIELDS user;
 
 DEFINE TABLE IF NOT EXISTS setting SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS value ON setting TYPE string;

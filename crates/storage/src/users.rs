@@ -17,6 +17,8 @@ pub(crate) struct UserRecord {
     /// Absent on users stored before groups existed.
     groups: Option<Vec<String>>,
     disabled: Option<bool>,
+    /// Absent on users stored before verification existed: not verified.
+    email_verified: Option<bool>,
 }
 
 impl UserRecord {
@@ -29,6 +31,7 @@ impl UserRecord {
             created_at: user.created_at,
             groups: Some(group_strings(&user.groups)),
             disabled: Some(user.disabled),
+            email_verified: Some(user.email_verified),
         }
     }
 
@@ -53,6 +56,7 @@ impl UserRecord {
                 .collect::<Result<_, _>>()
                 .map_err(|e| corrupt(&e))?,
             disabled: self.disabled.unwrap_or(false),
+            email_verified: self.email_verified.unwrap_or(false),
         })
     }
 }
@@ -160,7 +164,8 @@ impl Store {
             .query(
                 "UPSERT $id SET username = $username, email = $email, name = $name, \
                  password_hash = $password_hash, created_at = created_at ?? $created_at, \
-                 groups = $groups, disabled = disabled ?? false \
+                 groups = $groups, disabled = disabled ?? false, \
+                 email_verified = $email_verified \
                  RETURN NONE",
             )
             .bind(("id", user_id(&user.username)))
@@ -530,6 +535,7 @@ mod tests {
             created_at: 1_700_000_000,
             groups: Vec::new(),
             disabled: false,
+            email_verified: false,
         }
     }
 
