@@ -30,6 +30,7 @@ pub async fn add_user(app: &TestApp, name: &str, groups: &str) -> User {
         created_at: storage::now(),
         groups: GroupName::parse_list(groups).unwrap(),
         disabled: false,
+        email_verified: true,
     };
     app.store.create_user(&user).await.unwrap();
     user
@@ -453,6 +454,7 @@ async fn the_admin_page_works_with_plain_forms_and_swaps_rows_for_htmx() {
                 created_at: 1,
                 groups: Vec::new(),
                 disabled: false,
+                email_verified: false,
             })
             .await
             .unwrap();

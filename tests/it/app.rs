@@ -104,6 +104,15 @@ impl TestApp {
         assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
         browser
     }
+
+    /// [`TestApp::logged_in`], with the address marked verified in the store (as
+    /// `gatehouse user verify-email` does) before the session is first read.
+    pub async fn logged_in_verified(&self, username: &str) -> Browser {
+        let browser = self.logged_in(username).await;
+        let name = domain::Username::parse(username).unwrap();
+        assert!(self.store.set_email_verified(&name, true).await.unwrap());
+        browser
+    }
 }
 
 impl Drop for TestApp {

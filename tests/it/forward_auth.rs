@@ -56,7 +56,7 @@ fn login_url(app: &TestApp, next: Option<&str>) -> String {
 #[tokio::test]
 async fn a_logged_in_user_is_named_to_the_proxy() {
     let app = spawn().await;
-    let alice = app.logged_in("alice").await;
+    let alice = app.logged_in_verified("alice").await;
     let cookie = alice.cookie_header();
     for method in ["GET", "HEAD", "POST", "DELETE"] {
         let resp = crate::app::http_client()
@@ -72,6 +72,7 @@ async fn a_logged_in_user_is_named_to_the_proxy() {
         assert_eq!(headers["remote-user"], "alice");
         assert_eq!(headers["x-auth-email"], "alice@example.com");
         assert_eq!(headers["remote-email"], "alice@example.com");
+        assert_eq!(headers["x-auth-email-verified"], "true");
         assert_eq!(headers["cache-control"], "no-store");
     }
 }
@@ -304,7 +305,7 @@ async fn logout_is_seen_by_auth_at_once() {
 #[tokio::test]
 async fn api_tokens_authenticate_until_revoked_or_expired() {
     let app = spawn().await;
-    app.logged_in("alice").await;
+    app.logged_in_verified("alice").await;
     let alice = domain::Username::parse("alice").unwrap();
     let (token, info) = app
         .store

@@ -341,6 +341,8 @@ async fn emails_with_invisible_characters_are_refused_and_domains_kept_in_ascii(
         .signup("jurgen", "Juergen@Bücher.de", PASSWORD)
         .await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.body);
+    let jurgen = domain::Username::parse("jurgen").unwrap();
+    assert!(app.store.set_email_verified(&jurgen, true).await.unwrap());
     let resp = crate::app::http_client()
         .get(app.url("/auth"))
         .header("cookie", browser.cookie_header())

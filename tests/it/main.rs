@@ -22,3 +22,4 @@ pub mod proxies;
 mod security;
 mod site;
 mod tidy;
+mod verify;

@@ -341,13 +341,40 @@ async fn gates_an_app(kind: Kind) {
     let seen = echoed(&resp);
     assert_eq!(seen["x-auth-user"], "alice");
     assert_eq!(seen["remote-user"], "alice");
-    assert_eq!(seen["x-auth-email"], "alice@example.com");
-    assert_eq!(seen["remote-email"], "alice@example.com");
+    // Her address is not verified yet: the app gets none (nginx drops the empty
+    // header, Caddy passes it empty), and is told so.
+    for name in ["x-auth-email", "remote-email"] {
+        assert!(
+            seen.get(name).is_none_or(|v| v == ""),
+            "{name}: {:?}",
+            seen.get(name)
+        );
+    }
+    assert_eq!(seen["x-auth-email-verified"], "false");
     assert!(
         !resp.body.contains("mallory"),
         "a spoofed header reached the app: {}",
         resp.body
     );
+    // Verified (an operator vouches, in the store): the cached session hears of it
+    // through the change feed, and the app gets the address.
+    setup
+        .gatehouse
+        .store
+        .set_email_verified(&domain::Username::parse("alice").unwrap(), true)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let seen = loop {
+        let seen = echoed(&visitor.get_with("/wiki/page?x=1", &spoofed).await);
+        if seen["x-auth-email-verified"] == "true" {
+            break seen;
+        }
+        assert!(std::time::Instant::now() < deadline, "{seen:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(seen["x-auth-email"], "alice@example.com");
+    assert_eq!(seen["remote-email"], "alice@example.com");
 
     // Every mix of '-' and '_' that CGI-style apps read as X-Auth-User is removed
     // too (oauth2-proxy GHSA-vjrc-mh2v-45x6).

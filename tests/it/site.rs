@@ -251,6 +251,7 @@ async fn a_login_rehashes_a_password_made_with_other_parameters() {
         created_at: 0,
         groups: Vec::new(),
         disabled: false,
+        email_verified: false,
     };
     app.store.create_user(&user).await.unwrap();
 

@@ -19,7 +19,7 @@ use poem::{
 use crate::http::response::Failure;
 use crate::http::{AppState, csrf, deadline, identity, metrics, response};
 use crate::site::{
-    self, admin, home, login, logout, password, reset, security, sessions, signup, user,
+    self, admin, email, home, login, logout, password, reset, security, sessions, signup, user,
 };
 use crate::{api, gate};
 
@@ -59,6 +59,9 @@ site_routes! {
     "/account/sessions/:id/revoke" => post(sessions::revoke),
     "/account/sessions/revoke-others" => post(sessions::revoke_others),
     security::PATH => get(security::get),
+    email::PATH => get(email::get).post(email::change),
+    email::SEND_PATH => post(email::send),
+    email::VERIFY_PATH => get(email::link_get).post(email::link_post),
     "/account/security/totp" => post(security::begin),
     "/account/security/totp/confirm" => post(security::confirm),
     "/account/security/totp/remove" => post(security::remove),
@@ -69,6 +72,7 @@ site_routes! {
     "/admin/users/:username/groups" => post(admin::groups),
     "/admin/users/:username/factors" => post(admin::reset_factors),
     "/admin/users/:username/reset" => post(admin::start_reset),
+    "/admin/users/:username/verification" => post(admin::send_verification),
     "/admin/users/:username/delete" => get(admin::confirm_delete).post(admin::delete),
     "/admin/invitations" => post(admin::invite),
     "/admin/invitations/:id/revoke" => post(admin::revoke_invitation),

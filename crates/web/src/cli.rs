@@ -149,6 +149,35 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Queue a password-reset link for USER: the server sends it when it has mail
+    /// (--smtp-url or --mail-dir).
+    Reset {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Queue a new email verification link for USER (sent like `user reset`).
+    SendVerification {
+        user: String,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Vouch for USER's email address (mark it verified), or with --no take that
+    /// back.
+    VerifyEmail {
+        user: String,
+        /// Mark the address not verified instead.
+        #[arg(long)]
+        no: bool,
+        #[command(flatten)]
+        admin_group: AdminGroupArg,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Add USER to GROUP or remove them from it.
     Groups {
         user: String,
@@ -347,6 +376,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub auth_factors_headers: Vec<String>,
+    /// Headers saying `true` or `false`: whether the user's email is verified (the
+    /// email headers are empty until it is) [default: X-Auth-Email-Verified].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_email_verified_headers: Vec<String>,
     /// Who may sign up: open, invite (holders of an invitation link) or closed
     /// [default: open when the public URL is a loopback address; required otherwise].
     #[arg(long, value_name = "POLICY")]
@@ -362,6 +396,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub require_mfa_for_groups: Vec<String>,
+    /// Users must verify their email (a link by mail) before /auth and the API let
+    /// them through; needs mail (--smtp-url or --mail-dir).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_verified_email: bool,
+    /// Only addresses at these domains may sign up (comma-separated, exact
+    /// domains); needs --require-verified-email [default: any].
+    #[arg(long, value_name = "DOMAIN,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signup_domains: Vec<String>,
     /// Seconds of inactivity after which a session ends [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -470,10 +514,16 @@ pub struct Settings {
     auth_groups_headers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "list")]
     auth_factors_headers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "list")]
+    auth_email_verified_headers: Option<Vec<String>>,
     signup: Option<String>,
     admin_group: Option<String>,
     #[serde(default, deserialize_with = "list")]
     require_mfa_for_groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "flag")]
+    require_verified_email: Option<bool>,
+    #[serde(default, deserialize_with = "list")]
+    signup_domains: Option<Vec<String>>,
     session_idle_timeout: Option<i64>,
     session_lifetime: Option<i64>,
     remember_lifetime: Option<i64>,
@@ -508,9 +558,12 @@ pub const SETTINGS: &[&str] = &[
     "auth_email_headers",
     "auth_groups_headers",
     "auth_factors_headers",
+    "auth_email_verified_headers",
     "signup",
     "admin_group",
     "require_mfa_for_groups",
+    "require_verified_email",
+    "signup_domains",
     "session_idle_timeout",
     "session_lifetime",
     "remember_lifetime",
@@ -722,6 +775,10 @@ impl Settings {
             Some(list) => parse_header_names(&list)?,
             None => header_defaults.factors,
         };
+        let email_verified_headers = match self.auth_email_verified_headers {
+            Some(list) => parse_header_names(&list)?,
+            None => header_defaults.email_verified,
+        };
         let signup = match self.signup.as_deref() {
             Some(raw) => SignupPolicy::parse(raw).ok_or_else(|| {
                 ConfigError::Invalid(format!(
@@ -763,6 +820,37 @@ impl Settings {
             &public_url,
         )
         .map_err(ConfigError::Invalid)?;
+        let require_verified_email = self.require_verified_email.unwrap_or(false);
+        if require_verified_email && !mail.enabled() {
+            return Err(ConfigError::Invalid(
+                "--require-verified-email needs mail to send the links: add --smtp-url (or \
+                 --mail-dir)"
+                    .into(),
+            ));
+        }
+        let signup_domains = self
+            .signup_domains
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let domain = d.trim().trim_start_matches('@').to_ascii_lowercase();
+                let valid = !domain.is_empty()
+                    && domain.contains('.')
+                    && domain
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                valid.then_some(domain).ok_or_else(|| {
+                    ConfigError::Invalid(format!("--signup-domains {d:?}: not a domain"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !signup_domains.is_empty() && !require_verified_email {
+            return Err(ConfigError::Invalid(
+                "--signup-domains limits sign-up by address, which means something only once \
+                 the address is proven: add --require-verified-email"
+                    .into(),
+            ));
+        }
         let secret_key = match (self.secret_key_file, self.secret_key) {
             (Some(path), _) => Some(read_secret(&path)?),
             (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
@@ -797,10 +885,13 @@ impl Settings {
                 email: email_headers,
                 groups: groups_headers,
                 factors: factors_headers,
+                email_verified: email_verified_headers,
             },
             signup,
             admin_group,
             require_mfa_groups,
+            require_verified_email,
+            signup_domains,
             mail,
             sessions,
             hashing: HashingPolicy {
@@ -999,6 +1090,22 @@ mod tests {
             row(&[("auth_factors_headers", List(&["X-Factors"]))], |c| {
                 c.identity_headers.factors == ["x-factors"]
             }),
+            row(
+                &[("auth_email_verified_headers", List(&["X-Verified"]))],
+                |c| c.identity_headers.email_verified == ["x-verified"],
+            ),
+            row(
+                &[("require_verified_email", On), ("mail_dir", Text("outbox"))],
+                |c| c.require_verified_email,
+            ),
+            row(
+                &[
+                    ("signup_domains", List(&["Example.org", "@b.example"])),
+                    ("require_verified_email", On),
+                    ("mail_dir", Text("outbox")),
+                ],
+                |c| c.signup_domains == ["example.org", "b.example"],
+            ),
             row(&[("signup", Text("closed"))], |c| {
                 c.signup == crate::config::SignupPolicy::Closed
             }),

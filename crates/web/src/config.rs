@@ -38,6 +38,10 @@ pub struct Config {
     pub admin_group: GroupName,
     /// Members of these groups must use a second factor.
     pub require_mfa_groups: Vec<GroupName>,
+    /// Users whose address is not verified pass neither `/auth` nor the API.
+    pub require_verified_email: bool,
+    /// When not empty, only addresses at these domains may sign up (lowercase).
+    pub signup_domains: Vec<String>,
     /// Where mail goes, if anywhere.
     pub mail: MailSettings,
     pub sessions: SessionPolicy,
@@ -119,6 +123,9 @@ pub struct IdentityHeaders {
     pub groups: Vec<HeaderName>,
     /// How the user logged in: `pwd`, `pwd,otp`, `pwd,recovery`.
     pub factors: Vec<HeaderName>,
+    /// `true` or `false`: whether the address was verified. The email headers are
+    /// sent empty until it is.
+    pub email_verified: Vec<HeaderName>,
 }
 
 impl Default for IdentityHeaders {
@@ -138,6 +145,7 @@ impl Default for IdentityHeaders {
                 HeaderName::from_static("remote-groups"),
             ],
             factors: vec![HeaderName::from_static("x-auth-factors")],
+            email_verified: vec![HeaderName::from_static("x-auth-email-verified")],
         }
     }
 }
@@ -475,6 +483,8 @@ impl Default for Config {
             signup: SignupPolicy::Open,
             admin_group: default_admin_group(),
             require_mfa_groups: Vec::new(),
+            require_verified_email: false,
+            signup_domains: Vec::new(),
             mail: MailSettings::default(),
             sessions: SessionPolicy::default(),
             hashing: HashingPolicy::default(),
@@ -560,8 +570,17 @@ impl Config {
                 "auth_factors_headers",
                 names(&self.identity_headers.factors),
             ),
+            (
+                "auth_email_verified_headers",
+                names(&self.identity_headers.email_verified),
+            ),
             ("signup", self.signup.as_str().to_owned()),
             ("admin_group", self.admin_group.to_string()),
+            (
+                "require_verified_email",
+                self.require_verified_email.to_string(),
+            ),
+            ("signup_domains", list(self.signup_domains.clone())),
             (
                 "require_mfa_for_groups",
                 list(
@@ -601,6 +620,21 @@ impl Config {
             ),
             ("mail_from", self.mail.from.clone()),
         ]
+    }
+
+    /// Whether `email` may sign up under `--signup-domains`.
+    pub fn signup_domain_allowed(&self, email: &domain::Email) -> bool {
+        self.signup_domains.is_empty()
+            || email.as_str().rsplit_once('@').is_some_and(|(_, domain)| {
+                self.signup_domains
+                    .iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(domain))
+            })
+    }
+
+    /// Whether `user` may not pass yet for want of a verified address.
+    pub fn lacks_verified_email(&self, user: &domain::User) -> bool {
+        self.require_verified_email && !user.email_verified
     }
 
     /// Whether `user` must use a second factor (a member of a group named by

@@ -1,8 +1,9 @@
 //! `/auth`: the question a reverse proxy asks before every request to an app it
 //! gates — "is this request logged in, and may it pass?" (SPEC §6).
 //!
-//! - Allowed: `200` with the user in `X-Auth-User`, `Remote-User` and the email in
-//!   `X-Auth-Email`, `Remote-Email` (names from [`Config::identity_headers`]), and
+//! - Allowed: `200` with the user in `X-Auth-User`, `Remote-User`, the email in
+//!   `X-Auth-Email`, `Remote-Email` once it is verified (empty before) and
+//!   `X-Auth-Email-Verified` (names from [`Config::identity_headers`]), and
 //!   the client's cookies minus gatehouse's own in `Cookie`, for the proxy to pass on
 //!   to the app instead of the session token.
 //! - Not logged in: what each proxy can act on (`deny`).
@@ -166,14 +167,22 @@ fn answer(req: &Request, state: &AppState) -> Response {
             Err(err) => bad_forwarded(req, config, &err),
         };
     };
-    let refusal = rules.refuse(who).or_else(|| {
-        (config.requires_mfa(&who.user) && !crate::core::factors::has_second_factor(who.factors()))
+    let refusal = rules
+        .refuse(who)
+        .or_else(|| {
+            (config.requires_mfa(&who.user)
+                && !crate::core::factors::has_second_factor(who.factors()))
             .then(|| {
                 "Your account must use a second factor: set one up on your account's security \
                  page, then log in again with its code."
                     .to_owned()
             })
-    });
+        })
+        .or_else(|| {
+            config
+                .lacks_verified_email(&who.user)
+                .then(|| crate::core::verify::VERIFY_REQUIRED.to_owned())
+        });
     if let Some(reason) = refusal {
         let next = match next() {
             Ok(next) => next,
@@ -231,6 +240,10 @@ fn identity_headers(headers: &mut HeaderMap, config: &Config, who: &Authenticate
         (&config.identity_headers.email, &values.email),
         (&config.identity_headers.groups, &values.groups),
         (&config.identity_headers.factors, &values.factors),
+        (
+            &config.identity_headers.email_verified,
+            &values.email_verified,
+        ),
     ] {
         let Some(value) = value else { continue };
         for name in names {

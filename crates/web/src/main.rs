@@ -257,6 +257,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 created_at: storage::now(),
                 groups,
                 disabled: false,
+                email_verified: true,
             };
             let store = open_store(db).await?;
             store.create_user(&user).await?;
@@ -314,6 +315,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             let user = &access.user;
             println!("username\t{}", user.username);
             println!("email\t{}", user.email);
+            println!("email_verified\t{}", user.email_verified);
             println!("name\t{}", user.name.as_ref().map_or("", |n| n.as_str()));
             println!("groups\t[{}]", group_list(&user.groups));
             println!("disabled\t{}", user.disabled);
@@ -346,9 +348,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             admin_group,
             db,
         } => {
-            let store = open_store(db).await?;
-            let admins = admin_group.group()?;
-            let username = domain::Username::parse(&user)?;
+            let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
             let ended = Admin::cli(&store, &admins)
                 .delete(&username)
                 .await?
@@ -363,9 +363,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             admin_group,
             db,
         } => {
-            let store = open_store(db).await?;
-            let admins = admin_group.group()?;
-            let username = domain::Username::parse(&user)?;
+            let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
             let ended = Admin::cli(&store, &admins)
                 .reset_factors(&username)
                 .await?
@@ -374,6 +372,47 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 "second factor of {username} removed; {} session(s) ended, {} API token(s) revoked",
                 ended.sessions, ended.tokens
             );
+        }
+        UserCommand::Reset {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
+            Admin::cli(&store, &admins)
+                .queueing_mail()
+                .start_reset(&username)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            println!("reset link for {username} queued: the server sends it if it has mail");
+        }
+        UserCommand::SendVerification {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
+            let queued = Admin::cli(&store, &admins)
+                .queueing_mail()
+                .send_verification(&username)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            anyhow::ensure!(queued, "the address of {username} is verified already");
+            println!("verification link for {username} queued: the server sends it if it has mail");
+        }
+        UserCommand::VerifyEmail {
+            user,
+            no,
+            admin_group,
+            db,
+        } => {
+            let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
+            Admin::cli(&store, &admins)
+                .set_email_verified(&username, !no)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            let state = if no { "not verified" } else { "verified" };
+            println!("the address of {username} is now {state}");
         }
         UserCommand::Groups {
             user,
@@ -400,15 +439,25 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store, the admins' group and the user a `gatehouse user …` command acts on.
+async fn cli_target(
+    user: &str,
+    admin_group: &web::cli::AdminGroupArg,
+    db: DbArgs,
+) -> anyhow::Result<(storage::Store, domain::GroupName, domain::Username)> {
+    let store = open_store(db).await?;
+    let admins = admin_group.group()?;
+    let username = domain::Username::parse(user)?;
+    Ok((store, admins, username))
+}
+
 async fn set_disabled(
     user: &str,
     disabled: bool,
     admin_group: &web::cli::AdminGroupArg,
     db: DbArgs,
 ) -> anyhow::Result<()> {
-    let store = open_store(db).await?;
-    let admins = admin_group.group()?;
-    let username = domain::Username::parse(user)?;
+    let (store, admins, username) = cli_target(user, admin_group, db).await?;
     let ended = Admin::cli(&store, &admins)
         .set_disabled(&username, disabled)
         .await?

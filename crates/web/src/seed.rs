@@ -106,6 +106,7 @@ pub async fn seed_file(
             created_at: storage::now(),
             groups,
             disabled: false,
+            email_verified: true,
         };
         match store.upsert_user(&user).await? {
             Upserted::Created => report.created += 1,

@@ -385,13 +385,20 @@ pub fn docs_js(req: &Request) -> Response {
 }
 
 /// The logged-in user of an operation: the session cookie or an API token, as
-/// loaded by the auth middleware. Missing → `401` problem.
-pub struct Caller(pub Arc<Authenticated>);
+/// loaded by the auth middleware. Missing → `401` problem. Under
+/// `--require-verified-email` a user whose address is not verified gets `403`,
+/// except where `VERIFIED` is false ([`AnyCaller`]: who am I, log out).
+pub struct CallerOf<const VERIFIED: bool>(pub Arc<Authenticated>);
+
+/// Any operation's caller: a verified address when the configuration asks for one.
+pub type Caller = CallerOf<true>;
+/// A caller the verification rule does not stop (`GET /me`, logging out).
+pub type AnyCaller = CallerOf<false>;
 
 const COOKIE_SCHEME: &str = "session_cookie";
 const TOKEN_SCHEME: &str = "api_token";
 
-impl<'a> ApiExtractor<'a> for Caller {
+impl<'a, const VERIFIED: bool> ApiExtractor<'a> for CallerOf<VERIFIED> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -440,11 +447,21 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        req.extensions()
+        let who = req
+            .extensions()
             .get::<Arc<Authenticated>>()
             .cloned()
-            .map(Caller)
-            .ok_or_else(|| ApiError::unauthorized().into())
+            .ok_or_else(ApiError::unauthorized)?;
+        if VERIFIED
+            && req
+                .data::<AppState>()
+                .is_some_and(|state| state.config.lacks_verified_email(&who.user))
+        {
+            return Err(
+                ApiError::new(StatusCode::FORBIDDEN, crate::core::verify::VERIFY_REQUIRED).into(),
+            );
+        }
+        Ok(CallerOf(who))
     }
 }
 

@@ -162,6 +162,9 @@ pub enum CredentialKind {
 pub struct Me {
     pub username: String,
     pub email: String,
+    /// Whether you proved you read mail at `email` (a link by mail); until then
+    /// `/auth` passes no address to apps.
+    pub email_verified: bool,
     pub name: Option<String>,
     pub created_at: i64,
     pub authenticated_by: CredentialKind,
@@ -308,6 +311,8 @@ pub struct AdminUser {
     /// A disabled user cannot log in; their sessions and tokens ended when they
     /// were disabled.
     pub disabled: bool,
+    /// Whether the user proved they read mail at `email`.
+    pub email_verified: bool,
     /// A member of the admins' group.
     pub admin: bool,
 }
@@ -321,6 +326,7 @@ impl AdminUser {
             created_at: user.created_at,
             groups: user.groups.iter().map(ToString::to_string).collect(),
             disabled: user.disabled,
+            email_verified: user.email_verified,
             admin,
         }
     }

@@ -157,9 +157,9 @@ statuses! {
     /// `POST /sessions`.
     LoginStatuses = [400, 401, 403, 413, 415, 422, 429, 503];
     /// Reading your own things.
-    ReadStatuses = [401, 503];
+    ReadStatuses = [401, 403, 503];
     /// Reading one thing by name.
-    LookupStatuses = [401, 404, 503];
+    LookupStatuses = [401, 403, 404, 503];
     /// Ending or revoking one thing.
     RevokeStatuses = [401, 403, 404, 503];
     /// `POST /me/tokens`.

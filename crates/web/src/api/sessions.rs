@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView};
 use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
 use super::responses::{Done, Found};
-use super::{ApiTags, Caller};
+use super::{AnyCaller, ApiTags, Caller};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
@@ -76,6 +76,12 @@ impl Sessions {
                 return Err(ApiError::new(StatusCode::FORBIDDEN, ACCOUNT_DISABLED).into());
             }
         };
+        // Said only after the right password, like a disabled account.
+        if state.config.lacks_verified_email(&user) {
+            return Err(
+                ApiError::new(StatusCode::FORBIDDEN, crate::core::verify::VERIFY_REQUIRED).into(),
+            );
+        }
         // The second step, for an account with a second factor: a code in `otp`.
         let mut factors = vec![factors::PASSWORD.to_owned()];
         if factors::has_totp(&state.store, &user.username).await? {
@@ -138,7 +144,7 @@ impl Sessions {
     async fn logout(
         &self,
         req: &Request,
-        caller: Caller,
+        caller: AnyCaller,
         state: Data<&AppState>,
     ) -> Result<Done, Problems<RevokeStatuses>> {
         let Some(session) = caller.0.session() else {

@@ -15,7 +15,7 @@ use super::problem::{
     ApiError, LookupStatuses, PasswordStatuses, Problems, ReadStatuses, SignupStatuses,
 };
 use super::responses::{Created, Found};
-use super::{ApiTags, Caller};
+use super::{AnyCaller, ApiTags, Caller};
 use crate::core::Credential;
 use crate::core::accounts::{
     NewAccount, PasswordChange, PasswordOutcome, SignupOutcome, change_password, retry_in, sign_up,
@@ -69,12 +69,13 @@ impl Users {
     /// The logged-in user, and whether this request proved it with the session
     /// cookie or an API token.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, caller: Caller) -> Result<Found<Me>, Problems<ReadStatuses>> {
+    async fn me(&self, caller: AnyCaller) -> Result<Found<Me>, Problems<ReadStatuses>> {
         let auth = &caller.0;
         let account = Account::from(&auth.user);
         Ok(Found::Ok(Json(Me {
             username: account.username,
             email: account.email,
+            email_verified: auth.user.email_verified,
             name: account.name,
             created_at: account.created_at,
             authenticated_by: match auth.via {

@@ -134,6 +134,17 @@ pub async fn sign_up(
     let mut errors = FieldErrors::default();
     let username = errors.check(Username::parse(input.username));
     let email = errors.check(Email::parse(input.email));
+    if let Some(email) = &email
+        && !services.config.signup_domain_allowed(email)
+    {
+        errors.add(
+            "email",
+            &format!(
+                "Sign-up is open only to addresses at {}.",
+                services.config.signup_domains.join(", ")
+            ),
+        );
+    }
     let name = errors.check(DisplayName::parse(input.name));
     let password = errors.check(Password::parse(input.password));
     if password.is_some() && input.confirm.is_some_and(|c| c != input.password) {
@@ -168,6 +179,7 @@ pub async fn sign_up(
             .map(|(_, i)| i.groups.clone())
             .unwrap_or_default(),
         disabled: false,
+        email_verified: false,
     };
     let created = match &invitation {
         Some((token, _)) => {
@@ -199,6 +211,7 @@ pub async fn sign_up(
         address = client.address(),
         invitation = invitation.as_ref().map(|(_, i)| i.id.as_str()),
     );
+    super::verify::queue_link(services, &user).await;
     Ok(SignupOutcome::Created(user))
 }
 
@@ -394,4 +407,77 @@ pub async fn change_password(
         tokens_revoked = ended.tokens,
     );
     Ok(PasswordOutcome::Changed(ended))
+}
+
+#[derive(Debug)]
+pub enum EmailChange {
+    /// Changed; a link is on its way to the new address, a notice to the old one.
+    Changed,
+    Invalid(super::accounts::FieldErrors),
+    /// The password was wrong (counted like a failed login).
+    WrongPassword,
+    Throttled {
+        wait: i64,
+    },
+}
+
+/// `user` moves to address `new_input`, proving it is them with `password`
+/// (checked like a login: throttled). The new address starts unverified and gets
+/// a link; the old one is told.
+pub async fn change_email(
+    services: &Services,
+    client: &ClientInfo,
+    user: &User,
+    new_input: &str,
+    password: &str,
+) -> Result<EmailChange, CoreError> {
+    let mut errors = FieldErrors::default();
+    let Some(email) = errors.check(domain::Email::parse(new_input)) else {
+        return Ok(EmailChange::Invalid(errors));
+    };
+    if email == user.email {
+        errors.add("email", "That is already your address.");
+        return Ok(EmailChange::Invalid(errors));
+    }
+    match check_login(services, client, user.email.as_str(), password).await? {
+        LoginOutcome::Valid(checked) if checked.username == user.username => {}
+        LoginOutcome::Throttled { wait } => return Ok(EmailChange::Throttled { wait }),
+        _ => return Ok(EmailChange::WrongPassword),
+    }
+    match services.store.set_email(&user.username, &email).await {
+        Ok(()) => {}
+        Err(StorageError::EmailTaken) => {
+            errors.add("email", EMAIL_TAKEN);
+            return Ok(EmailChange::Invalid(errors));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    services.sessions.evict_user(&user.username);
+    tracing::info!(
+        event = "email_changed",
+        user = %user.username,
+        from = %user.email,
+        to = %email,
+        address = client.address()
+    );
+    super::message::notify(
+        &services.store,
+        services.config.mail.enabled(),
+        user,
+        "Your email address was changed",
+        &format!(
+            "The address of your account was changed from {} to {}, from {}",
+            user.email,
+            email,
+            client.address()
+        ),
+    )
+    .await;
+    let moved = User {
+        email,
+        email_verified: false,
+        ..user.clone()
+    };
+    super::verify::queue_link(services, &moved).await;
+    Ok(EmailChange::Changed)
 }

@@ -242,6 +242,48 @@ impl<'a> Admin<'a> {
         Ok(Some(true))
     }
 
+    /// Mails `username` a new verification link. `None`: no such user;
+    /// `Some(false)`: this gatehouse sends no mail, or the address is verified.
+    pub async fn send_verification(&self, username: &Username) -> Result<Option<bool>, CoreError> {
+        let Some(user) = self.store.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        if !self.mail || user.email_verified {
+            return Ok(Some(false));
+        }
+        self.store
+            .enqueue_verification_request(user.email.as_str())
+            .await?;
+        self.audit("verification_started", username.as_str(), "");
+        Ok(Some(true))
+    }
+
+    /// Vouches for `username`'s address (or takes that back); `None`: no such user.
+    pub async fn set_email_verified(
+        &self,
+        username: &Username,
+        verified: bool,
+    ) -> Result<Option<()>, CoreError> {
+        if !self.store.set_email_verified(username, verified).await? {
+            return Ok(None);
+        }
+        self.evict(username);
+        let event = if verified {
+            "email_marked_verified"
+        } else {
+            "email_marked_unverified"
+        };
+        self.audit(event, username.as_str(), "");
+        Ok(Some(()))
+    }
+
+    /// The CLI's admin, queueing mail for the server's sender to send (the CLI
+    /// itself knows no mail settings).
+    pub fn queueing_mail(mut self) -> Self {
+        self.mail = true;
+        self
+    }
+
     /// Whether this gatehouse mails (notices, reset links).
     pub fn sends_mail(&self) -> bool {
         self.mail

@@ -59,18 +59,27 @@ pub fn spawn_sender(services: Services) {
                 }
             };
             for mut outgoing in due {
-                if outgoing.kind.as_deref() == Some("reset") {
-                    match super::reset::link_mail(&services, &outgoing.mail.to).await {
+                let request = match outgoing.kind.as_deref() {
+                    Some("reset") => {
+                        Some(super::reset::link_mail(&services, &outgoing.mail.to).await)
+                    }
+                    Some("verify") => {
+                        Some(super::verify::link_mail(&services, &outgoing.mail.to).await)
+                    }
+                    _ => None,
+                };
+                if let Some(made) = request {
+                    match made {
                         Ok(Some(mail)) => outgoing.mail = mail,
                         Ok(None) => {
-                            // No account uses the address: nothing to send.
+                            // No account for the link: nothing to send.
                             if let Err(err) = store.mail_sent(&outgoing.id).await {
                                 tracing::warn!(error = %err, "cannot update the outbox");
                             }
                             continue;
                         }
                         Err(err) => {
-                            tracing::warn!(error = %err, "cannot make a reset link");
+                            tracing::warn!(error = %err, "cannot make a link");
                             let _ = store
                                 .mail_failed(
                                     &outgoing.id,

@@ -18,6 +18,7 @@ pub mod reset;
 pub mod services;
 pub mod sessions;
 pub mod tokens;
+pub mod verify;
 
 pub use client::ClientInfo;
 pub use error::CoreError;

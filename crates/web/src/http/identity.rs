@@ -48,7 +48,11 @@ pub fn middleware<E: Endpoint + 'static>(ep: E, state: AppState) -> Identified<E
 #[derive(Debug)]
 pub struct IdentityValues {
     pub user: Option<HeaderValue>,
+    /// Empty until the address is verified: an app never gets an address nobody
+    /// proved (and never a client's own value through a proxy that kept it).
     pub email: Option<HeaderValue>,
+    /// `true` or `false`.
+    pub email_verified: Option<HeaderValue>,
     /// Comma-separated, empty for a user in no group.
     pub groups: Option<HeaderValue>,
     /// How the session or token was proved: `pwd`, `pwd,otp`.
@@ -59,7 +63,16 @@ impl IdentityValues {
     fn of(who: &Authenticated) -> Self {
         Self {
             user: HeaderValue::from_str(who.user.username.as_str()).ok(),
-            email: HeaderValue::from_bytes(who.user.email.as_str().as_bytes()).ok(),
+            email: if who.user.email_verified {
+                HeaderValue::from_bytes(who.user.email.as_str().as_bytes()).ok()
+            } else {
+                Some(HeaderValue::from_static(""))
+            },
+            email_verified: Some(HeaderValue::from_static(if who.user.email_verified {
+                "true"
+            } else {
+                "false"
+            })),
             groups: HeaderValue::from_str(
                 &who.user
                     .groups

@@ -113,7 +113,10 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
                 @if is_admin { " " span.badge { "admin" } }
                 @if let Some(display) = &user.name { br; small.muted { (display.as_str()) } }
             }
-            td { (user.email.as_str()) }
+            td {
+                (user.email.as_str())
+                @if !user.email_verified { br; small.muted { "not verified" } }
+            }
             td {
                 form.groups method="post" action=(action("groups"))
                     hx-post=(action("groups")) hx-target="closest tr" hx-swap="outerHTML"
@@ -163,6 +166,16 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
                         (CsrfField(csrf))
                         input type="hidden" name="back" value=(back);
                         button.link type="submit" { "Mail a reset link" }
+                    }
+                    @if !user.email_verified {
+                        " · "
+                        form.inline method="post" action=(action("verification"))
+                            hx-post=(action("verification")) hx-target="closest tr" hx-swap="outerHTML"
+                            hx-disabled-elt="find button" {
+                            (CsrfField(csrf))
+                            input type="hidden" name="back" value=(back);
+                            button.link type="submit" { "Mail a verification link" }
+                        }
                     }
                 }
                 " · "
@@ -391,6 +404,8 @@ enum RowChange {
     ResetFactors,
     /// Mails the user a password-reset link.
     MailReset,
+    /// Mails the user a new verification link.
+    MailVerification,
 }
 
 /// Makes `change` to user `raw` and answers with the row again (htmx) or a
@@ -433,6 +448,18 @@ async fn change_row(
             }
             None => return Err(WebError::NotFound),
         },
+        RowChange::MailVerification => match admin.send_verification(&username).await? {
+            Some(true) => Some("verification link queued".to_owned()),
+            Some(false) => {
+                return Err(WebError::Refused {
+                    status: StatusCode::CONFLICT,
+                    title: "Not sent",
+                    message: "This gatehouse sends no mail, or the address is verified already."
+                        .into(),
+                });
+            }
+            None => return Err(WebError::NotFound),
+        },
     };
     after_change(req, &admin, &username, &back, note.as_deref()).await
 }
@@ -466,6 +493,17 @@ pub async fn revoke(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     change_row(req, body, state, &name, RowChange::EndAccess).await
+}
+
+/// Mails the user a new verification link.
+#[handler]
+pub async fn send_verification(
+    req: &Request,
+    body: Body,
+    Path(name): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    change_row(req, body, state, &name, RowChange::MailVerification).await
 }
 
 /// Mails the user a password-reset link.

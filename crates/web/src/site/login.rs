@@ -156,6 +156,9 @@ pub async fn post(
     // it up first (the gate refuses their password-only session meanwhile).
     let target = if state.config.requires_mfa(&user) {
         super::security::PATH.to_owned()
+    } else if state.config.lacks_verified_email(&user) {
+        // The gate and the API refuse them until the address is verified.
+        super::email::PATH.to_owned()
     } else {
         next.unwrap_or_else(|| super::profile_path(&user))
     };
@@ -282,7 +285,11 @@ pub async fn code_post(
     )
     .await?;
     tracing::info!(event = "login_second_factor", user = %user.username, factor, address = client.address());
-    let target = pending.next.unwrap_or_else(|| super::profile_path(&user));
+    let target = if state.config.lacks_verified_email(&user) {
+        super::email::PATH.to_owned()
+    } else {
+        pending.next.unwrap_or_else(|| super::profile_path(&user))
+    };
     let resp = super::with_cookie(super::redirect_after_form(req, &target), &cookie);
     Ok(super::with_cookie(
         resp,

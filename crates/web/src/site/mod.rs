@@ -3,6 +3,7 @@
 //! redirects and the stylesheet.
 
 pub mod admin;
+pub mod email;
 pub mod error;
 pub mod home;
 pub mod login;

@@ -112,7 +112,7 @@ pub async fn forgot_post(
 
 #[derive(Debug, Deserialize)]
 pub struct TokenQuery {
-    token: Option<String>,
+    pub token: Option<String>,
 }
 
 fn reset_form(csrf: &str, token: &str, errors: &FieldErrors) -> Markup {

@@ -224,7 +224,12 @@ pub async fn post(
         vec![crate::core::factors::PASSWORD.to_owned()],
     )
     .await?;
-    let target = next.unwrap_or_else(|| super::profile_path(&user));
+    let target = if state.config.lacks_verified_email(&user) {
+        // The gate would refuse them: the page that says why, with a resend button.
+        super::email::PATH.to_owned()
+    } else {
+        next.unwrap_or_else(|| super::profile_path(&user))
+    };
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
         &cookie,

@@ -31,7 +31,13 @@ pub async fn get(
             dl {
                 dt { "Username" } dd { (user.username) }
                 @if let Some(name) = &user.name { dt { "Name" } dd { (name.as_str()) } }
-                @if own { dt { "Email" } dd { (user.email) } }
+                @if own {
+                    dt { "Email" }
+                    dd #email {
+                        (user.email)
+                        @if !user.email_verified { " (" a href="/account/email" { "not verified" } ")" }
+                    }
+                }
                 @if own {
                     dt { "Groups" }
                     dd #groups {
@@ -46,6 +52,7 @@ pub async fn get(
                     "This is you. " a href="/account/sessions" { "Your sessions" }
                     " · " a href="/account/password" { "Change your password" }
                     " · " a href="/account/security" { "Security" }
+                    " · " a href="/account/email" { "Email" }
                 }
             }
         }
