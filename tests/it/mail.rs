@@ -590,10 +590,10 @@ async fn a_reset_request_takes_the_same_time_for_any_address_and_is_throttled() 
     );
 }
 
-/// Notices: a second factor added, an API token made, the account disabled —
-/// each mailed to the account's address.
+/// Notices: a second factor added, an API token made, the password changed, the
+/// account disabled — each mailed to the account's address.
 #[tokio::test]
-async fn the_owner_hears_of_a_new_second_factor_a_new_token_and_a_disable() {
+async fn the_owner_hears_of_a_new_factor_a_new_token_a_new_password_and_a_disable() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_mail_dir(dir.path()).await;
     crate::admin::add_user(&app, "root", "admins").await;
@@ -620,13 +620,26 @@ async fn the_owner_hears_of_a_new_second_factor_a_new_token_and_a_disable() {
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    // A password changed on the account page.
+    let changed = nina
+        .post_form(
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "another good secret"),
+                ("confirm", "another good secret"),
+            ],
+        )
+        .await;
+    assert!(changed.status.is_redirection(), "{}", changed.body);
     let root = crate::admin::log_in(&app, "root").await;
     let disabled = root
         .api_same_origin("POST", "/admin/users/nina/disable", None)
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
-    let sent = wait_for_messages(dir.path(), 3).await;
+    let sent = wait_for_messages(dir.path(), 4).await;
     for subject in [
+        "Your password was changed",
         "A second factor was added to your account",
         "A new API token was made for your account",
         "Your account was disabled",

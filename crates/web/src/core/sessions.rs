@@ -117,7 +117,8 @@ pub async fn end_other_sessions(
 
 /// Sets a new password, ends every session of `username` but `keep` and revokes
 /// their API tokens, in one transaction; this node's cache forgets the sessions at
-/// once (other nodes hear of it through the change feed).
+/// once (other nodes hear of it through the change feed). The owner gets a notice
+/// by mail.
 pub async fn change_password(
     services: &Services,
     username: &Username,
@@ -126,6 +127,21 @@ pub async fn change_password(
 ) -> Result<storage::AccessEnded, StorageError> {
     let ended = services.store.change_password(username, hash, keep).await?;
     services.sessions.evict_user(username);
+    if services.config.mail.enabled()
+        && let Some(user) = services.store.user_by_username(username).await?
+    {
+        super::message::notify(
+            &services.store,
+            true,
+            &user,
+            "Your password was changed",
+            &format!(
+                "The password of your account was changed; {} other session(s) ended and {}                  API token(s) were revoked",
+                ended.sessions, ended.tokens
+            ),
+        )
+        .await;
+    }
     Ok(ended)
 }
 
