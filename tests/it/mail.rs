@@ -697,3 +697,50 @@ async fn an_admin_mails_a_user_a_reset_link() {
         .await
         .problem(StatusCode::CONFLICT);
 }
+
+/// The outbox is bounded: once full, asking for a link is a clear 503 with
+/// `Retry-After` (never a 500), and a signup still succeeds (its link can be asked
+/// for again later).
+#[tokio::test]
+async fn a_full_outbox_refuses_more_mail_clearly_and_loses_no_signup() {
+    let config = Config {
+        mail: MailSettings {
+            // A relay nobody listens on: nothing leaves, the outbox fills.
+            transport: MailTransport::Smtp(config::SmtpSettings::relay("127.0.0.1", free_port())),
+            from: "gatehouse@example.com".into(),
+        },
+        ..test_config()
+    };
+    let store = storage::Store::memory().await.unwrap().with_outbox_limit(2);
+    let app = spawn_app_with(config, store).await;
+    let browser = app.browser();
+    browser.get("/forgot").await;
+    for email in ["a@example.com", "b@example.com"] {
+        let page = browser.post_form("/forgot", &[("email", email)]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    }
+    let full = browser
+        .post_form("/forgot", &[("email", "c@example.com")])
+        .await;
+    assert_eq!(
+        full.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        full.body
+    );
+    full.assert_contains("Too much mail is waiting");
+    assert!(full.header("retry-after").is_some());
+    let signed = app
+        .browser()
+        .signup("fred", &email_of("fred"), PASSWORD)
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert!(
+        app.store
+            .user_by_username(&domain::Username::parse("fred").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(app.store.outbox_len().await.unwrap(), 2);
+}

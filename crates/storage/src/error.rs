@@ -23,6 +23,9 @@ pub enum StorageError {
     /// The store did not answer in time (a server down, stalled or unreachable).
     #[error("the database did not answer within {seconds} s")]
     Timeout { seconds: u64 },
+    /// The outbox holds [`crate::mail::OUTBOX_LIMIT`] messages already.
+    #[error("the outbox is full: too much mail is waiting to be sent")]
+    OutboxFull,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -51,6 +51,11 @@ struct OutboxRecord {
     kind: Option<String>,
 }
 
+/// Messages the outbox holds at most: past that, queueing fails with
+/// [`StorageError::OutboxFull`] instead of letting a flood of requests (or a mail
+/// server gone for days) grow the store without end.
+pub const OUTBOX_LIMIT: i64 = 10_000;
+
 /// How long a claim holds a message against other senders.
 const CLAIM_SECONDS: i64 = 60;
 
@@ -147,9 +152,13 @@ impl Store {
         retry_conflicts!(
             self.db
                 .query(
-                    "CREATE type::record('outbox', $id) SET to = $to, subject = $subject, \
+                    "BEGIN TRANSACTION; \
+                     IF ((SELECT count() FROM outbox GROUP ALL)[0].count ?? 0) >= $limit \
+                         { THROW 'outbox_full' }; \
+                     CREATE type::record('outbox', $id) SET to = $to, subject = $subject, \
                      text = $text, html = $html, attempts = 0, next_attempt_at = $now, \
-                     created_at = $now, last_error = NONE, kind = $kind RETURN NONE",
+                     created_at = $now, last_error = NONE, kind = $kind RETURN NONE; \
+                     COMMIT TRANSACTION;",
                 )
                 .bind(("id", random_hex()))
                 .bind(("to", mail.to.clone()))
@@ -158,7 +167,14 @@ impl Store {
                 .bind(("html", mail.html.clone()))
                 .bind(("now", crate::now()))
                 .bind(("kind", kind.map(str::to_owned)))
-        )?;
+                .bind(("limit", self.outbox_limit))
+        )
+        .map_err(|err| match err {
+            StorageError::Database(e) if e.to_string().contains("outbox_full") => {
+                StorageError::OutboxFull
+            }
+            other => other,
+        })?;
         Ok(())
     }
 
@@ -342,6 +358,26 @@ mod tests {
             text: "t".into(),
             html: "<p>h</p>".into(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_is_bounded() {
+        let store = Store::memory().await.unwrap().with_outbox_limit(3);
+        for i in 0..3 {
+            store
+                .enqueue_mail(&mail(&format!("{i}@example.com")))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            store.enqueue_reset_request("x@example.com").await,
+            Err(StorageError::OutboxFull)
+        ));
+        assert_eq!(store.outbox_len().await.unwrap(), 3);
+        // Sent messages make room.
+        let due = store.claim_mail(crate::now(), 1).await.unwrap();
+        store.mail_sent(&due[0].id).await.unwrap();
+        store.enqueue_mail(&mail("y@example.com")).await.unwrap();
     }
 
     #[tokio::test]

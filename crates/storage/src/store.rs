@@ -81,6 +81,8 @@ pub struct Store {
     /// and those sessions took 38 % of the CPU of an `/auth` load that never
     /// touches the store.
     pub(crate) db: Arc<Surreal<Any>>,
+    /// Messages the outbox holds at most (see [`Store::enqueue_mail`]).
+    pub(crate) outbox_limit: i64,
 }
 
 impl fmt::Debug for Store {
@@ -114,7 +116,16 @@ impl Store {
             .await
             .and_then(|r| r.check())
             .map_err(|e| open_error(url, &format!("applying the schema failed: {e}")))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            outbox_limit: crate::mail::OUTBOX_LIMIT,
+        })
+    }
+
+    /// The same store with an outbox of at most `limit` messages.
+    pub fn with_outbox_limit(mut self, limit: i64) -> Self {
+        self.outbox_limit = limit;
+        self
     }
 
     /// A fresh in-memory store, for tests and demos.

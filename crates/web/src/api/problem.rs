@@ -362,6 +362,14 @@ impl From<CoreError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
+        if matches!(err, StorageError::OutboxFull) {
+            tracing::warn!(error = %err, "mail refused");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too much mail is waiting to be sent. Try again later.",
+            )
+            .with_retry_after(300);
+        }
         tracing::error!(error = %err, "storage failure");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -108,6 +108,14 @@ impl IntoResponse for WebError {
                 "The last enabled admin cannot be disabled, deleted or taken out of the \
                  admins' group.",
             ),
+            Self::Core(CoreError::Storage(StorageError::OutboxFull)) => with_retry_after(
+                error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Mail is backed up",
+                    "Too much mail is waiting to be sent. Try again later.",
+                ),
+                300,
+            ),
             Self::Core(CoreError::Busy) => {
                 let resp = error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
