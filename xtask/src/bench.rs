@@ -12,7 +12,8 @@
 //! 4. idle RSS, time from start to the first served request, binary size.
 //!
 //! Load comes from `oha` (crates.io; installed if missing). Prints a table and
-//! writes `target/bench.json`.
+//! writes `target/bench.json`. With `--db ws`, the scale phase follows
+//! ([`crate::scale`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,9 +25,15 @@ use anyhow::{Context, bail};
 use domain::{HashParams, Password, PasswordHasher};
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow::Result<()> {
+pub fn bench(
+    root: &Path,
+    seconds: u64,
+    rounds: usize,
+    profile: &str,
+    surreal: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("== building {profile} binaries");
     let mut build = Command::new(&cargo);
@@ -51,7 +58,8 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
     let oha = ensure_oha(&cargo)?;
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let release = target_dir.join(profile);
+    // Cargo's `dev` profile builds into `debug`.
+    let release = target_dir.join(if profile == "dev" { "debug" } else { profile });
     let binary = release.join("gatehouse");
     let binary_bytes = stripped_size(&binary)?;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -348,6 +356,16 @@ pub fn bench(root: &Path, seconds: u64, rounds: usize, profile: &str) -> anyhow:
     let out = target_dir.join("bench.json");
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     eprintln!("wrote {}", out.display());
+    if let Some(surreal) = surreal {
+        crate::scale::Scale {
+            oha: &oha,
+            binary: &binary,
+            surreal,
+            dir: dir.join("scale"),
+            seconds,
+        }
+        .run()?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -363,7 +381,7 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn median(sorted: &[f64]) -> f64 {
+pub(crate) fn median(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
         sorted[mid]
@@ -372,7 +390,7 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+pub(crate) fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values
@@ -397,7 +415,7 @@ fn stripped_size(binary: &Path) -> anyhow::Result<u64> {
     Ok(size)
 }
 
-fn row(measure: &str, detail: String, figure: String, target: &str, met: bool) -> Value {
+pub(crate) fn row(measure: &str, detail: String, figure: String, target: &str, met: bool) -> Value {
     json!({ "measure": measure, "detail": detail, "figure": figure, "target": target, "met": met })
 }
 
@@ -432,13 +450,13 @@ fn ensure_oha(cargo: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// A process that prints `listening on http://ADDR/` on stderr; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Server {
-    fn start(command: &mut Command) -> anyhow::Result<Self> {
+    pub(crate) fn start(command: &mut Command) -> anyhow::Result<Self> {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -488,7 +506,7 @@ impl Server {
         }
     }
 
-    fn memory_kib(&self, field: &str) -> anyhow::Result<u64> {
+    pub(crate) fn memory_kib(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         status
             .lines()
@@ -520,17 +538,17 @@ fn wait_until_served(addr: SocketAddr, started: Instant) -> anyhow::Result<Durat
     }
 }
 
-struct Session {
+pub(crate) struct Session {
     /// The CSRF cookie and the session cookie, as one `Cookie` value.
-    cookie: String,
+    pub(crate) cookie: String,
     /// The CSRF cookie alone (`name=value`).
-    csrf_cookie: String,
-    csrf: String,
+    pub(crate) csrf_cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Signs the bench user up (default scrypt parameters) and returns its cookies and
 /// CSRF token.
-fn signup(addr: SocketAddr) -> anyhow::Result<Session> {
+pub(crate) fn signup(addr: SocketAddr) -> anyhow::Result<Session> {
     let page = http(addr, "GET", "/login", &[], "")?;
     let csrf_cookie = page.cookie("gatehouse_csrf").context("no CSRF cookie")?;
     let csrf = page
@@ -587,14 +605,14 @@ fn time_scrypt(params: HashParams, threads: usize, rounds: usize) -> anyhow::Res
     Ok(best)
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
@@ -605,7 +623,7 @@ impl Reply {
 }
 
 /// Just enough HTTP/1.1 for the set-up requests (one request per connection).
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -646,21 +664,21 @@ fn http(
 }
 
 /// One oha run's figures.
-struct Load {
-    rps: f64,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
     p50_ms: f64,
-    p99_ms: f64,
+    pub(crate) p99_ms: f64,
     seconds: f64,
-    statuses: serde_json::Map<String, Value>,
+    pub(crate) statuses: serde_json::Map<String, Value>,
 }
 
 impl Load {
     /// Every answer, whatever its status.
-    fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         self.statuses.values().filter_map(Value::as_f64).sum()
     }
 
-    fn status(&self, code: &str) -> f64 {
+    pub(crate) fn status(&self, code: &str) -> f64 {
         self.statuses
             .get(code)
             .and_then(Value::as_f64)
@@ -673,7 +691,7 @@ impl Load {
 }
 
 /// oha's load on `url`, pinned to `cpu` when given.
-fn oha_run(
+pub(crate) fn oha_run(
     oha: &Path,
     cpu: Option<&str>,
     url: &str,

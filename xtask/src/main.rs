@@ -19,6 +19,7 @@
 //!   tests (`GATEHOUSE_SURREAL_BIN`). Never part of the shipped binary.
 
 mod bench;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,6 +61,11 @@ enum Task {
         /// `profiling` (the same code with symbols, for perf).
         #[arg(long, default_value = "release")]
         profile: String,
+        /// `ws`: then the same measures on the SurrealDB server (two nodes) beside
+        /// the embedded store, and how they grow to 100,000 users and sessions
+        /// (builds the server in release first, or takes GATEHOUSE_SURREAL_BIN).
+        #[arg(long, value_parser = ["embedded", "ws"], default_value = "embedded")]
+        db: String,
     },
     /// Run each cargo-fuzz target of fuzz/ from its committed seeds (installing
     /// cargo-fuzz if missing) and print executions per target.
@@ -73,7 +79,12 @@ enum Task {
     },
     /// Build the official SurrealDB server for the multi-node tests into
     /// ~/.cache/gatehouse-surreal and print its path.
-    Surrealdb,
+    Surrealdb {
+        /// An optimised build (what `bench --db ws` measures against; about 20
+        /// minutes cold on two cores) instead of the tests' debug one.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,9 +94,25 @@ fn main() -> anyhow::Result<()> {
             seconds,
             rounds,
             profile,
-        } => bench::bench(&workspace_root(), seconds, rounds, &profile),
+            db,
+        } => {
+            let surreal = if db == "ws" {
+                Some(match std::env::var_os("GATEHOUSE_SURREAL_BIN") {
+                    Some(bin) => PathBuf::from(bin),
+                    None => {
+                        eprintln!("== building the SurrealDB server (release)");
+                        surrealdb(true)?
+                    }
+                })
+            } else {
+                None
+            };
+            bench::bench(&workspace_root(), seconds, rounds, &profile, surreal)
+        }
         Task::Fuzz { seconds, targets } => fuzz(seconds, targets),
-        Task::Surrealdb => surrealdb(),
+        Task::Surrealdb { release } => {
+            surrealdb(release).map(|path| println!("{}", path.display()))
+        }
     }
 }
 
@@ -96,7 +123,8 @@ fn surreal_target_dir() -> PathBuf {
     home.join(".cache/gatehouse-surreal/target")
 }
 
-fn surrealdb() -> anyhow::Result<()> {
+/// Builds the SurrealDB server (debug, or `release`) and returns the binary's path.
+fn surrealdb(release: bool) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = surreal_target_dir();
     let mut build = Command::new(cargo);
@@ -108,13 +136,14 @@ fn surrealdb() -> anyhow::Result<()> {
         .current_dir(workspace_root().join("tools/surreal"))
         .args(["build", "--locked", "--quiet", "--target-dir"])
         .arg(&target)
+        .args(release.then_some("--release"))
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("building the SurrealDB server failed");
     }
-    println!("{}", target.join("debug/surreal-for-tests").display());
-    Ok(())
+    let profile = if release { "release" } else { "debug" };
+    Ok(target.join(profile).join("surreal-for-tests"))
 }
 
 /// The workspace root: xtask's manifest sits one folder below it.
