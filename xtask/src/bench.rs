@@ -72,6 +72,21 @@ pub fn bench(
         (None, all_cpus.as_str())
     };
     let dir = tempfile_dir()?;
+    if let Some(surreal) = surreal.as_ref().filter(|_| {
+        // Only the scale phase (to measure it again): GATEHOUSE_BENCH_SCALE_ONLY=1.
+        std::env::var_os("GATEHOUSE_BENCH_SCALE_ONLY").is_some()
+    }) {
+        crate::scale::Scale {
+            oha: &oha,
+            binary: &binary,
+            surreal: surreal.clone(),
+            dir: dir.join("scale"),
+            seconds,
+        }
+        .run()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
 
     eprintln!("== starting gatehouse on an empty surrealkv store");
     let started = Instant::now();
@@ -478,17 +493,22 @@ impl Server {
         Ok(Self { child, addr })
     }
 
+    /// Stops the server with SIGTERM (a clean shutdown: the store flushed), waiting
+    /// up to 30 s before killing it.
+    pub(crate) fn terminate(mut self) -> anyhow::Result<()> {
+        terminate(&mut self.child)
+    }
+
+    /// Waits until the server's CPU use over one second falls under 5 % of a core
+    /// (background work after a start, such as a store's compaction, is over);
+    /// how long that took. At most `limit`.
+    pub(crate) fn settle(&self, limit: Duration) -> anyhow::Result<Duration> {
+        settle(|| self.cpu_seconds(), limit)
+    }
+
     /// CPU time (user and system) the server used so far, in seconds.
-    fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
-            bail!("no CPU times in /proc/{}/stat", self.child.id());
-        };
-        Ok((user + system) / clock_ticks_per_second())
+    pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        process_cpu_seconds(self.child.id())
     }
 
     /// Pins every thread of the server to `cpus` (a `taskset` list such as `1`).
@@ -521,6 +541,51 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// SIGTERM, then up to 30 s for the process to end (SIGKILL after).
+pub(crate) fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let started = Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the process did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// See [`Server::settle`]: `cpu` gives a process's CPU seconds so far.
+pub(crate) fn settle(
+    cpu: impl Fn() -> anyhow::Result<f64>,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let before = cpu()?;
+        std::thread::sleep(Duration::from_secs(1));
+        if cpu()? - before < 0.05 || started.elapsed() > limit {
+            return Ok(started.elapsed());
+        }
+    }
+}
+
+/// CPU seconds a process used so far, from `/proc/PID/stat`.
+pub(crate) fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+        bail!("no CPU times in /proc/{pid}/stat");
+    };
+    Ok((user + system) / clock_ticks_per_second())
 }
 
 /// From spawning to the first `/healthz` answered.

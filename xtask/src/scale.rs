@@ -35,6 +35,8 @@ const REVOCATIONS: usize = 100;
 const LOGINS: usize = 15;
 /// Records written per `/sql` request.
 const CHUNK: usize = 2_000;
+/// The longest wait for a server to go quiet before it is measured.
+const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
 pub struct Scale<'a> {
     pub oha: &'a Path,
@@ -123,6 +125,17 @@ impl Surreal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// A clean shutdown (SIGTERM): what an operator's restart does.
+    fn stop(mut self) -> anyhow::Result<()> {
+        crate::bench::terminate(&mut self.child)
+    }
+
+    /// Waits for the server's background work (compaction after a fill) to end.
+    fn settle(&self) -> anyhow::Result<Duration> {
+        let pid = self.child.id();
+        crate::bench::settle(|| crate::bench::process_cpu_seconds(pid), SETTLE_LIMIT)
+    }
 }
 
 impl Drop for Surreal {
@@ -184,11 +197,13 @@ struct Sized {
     auth_rps: f64,
     auth_p99_ms: f64,
     login_ms: f64,
+    /// Seconds until the processes went quiet before measuring.
+    settled_s: f64,
 }
 
 impl Sized {
     fn json(&self) -> Value {
-        json!({ "auth_rps": self.auth_rps, "auth_p99_ms": self.auth_p99_ms, "login_ms": self.login_ms })
+        json!({ "auth_rps": self.auth_rps, "auth_p99_ms": self.auth_p99_ms, "login_ms": self.login_ms, "settled_s": self.settled_s })
     }
 }
 
@@ -223,8 +238,18 @@ impl Scale<'_> {
         format!("surrealkv://{}", self.dir.join("db").display())
     }
 
-    /// `/auth` at full speed with the bench session, then the median login time.
-    fn measure(&self, server: &Server, session: &Session) -> anyhow::Result<Sized> {
+    /// `/auth` at full speed with the bench session, then the median login time,
+    /// once the server (and `store`, the SurrealDB server, if any) went quiet.
+    fn measure(
+        &self,
+        server: &Server,
+        store: Option<&Surreal>,
+        session: &Session,
+    ) -> anyhow::Result<Sized> {
+        let mut settled = server.settle(SETTLE_LIMIT)?;
+        if let Some(store) = store {
+            settled = settled.max(store.settle()?);
+        }
         let cookie = format!("Cookie: {}", session.cookie);
         let headers = [cookie.as_str(), "X-Original-URL: http://app.example.com/"];
         let url = format!("http://{}/auth", server.addr);
@@ -242,6 +267,7 @@ impl Scale<'_> {
             auth_rps: load.rps,
             auth_p99_ms: load.p99_ms,
             login_ms: median(&sorted(logins.into_iter())),
+            settled_s: settled.as_secs_f64(),
         })
     }
 
@@ -270,7 +296,7 @@ impl Scale<'_> {
         let b = self.gatehouse(&ws)?;
         let session = signup(a.addr)?;
         fill_users(&surreal, 1, 10, &hash, now)?;
-        let ws_small = self.measure(&a, &session)?;
+        let ws_small = self.measure(&a, Some(&surreal), &session)?;
         eprintln!(
             "   /auth {:.0}/s, login {:.1} ms",
             ws_small.auth_rps, ws_small.login_ms
@@ -311,17 +337,18 @@ impl Scale<'_> {
             server_up.as_secs_f64() * 1000.0,
             back.as_secs_f64() * 1000.0
         );
-        drop((a, b));
-        surreal.kill();
+        a.terminate()?;
+        b.terminate()?;
+        surreal.stop()?;
 
         eprintln!("== embedded, the same folder, 10 users");
         let e = self.gatehouse(&self.embedded())?;
-        let embedded_small = self.measure(&e, &session)?;
+        let embedded_small = self.measure(&e, None, &session)?;
         eprintln!(
             "   /auth {:.0}/s, login {:.1} ms",
             embedded_small.auth_rps, embedded_small.login_ms
         );
-        drop(e);
+        e.terminate()?;
 
         eprintln!("== filling to 10,000 users and 50,000 live sessions");
         let surreal = Surreal::start(&self.surreal, &folder, port)?;
@@ -329,10 +356,10 @@ impl Scale<'_> {
         fill_users(&surreal, 10, n(10_000), &hash, now)?;
         fill_sessions(&surreal, 0, n(50_000), n(10_000), now)?;
         eprintln!("   {:.1} s", filled.elapsed().as_secs_f64());
-        surreal.kill();
+        surreal.stop()?;
         let e = self.gatehouse(&self.embedded())?;
         let idle_rss = e.memory_kib("VmRSS")?;
-        self.measure(&e, &session)?;
+        self.measure(&e, None, &session)?;
         let rss_10k = e.memory_kib("VmRSS")?;
         let hwm_10k = e.memory_kib("VmHWM")?;
         eprintln!(
@@ -341,7 +368,7 @@ impl Scale<'_> {
             rss_10k / 1024,
             hwm_10k / 1024
         );
-        drop(e);
+        e.terminate()?;
 
         eprintln!("== filling to 100,000 users and 100,000 live sessions");
         let surreal = Surreal::start(&self.surreal, &folder, port)?;
@@ -350,13 +377,13 @@ impl Scale<'_> {
         fill_sessions(&surreal, n(50_000), n(100_000), n(100_000), now)?;
         eprintln!("   {:.1} s", filled.elapsed().as_secs_f64());
         let a = self.gatehouse(&ws)?;
-        let ws_big = self.measure(&a, &session)?;
-        drop(a);
-        surreal.kill();
+        let ws_big = self.measure(&a, Some(&surreal), &session)?;
+        a.terminate()?;
+        surreal.stop()?;
         let e = self.gatehouse(&self.embedded())?;
-        let embedded_big = self.measure(&e, &session)?;
+        let embedded_big = self.measure(&e, None, &session)?;
         let rss_100k = e.memory_kib("VmRSS")?;
-        drop(e);
+        e.terminate()?;
 
         let ratio = |big: f64, small: f64| big / small;
         let rows = [
@@ -406,12 +433,14 @@ impl Scale<'_> {
             row(
                 "/auth, 100k sessions vs 10 users",
                 format!(
-                    "embedded {:.0}/s vs {:.0}/s; ws:// {:.0}/s vs {:.0}/s ({:.0} %)",
+                    "embedded {:.0}/s vs {:.0}/s; ws:// {:.0}/s vs {:.0}/s ({:.0} %); quiet after {:.0} s / {:.0} s",
                     embedded_big.auth_rps,
                     embedded_small.auth_rps,
                     ws_big.auth_rps,
                     ws_small.auth_rps,
-                    ratio(ws_big.auth_rps, ws_small.auth_rps) * 100.0
+                    ratio(ws_big.auth_rps, ws_small.auth_rps) * 100.0,
+                    embedded_big.settled_s,
+                    ws_big.settled_s
                 ),
                 format!(
                     "{:.0} %",
