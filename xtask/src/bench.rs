@@ -512,7 +512,7 @@ impl Server {
     }
 
     /// Pins every thread of the server to `cpus` (a `taskset` list such as `1`).
-    fn pin(&self, cpus: &str) -> anyhow::Result<()> {
+    pub(crate) fn pin(&self, cpus: &str) -> anyhow::Result<()> {
         let status = Command::new("taskset")
             .args(["-a", "-p", "-c", cpus])
             .arg(self.child.id().to_string())
