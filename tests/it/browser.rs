@@ -732,3 +732,53 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
         .await;
     }
 }
+
+/// Verification under `--require-verified-email`, with JavaScript on and off: the
+/// signup lands on the email page; the link read from the written message opens a
+/// page whose button verifies; the gate then passes the address on.
+#[tokio::test]
+async fn a_new_address_is_verified_through_the_mailed_link() {
+    for javascript in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = web::config::Config {
+            mail: web::config::MailSettings {
+                transport: web::config::MailTransport::Dir(dir.path().to_owned()),
+                from: "gatehouse@example.com".into(),
+            },
+            require_verified_email: true,
+            ..crate::app::test_config()
+        };
+        let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap());
+        let maildir = dir.path().to_owned();
+        let name = if javascript {
+            "verify_js"
+        } else {
+            "verify_no_js"
+        };
+        with_browser_on(name, javascript, app, |client, app| async move {
+            client.goto(&app.url("/signup")).await.unwrap();
+            fill(&client, "#field-username", "vicky").await;
+            fill(&client, "#field-email", &email_of("vicky")).await;
+            fill(&client, "#field-password", PASSWORD).await;
+            fill(&client, "#field-confirm", PASSWORD).await;
+            click(&client, "#signup-form button[type=submit]").await;
+            wait_for_path(&client, "/account/email").await;
+            wait_for_text(&client, "#email-status", "not verified yet").await;
+            let sent = crate::mail::wait_for_messages(&maildir, 1).await;
+            let path = crate::verify::verify_path(&app, &sent[0]);
+            client.goto(&app.url(&path)).await.unwrap();
+            click(&client, "#verify-form button[type=submit]").await;
+            wait_for_text(&client, "#verified", "is verified").await;
+            client.goto(&app.url("/account/email")).await.unwrap();
+            wait_for_text(&client, "#email-status", "verified.").await;
+            let user = app
+                .store
+                .user_by_username(&domain::Username::parse("vicky").unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(user.email_verified);
+        })
+        .await;
+    }
+}

@@ -28,7 +28,7 @@ async fn spawn(config: Config) -> TestApp {
 }
 
 /// The verification link in a message, as a path on the app.
-fn verify_path(app: &TestApp, message: &str) -> String {
+pub(crate) fn verify_path(app: &TestApp, message: &str) -> String {
     let start = message.find("/verify?token=ev_").expect(message);
     let link: String = message[..start]
         .rsplit(|c: char| c.is_whitespace() || c == '"')
