@@ -694,13 +694,7 @@ async fn the_authenticator_set_up_shows_its_qr_code_and_takes_a_code() {
 async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     for javascript in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let config = web::config::Config {
-            mail: web::config::MailSettings {
-                transport: web::config::MailTransport::Dir(dir.path().to_owned()),
-                from: "gatehouse@example.com".into(),
-            },
-            ..crate::app::test_config()
-        };
+        let config = mail_dir_config(dir.path());
         let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap());
         let maildir = dir.path().to_owned();
         let name = if javascript {
@@ -733,6 +727,17 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     }
 }
 
+/// The tests' configuration, writing mail as `.eml` files into `dir`.
+fn mail_dir_config(dir: &std::path::Path) -> web::config::Config {
+    web::config::Config {
+        mail: web::config::MailSettings {
+            transport: web::config::MailTransport::Dir(dir.to_owned()),
+            from: "gatehouse@example.com".into(),
+        },
+        ..crate::app::test_config()
+    }
+}
+
 /// Verification under `--require-verified-email`, with JavaScript on and off: the
 /// signup lands on the email page; the link read from the written message opens a
 /// page whose button verifies; the gate then passes the address on.
@@ -741,12 +746,8 @@ async fn a_new_address_is_verified_through_the_mailed_link() {
     for javascript in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let config = web::config::Config {
-            mail: web::config::MailSettings {
-                transport: web::config::MailTransport::Dir(dir.path().to_owned()),
-                from: "gatehouse@example.com".into(),
-            },
             require_verified_email: true,
-            ..crate::app::test_config()
+            ..mail_dir_config(dir.path())
         };
         let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap());
         let maildir = dir.path().to_owned();
