@@ -258,6 +258,22 @@ impl Store {
         Ok(())
     }
 
+    /// Removes links and pending logins past their expiry (password resets, email
+    /// verifications, logins waiting for a second factor): using one checks its
+    /// expiry anyway; this keeps the unused ones from piling up.
+    pub async fn delete_expired_links(&self, now: i64) -> Result<(), StorageError> {
+        retry_conflicts!(
+            self.db
+                .query(
+                    "DELETE password_reset WHERE expires_at <= $now; \
+                     DELETE email_verification WHERE expires_at <= $now; \
+                     DELETE pending_login WHERE expires_at <= $now;",
+                )
+                .bind(("now", now))
+        )?;
+        Ok(())
+    }
+
     /// Removes sessions past their absolute lifetime or idle for `idle_timeout`.
     pub async fn delete_expired_sessions(
         &self,
@@ -329,6 +345,58 @@ mod tests {
         assert!(store.session(&token).await.unwrap().is_some());
         store.delete_session(&found.id).await.unwrap();
         assert!(store.session(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_removes_ended_sessions_and_dead_links_only() {
+        let store = Store::memory().await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let (live, _) = store.create_session(&alice, new_session()).await.unwrap();
+        let (idle, idle_session) = store.create_session(&alice, new_session()).await.unwrap();
+        let (old, _) = store
+            .create_session(
+                &alice,
+                NewSession {
+                    lifetime: -1,
+                    ..new_session()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .touch_session(&idle_session.id, idle_session.last_seen - 600)
+            .await
+            .unwrap();
+        store
+            .delete_expired_sessions(crate::now(), 300)
+            .await
+            .unwrap();
+        assert!(store.session(&live).await.unwrap().is_some());
+        assert!(store.session(&idle).await.unwrap().is_none(), "idle");
+        assert!(
+            store.session(&old).await.unwrap().is_none(),
+            "past its lifetime"
+        );
+
+        let dead = store.create_reset(&alice, -1).await.unwrap();
+        let fresh = store
+            .create_verification(&alice, "a@example.com", 60)
+            .await
+            .unwrap();
+        let stale = store
+            .create_verification(&Username::parse("bob").unwrap(), "b@example.com", -1)
+            .await
+            .unwrap();
+        store.delete_expired_links(crate::now()).await.unwrap();
+        let mut response = store
+            .db
+            .query("SELECT count() FROM password_reset GROUP ALL; SELECT count() FROM email_verification GROUP ALL;")
+            .await
+            .unwrap();
+        let resets: Option<i64> = response.take((0, "count")).unwrap();
+        let links: Option<i64> = response.take((1, "count")).unwrap();
+        assert_eq!((resets.unwrap_or(0), links.unwrap_or(0)), (0, 1));
+        let _ = (dead, fresh, stale);
     }
 }
 

@@ -271,16 +271,23 @@ pub async fn run_operator(
         .await
 }
 
-/// Deletes ended sessions and stale login throttles once an hour.
+/// Deletes ended sessions, dead links and stale login throttles once an hour. The
+/// first sweep waits a minute or two (a random part, so nodes started together do
+/// not all scan at once): a start serves before it cleans up.
 fn spawn_session_sweeper(state: AppState) {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        let jitter = u64::from(rand::random::<u8>()) * 60 / 255;
+        let first = tokio::time::Instant::now() + Duration::from_secs(60 + jitter);
+        let mut interval = tokio::time::interval_at(first, Duration::from_secs(3600));
         loop {
             interval.tick().await;
             let idle = state.config.sessions.idle_timeout;
             let now = storage::now();
             if let Err(err) = state.store.delete_expired_sessions(now, idle).await {
                 tracing::warn!(error = %err, "sweeping expired sessions failed");
+            }
+            if let Err(err) = state.store.delete_expired_links(now).await {
+                tracing::warn!(error = %err, "sweeping expired links failed");
             }
             let forget = state.config.throttle.address.forget_after;
             if let Err(err) = state.store.sweep_throttles(now, forget).await {
