@@ -143,6 +143,24 @@ impl Store {
         }
     }
 
+    /// Marks every address not verified yet as verified (and drops every pending
+    /// link); how many accounts changed.
+    pub async fn verify_all_emails(&self) -> Result<u64, StorageError> {
+        let mut response = retry_conflicts!(self.db.query(
+            "BEGIN TRANSACTION; \
+                 LET $changed = (UPDATE user SET email_verified = true \
+                     WHERE email_verified != true RETURN BEFORE); \
+                 DELETE email_verification; \
+                 RETURN count($changed); \
+                 COMMIT TRANSACTION;",
+        ))?;
+        let changed = (0..response.num_statements())
+            .rev()
+            .find_map(|index| response.take::<Option<i64>>(index).ok().flatten())
+            .unwrap_or(0);
+        Ok(u64::try_from(changed).unwrap_or(0))
+    }
+
     /// Whether `username`'s address counts as verified (an operator's word, or
     /// taking it back); their links go either way. `false` when there is no such
     /// user.
@@ -283,6 +301,17 @@ mod tests {
             store.set_email(&ann, &bob.email).await,
             Err(StorageError::EmailTaken)
         ));
+        // Everyone at once: ann (unverified after her change) and bob.
+        assert_eq!(store.verify_all_emails().await.unwrap(), 2);
+        assert!(
+            store
+                .user_by_username(&ann)
+                .await
+                .unwrap()
+                .unwrap()
+                .email_verified
+        );
+        assert_eq!(store.verify_all_emails().await.unwrap(), 0);
         let ghost = Username::parse("ghost").unwrap();
         assert!(!store.set_email_verified(&ghost, true).await.unwrap());
     }

@@ -167,12 +167,17 @@ pub enum UserCommand {
         db: DbArgs,
     },
     /// Vouch for USER's email address (mark it verified), or with --no take that
-    /// back.
+    /// back; --all vouches for every account (after upgrading from a version
+    /// without verification, whose accounts start unverified).
     VerifyEmail {
-        user: String,
+        #[arg(required_unless_present = "all")]
+        user: Option<String>,
         /// Mark the address not verified instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         no: bool,
+        /// Every account not verified yet.
+        #[arg(long, conflicts_with = "user")]
+        all: bool,
         #[command(flatten)]
         admin_group: AdminGroupArg,
         #[command(flatten)]

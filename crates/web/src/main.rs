@@ -401,10 +401,22 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("verification link for {username} queued: the server sends it if it has mail");
         }
         UserCommand::VerifyEmail {
-            user,
+            user: None,
+            admin_group,
+            db,
+            ..
+        } => {
+            let store = open_store(db).await?;
+            let admins = admin_group.group()?;
+            let count = Admin::cli(&store, &admins).verify_all_emails().await?;
+            println!("{count} address(es) marked verified");
+        }
+        UserCommand::VerifyEmail {
+            user: Some(user),
             no,
             admin_group,
             db,
+            ..
         } => {
             let (store, admins, username) = cli_target(&user, &admin_group, db).await?;
             Admin::cli(&store, &admins)
