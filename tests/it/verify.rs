@@ -475,7 +475,10 @@ async fn a_signup_while_the_mail_server_is_down_gets_its_link_later_and_the_cli_
     let (ok, said) = cli(&["user", "verify-email"]);
     assert!(!ok && said.contains("required"), "{said}");
     let (ok, said) = cli(&["user", "verify-email", "--all"]);
-    assert!(ok && said.contains("1 address(es) marked verified"), "{said}");
+    assert!(
+        ok && said.contains("1 address(es) marked verified"),
+        "{said}"
+    );
     let (_, shown) = cli(&["user", "show", "sam"]);
     assert!(shown.contains("email_verified\ttrue"), "{shown}");
 }

@@ -195,6 +195,15 @@ mod tests {
 
     use super::*;
 
+    async fn verified(store: &Store, name: &Username) -> bool {
+        store
+            .user_by_username(name)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    }
+
     async fn store_with(name: &str) -> (Store, Username) {
         let store = Store::memory().await.unwrap();
         let username = Username::parse(name).unwrap();
@@ -239,14 +248,7 @@ mod tests {
             store.complete_verification(&new).await.unwrap(),
             Some(ann.clone())
         );
-        assert!(
-            store
-                .user_by_username(&ann)
-                .await
-                .unwrap()
-                .unwrap()
-                .email_verified
-        );
+        assert!(verified(&store, &ann).await);
         assert_eq!(store.complete_verification(&new).await.unwrap(), None);
         assert_eq!(store.verification_made_at(&ann).await.unwrap(), None);
     }
@@ -264,23 +266,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.complete_verification(&expired).await.unwrap(), None);
-        assert!(
-            !store
-                .user_by_username(&ann)
-                .await
-                .unwrap()
-                .unwrap()
-                .email_verified
-        );
+        assert!(!verified(&store, &ann).await);
         assert!(store.set_email_verified(&ann, true).await.unwrap());
-        assert!(
-            store
-                .user_by_username(&ann)
-                .await
-                .unwrap()
-                .unwrap()
-                .email_verified
-        );
+        assert!(verified(&store, &ann).await);
         // A new address starts unverified, and an old link no longer counts.
         let link = store
             .create_verification(&ann, "ann@example.com", 60)
@@ -303,14 +291,7 @@ mod tests {
         ));
         // Everyone at once: ann (unverified after her change) and bob.
         assert_eq!(store.verify_all_emails().await.unwrap(), 2);
-        assert!(
-            store
-                .user_by_username(&ann)
-                .await
-                .unwrap()
-                .unwrap()
-                .email_verified
-        );
+        assert!(verified(&store, &ann).await);
         assert_eq!(store.verify_all_emails().await.unwrap(), 0);
         let ghost = Username::parse("ghost").unwrap();
         assert!(!store.set_email_verified(&ghost, true).await.unwrap());
