@@ -15,7 +15,7 @@ use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
-use crate::users::user_id;
+use crate::users::{returned, user_id};
 use crate::{StorageError, Store};
 
 /// A user's TOTP enrolment.
@@ -132,7 +132,7 @@ impl Store {
         username: &Username,
         secret: &str,
     ) -> Result<bool, StorageError> {
-        let mut response = retry_conflicts!(
+        let response = retry_conflicts!(
             self.db
                 .query(
                     "BEGIN TRANSACTION; \
@@ -147,7 +147,7 @@ impl Store {
                 .bind(("secret", secret.to_owned()))
                 .bind(("now", crate::now()))
         )?;
-        Ok(last_bool(&mut response))
+        Ok(returned::<bool>(response).unwrap_or(false))
     }
 
     /// Confirms the enrolment after a right code for `step`, and stores the hashes
@@ -286,12 +286,4 @@ impl Store {
         let removed: Vec<PendingRecord> = response.take(0)?;
         Ok(!removed.is_empty())
     }
-}
-
-/// The last boolean a transaction returned (the COMMIT may count as a statement).
-fn last_bool(response: &mut surrealdb::IndexedResults) -> bool {
-    (0..response.num_statements())
-        .rev()
-        .find_map(|index| response.take::<Option<bool>>(index).ok().flatten())
-        .unwrap_or(false)
 }

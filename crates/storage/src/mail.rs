@@ -13,7 +13,7 @@ use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::sessions::{random_hex, record_key};
 use crate::store::retry_conflicts;
-use crate::users::{AccessEnded, user_id};
+use crate::users::{AccessEnded, returned, user_id};
 use crate::{StorageError, Store};
 
 /// A message to send.
@@ -312,16 +312,14 @@ impl Store {
                 .bind(("hash", hash.as_str().to_owned()))
                 .bind(("now", crate::now()))
         );
-        let mut response = match result {
+        let response = match result {
             Ok(response) => response,
             Err(StorageError::Database(err)) if err.to_string().contains("reset_invalid") => {
                 return Ok(None);
             }
             Err(other) => return Err(other),
         };
-        let reset = (0..response.num_statements())
-            .rev()
-            .find_map(|index| response.take::<Option<Reset>>(index).ok().flatten())
+        let reset = returned::<Reset>(response)
             .ok_or_else(|| StorageError::Corrupt("the reset reported nothing".into()))?;
         let username = Username::parse(&reset.user)
             .map_err(|e| StorageError::Corrupt(format!("reset user: {e}")))?;

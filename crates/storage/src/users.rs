@@ -484,7 +484,7 @@ fn last_admin(
 
 /// The `RETURN` of a transaction, scanned from the end (the COMMIT may count as a
 /// statement).
-fn returned<T: SurrealValue>(mut response: surrealdb::IndexedResults) -> Option<T> {
+pub(crate) fn returned<T: SurrealValue>(mut response: surrealdb::IndexedResults) -> Option<T> {
     (0..response.num_statements())
         .rev()
         .find_map(|index| response.take::<Option<T>>(index).ok().flatten())

@@ -8,7 +8,7 @@ use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::mail::link_token;
 use crate::store::retry_conflicts;
-use crate::users::{taken_from_message, user_id};
+use crate::users::{returned, taken_from_message, user_id};
 use crate::{StorageError, Store};
 
 link_token!(
@@ -102,7 +102,7 @@ impl Store {
                 .bind(("id", verification_id(&token.id())))
                 .bind(("now", crate::now()))
         );
-        let mut response = match result {
+        let response = match result {
             Ok(response) => response,
             Err(StorageError::Database(err))
                 if err.to_string().contains("verification_invalid") =>
@@ -111,9 +111,7 @@ impl Store {
             }
             Err(other) => return Err(other),
         };
-        let verified = (0..response.num_statements())
-            .rev()
-            .find_map(|index| response.take::<Option<Verified>>(index).ok().flatten())
+        let verified = returned::<Verified>(response)
             .ok_or_else(|| StorageError::Corrupt("the verification reported nothing".into()))?;
         Username::parse(&verified.user)
             .map(Some)
@@ -146,7 +144,7 @@ impl Store {
     /// Marks every address not verified yet as verified (and drops every pending
     /// link); how many accounts changed.
     pub async fn verify_all_emails(&self) -> Result<u64, StorageError> {
-        let mut response = retry_conflicts!(self.db.query(
+        let response = retry_conflicts!(self.db.query(
             "BEGIN TRANSACTION; \
                  LET $changed = (UPDATE user SET email_verified = true \
                      WHERE email_verified != true RETURN BEFORE); \
@@ -154,10 +152,7 @@ impl Store {
                  RETURN count($changed); \
                  COMMIT TRANSACTION;",
         ))?;
-        let changed = (0..response.num_statements())
-            .rev()
-            .find_map(|index| response.take::<Option<i64>>(index).ok().flatten())
-            .unwrap_or(0);
+        let changed = returned::<i64>(response).unwrap_or(0);
         Ok(u64::try_from(changed).unwrap_or(0))
     }
 
@@ -169,7 +164,7 @@ impl Store {
         username: &Username,
         verified: bool,
     ) -> Result<bool, StorageError> {
-        let mut response = retry_conflicts!(
+        let response = retry_conflicts!(
             self.db
                 .query(
                     "BEGIN TRANSACTION; \
@@ -181,10 +176,7 @@ impl Store {
                 .bind(("user", user_id(username)))
                 .bind(("verified", verified))
         )?;
-        let changed = (0..response.num_statements())
-            .rev()
-            .find_map(|index| response.take::<Option<i64>>(index).ok().flatten())
-            .unwrap_or(0);
+        let changed = returned::<i64>(response).unwrap_or(0);
         Ok(changed > 0)
     }
 }
