@@ -585,17 +585,6 @@ pub const SETTINGS: &[&str] = &[
     "secret_key",
 ];
 
-/// Whether `url`'s host is this machine (a development run), where open signup is a
-/// safe default.
-fn is_loopback_url(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// A list from a TOML array, or from a comma-separated string (the environment).
 fn list<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
@@ -790,7 +779,7 @@ impl Settings {
                     "--signup must be open, invite or closed, not {raw:?}"
                 ))
             })?,
-            None if is_loopback_url(&public_url) => SignupPolicy::Open,
+            None if crate::config::is_loopback_url(&public_url) => SignupPolicy::Open,
             None => {
                 return Err(ConfigError::Invalid(format!(
                     "gatehouse serves {public_url} beyond this machine: choose who may sign up \

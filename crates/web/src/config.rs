@@ -302,7 +302,7 @@ impl SmtpSettings {
                 "--smtp-url {shown}: a password needs a user (smtp://USER@HOST)"
             ));
         }
-        if password.is_some() && tls == SmtpTls::None && !is_local_host(&host) {
+        if password.is_some() && tls == SmtpTls::None && !is_loopback_url(url) {
             return Err(format!(
                 "--smtp-url {shown}: credentials would cross the network in clear text; \
                  use ?tls=starttls or smtps://"
@@ -339,12 +339,23 @@ impl SmtpSettings {
     }
 }
 
-/// Whether `host` is this machine (where a plain connection never leaves it).
-fn is_local_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// Whether `url`'s host is this machine: a development run (where open signup is
+/// a safe default), or a mail relay a plain connection never leaves it for.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // A URL of a scheme the URL standard does not know (`smtp://`) keeps its host
+        // opaque: an address comes back as a domain.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
 }
 
 /// `--smtp-url`, `--mail-dir`, `--mail-from`.
@@ -689,6 +700,8 @@ mod tests {
         assert_eq!(smtps.redacted_url(), "smtps://me:***@[::1]:2465");
         // A password on a plain connection only to this machine.
         assert!(smtp("smtp://me:pw@127.0.0.1:25").is_ok());
+        assert!(smtp("smtp://me:pw@[::1]:25").is_ok());
+        assert!(smtp("smtp://me:pw@localhost:25").is_ok());
         for (url, says) in [
             ("smtp://me:pw@mail.example.org", "clear text"),
             (
