@@ -72,18 +72,21 @@ pub fn bench(
         (None, all_cpus.as_str())
     };
     let dir = tempfile_dir()?;
-    if let Some(surreal) = surreal.as_ref().filter(|_| {
-        // Only the scale phase (to measure it again): GATEHOUSE_BENCH_SCALE_ONLY=1.
-        std::env::var_os("GATEHOUSE_BENCH_SCALE_ONLY").is_some()
-    }) {
-        crate::scale::Scale {
-            oha: &oha,
-            binary: &binary,
-            surreal: surreal.clone(),
-            dir: dir.join("scale"),
-            seconds,
-        }
-        .run()?;
+    // With `--db ws`: the scale phase, after the main bench (or alone, to measure it
+    // again: GATEHOUSE_BENCH_SCALE_ONLY=1).
+    let scale = surreal.map(|surreal| crate::scale::Scale {
+        oha: &oha,
+        binary: &binary,
+        surreal,
+        dir: dir.join("scale"),
+        out: target_dir.join("bench-ws.json"),
+        seconds,
+    });
+    if let Some(scale) = scale
+        .as_ref()
+        .filter(|_| std::env::var_os("GATEHOUSE_BENCH_SCALE_ONLY").is_some())
+    {
+        scale.run()?;
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
     }
@@ -335,20 +338,7 @@ pub fn bench(
             binary_bytes < 30 * 1024 * 1024,
         ),
     ];
-    println!(
-        "{:<32} {:<58} {:>12} {:>12}  met",
-        "measure", "detail", "figure", "target"
-    );
-    for r in &rows {
-        println!(
-            "{:<32} {:<58} {:>12} {:>12}  {}",
-            r["measure"].as_str().unwrap_or(""),
-            r["detail"].as_str().unwrap_or(""),
-            r["figure"].as_str().unwrap_or(""),
-            r["target"].as_str().unwrap_or(""),
-            if r["met"] == json!(true) { "yes" } else { "NO" }
-        );
-    }
+    print_rows(&rows);
     let report = json!({
         "cores": cores,
         "seconds_per_run": seconds,
@@ -371,15 +361,8 @@ pub fn bench(
     let out = target_dir.join("bench.json");
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     eprintln!("wrote {}", out.display());
-    if let Some(surreal) = surreal {
-        crate::scale::Scale {
-            oha: &oha,
-            binary: &binary,
-            surreal,
-            dir: dir.join("scale"),
-            seconds,
-        }
-        .run()?;
+    if let Some(scale) = &scale {
+        scale.run()?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -428,6 +411,24 @@ fn stripped_size(binary: &Path) -> anyhow::Result<u64> {
     };
     let _ = std::fs::remove_file(&copy);
     Ok(size)
+}
+
+/// The table of `rows` (see [`row`]) on stdout.
+pub(crate) fn print_rows(rows: &[Value]) {
+    println!(
+        "{:<36} {:<66} {:>12} {:>12}  met",
+        "measure", "detail", "figure", "target"
+    );
+    for r in rows {
+        println!(
+            "{:<36} {:<66} {:>12} {:>12}  {}",
+            r["measure"].as_str().unwrap_or(""),
+            r["detail"].as_str().unwrap_or(""),
+            r["figure"].as_str().unwrap_or(""),
+            r["target"].as_str().unwrap_or(""),
+            if r["met"] == json!(true) { "yes" } else { "NO" }
+        );
+    }
 }
 
 pub(crate) fn row(measure: &str, detail: String, figure: String, target: &str, met: bool) -> Value {

@@ -25,7 +25,9 @@ use anyhow::{Context, bail};
 use domain::{HashParams, Password, PasswordHasher};
 use serde_json::{Value, json};
 
-use crate::bench::{PASSWORD, Server, Session, http, median, oha_run, row, signup, sorted};
+use crate::bench::{
+    PASSWORD, Server, Session, http, median, oha_run, print_rows, row, signup, sorted,
+};
 
 const DB_USER: &str = "root";
 const DB_PASSWORD: &str = "bench-root-password";
@@ -43,6 +45,8 @@ pub struct Scale<'a> {
     pub binary: &'a Path,
     pub surreal: PathBuf,
     pub dir: PathBuf,
+    /// Where the report goes (`bench-ws.json` in the target folder).
+    pub out: PathBuf,
     pub seconds: u64,
 }
 
@@ -557,16 +561,7 @@ impl Scale<'_> {
             ),
         ];
         println!();
-        for r in &rows {
-            println!(
-                "{:<36} {:<66} {:>10} {:>12}  {}",
-                r["measure"].as_str().unwrap_or(""),
-                r["detail"].as_str().unwrap_or(""),
-                r["figure"].as_str().unwrap_or(""),
-                r["target"].as_str().unwrap_or(""),
-                if r["met"] == json!(true) { "yes" } else { "NO" }
-            );
-        }
+        print_rows(&rows);
         let report = json!({
             "ws_small": ws_small.json(), "embedded_small": embedded_small.json(),
             "ws_big": ws_big.json(), "embedded_big": embedded_big.json(),
@@ -576,11 +571,8 @@ impl Scale<'_> {
             "rss_kib": { "start_10k": idle_rss, "after_load_10k": rss_10k, "peak_10k": hwm_10k, "after_load_100k": rss_100k },
             "rows": rows,
         });
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
-            .join("bench-ws.json");
-        std::fs::write(&target, serde_json::to_string_pretty(&report)?)?;
-        eprintln!("wrote {}", target.display());
+        std::fs::write(&self.out, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("wrote {}", self.out.display());
         Ok(())
     }
 }

@@ -83,16 +83,27 @@ fn view(
     }
 }
 
-fn respond(
-    req: &Request,
-    state: &AppState,
-    me: &Authenticated,
-    status: StatusCode,
-    note: Note<'_>,
-    form: (&str, &FieldErrors),
-) -> Response {
-    let csrf = crate::http::csrf::token(req);
-    super::page(req, status, "Email", view(state, me, csrf, note, form))
+/// The email page for one request: the logged-in user and what the page says.
+struct Page<'a> {
+    req: &'a Request,
+    state: &'a AppState,
+    me: &'a Authenticated,
+}
+
+impl Page<'_> {
+    /// The page with `note` above its forms and the change form holding `form`.
+    fn show(&self, status: StatusCode, note: Note<'_>, form: (&str, &FieldErrors)) -> Response {
+        let csrf = crate::http::csrf::token(self.req);
+        let content = view(self.state, self.me, csrf, note, form);
+        super::page(self.req, status, "Email", content)
+    }
+
+    /// `429` with `alert` and `Retry-After: wait`.
+    fn throttled(&self, alert: &str, wait: i64, form: (&str, &FieldErrors)) -> Response {
+        let alert = format!("{alert} {}", retry_in(wait));
+        let page = self.show(StatusCode::TOO_MANY_REQUESTS, Note::Alert(&alert), form);
+        super::with_retry_after(page, wait)
+    }
 }
 
 #[handler]
@@ -103,50 +114,24 @@ pub fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebE
     } else {
         Note::None
     };
-    Ok(respond(
-        req,
-        state,
-        me,
-        StatusCode::OK,
-        note,
-        ("", &FieldErrors::default()),
-    ))
+    let page = Page { req, state, me };
+    Ok(page.show(StatusCode::OK, note, ("", &FieldErrors::default())))
 }
 
 /// "Send the link again".
 #[handler]
 pub async fn send(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
     let me = require_login(req)?;
+    let page = Page { req, state, me };
     let none = FieldErrors::default();
     Ok(
         match verify::resend(state, &client_info(req, state), &me.user).await? {
-            Resend::Sent => respond(
-                req,
-                state,
-                me,
-                StatusCode::OK,
-                Note::Ok(VERIFY_SENT),
-                ("", &none),
-            ),
+            Resend::Sent => page.show(StatusCode::OK, Note::Ok(VERIFY_SENT), ("", &none)),
             Resend::AlreadyVerified => super::see_other(PATH),
             Resend::Throttled { wait } => {
-                let alert = format!("A link was sent a moment ago. {}", retry_in(wait));
-                super::with_retry_after(
-                    respond(
-                        req,
-                        state,
-                        me,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        Note::Alert(&alert),
-                        ("", &none),
-                    ),
-                    wait,
-                )
+                page.throttled("A link was sent a moment ago.", wait, ("", &none))
             }
-            Resend::Unavailable => respond(
-                req,
-                state,
-                me,
+            Resend::Unavailable => page.show(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Note::Alert(VERIFY_UNAVAILABLE),
                 ("", &none),
@@ -167,42 +152,22 @@ pub async fn change(
     let email = form.required("email")?;
     let password = form.required("password")?;
     let client = client_info(req, state);
+    let page = Page { req, state, me };
+    let mut errors = FieldErrors::default();
     Ok(
         match change_email(state, &client, &me.user, email, password).await? {
             EmailChange::Changed => super::see_other(&format!("{PATH}?changed=1")),
-            EmailChange::Invalid(errors) => respond(
-                req,
-                state,
-                me,
+            EmailChange::Invalid(invalid) => page.show(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Note::None,
-                (email, &errors),
+                (email, &invalid),
             ),
             EmailChange::WrongPassword => {
-                let mut errors = FieldErrors::default();
                 errors.add("password", WRONG_CURRENT_PASSWORD);
-                respond(
-                    req,
-                    state,
-                    me,
-                    StatusCode::FORBIDDEN,
-                    Note::None,
-                    (email, &errors),
-                )
+                page.show(StatusCode::FORBIDDEN, Note::None, (email, &errors))
             }
             EmailChange::Throttled { wait } => {
-                let alert = format!("Too many wrong passwords. {}", retry_in(wait));
-                super::with_retry_after(
-                    respond(
-                        req,
-                        state,
-                        me,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        Note::Alert(&alert),
-                        (email, &FieldErrors::default()),
-                    ),
-                    wait,
-                )
+                page.throttled("Too many wrong passwords.", wait, (email, &errors))
             }
         },
     )
