@@ -11,6 +11,7 @@
 //! - [`tokens`]: API tokens, stored the same way as sessions.
 //! - [`invitations`]: single-use signup links, used up in the signup's transaction.
 //! - [`mail`]: the outbox and reset links; [`verification`]: email verification links.
+//! - [`passkeys`]: WebAuthn credentials and the ceremonies in progress.
 //! - [`throttle`]: failed-login counters; `settings`: shared secrets (the CSRF key).
 //!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
@@ -19,6 +20,7 @@ mod error;
 pub mod factors;
 pub mod invitations;
 pub mod mail;
+pub mod passkeys;
 mod schema;
 pub mod sessions;
 mod settings;
@@ -33,6 +35,7 @@ pub use error::StorageError;
 pub use factors::{PendingLogin, PendingToken, Totp};
 pub use invitations::{Invitation, InvitationToken, NewInvitation};
 pub use mail::{Mail, Outgoing, ResetToken};
+pub use passkeys::{Ceremony, Challenge, StoredPasskey};
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;

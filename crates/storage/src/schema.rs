@@ -41,6 +41,23 @@ DEFINE FIELD IF NOT EXISTS last_step ON factor TYPE int;
 DEFINE FIELD IF NOT EXISTS recovery ON factor TYPE array<string>;
 DEFINE FIELD IF NOT EXISTS created_at ON factor TYPE int;
 
+DEFINE TABLE IF NOT EXISTS passkey SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS user ON passkey TYPE record<user>;
+DEFINE FIELD IF NOT EXISTS handle ON passkey TYPE string;
+DEFINE FIELD IF NOT EXISTS name ON passkey TYPE string;
+DEFINE FIELD IF NOT EXISTS credential ON passkey TYPE string;
+DEFINE FIELD IF NOT EXISTS created_at ON passkey TYPE int;
+DEFINE FIELD IF NOT EXISTS last_used_at ON passkey TYPE option<int>;
+DEFINE INDEX IF NOT EXISTS passkey_user ON passkey FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS passkey_challenge SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS kind ON passkey_challenge TYPE string;
+DEFINE FIELD IF NOT EXISTS user ON passkey_challenge TYPE option<record<user>>;
+DEFINE FIELD IF NOT EXISTS pending ON passkey_challenge TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS state ON passkey_challenge TYPE string;
+DEFINE FIELD IF NOT EXISTS extra ON passkey_challenge TYPE option<string>;
+DEFINE FIELD IF NOT EXISTS expires_at ON passkey_challenge TYPE int;
+
 DEFINE TABLE IF NOT EXISTS pending_login SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS user ON pending_login TYPE record<user>;
 DEFINE FIELD IF NOT EXISTS remember ON pending_login TYPE bool;

@@ -259,7 +259,7 @@ impl Store {
     }
 
     /// Removes links and pending logins past their expiry (password resets, email
-    /// verifications, logins waiting for a second factor): using one checks its
+    /// verifications, logins waiting for a second factor, passkey ceremonies): using one checks its
     /// expiry anyway; this keeps the unused ones from piling up.
     pub async fn delete_expired_links(&self, now: i64) -> Result<(), StorageError> {
         retry_conflicts!(
@@ -267,7 +267,8 @@ impl Store {
                 .query(
                     "DELETE password_reset WHERE expires_at <= $now; \
                      DELETE email_verification WHERE expires_at <= $now; \
-                     DELETE pending_login WHERE expires_at <= $now;",
+                     DELETE pending_login WHERE expires_at <= $now; \
+                     DELETE passkey_challenge WHERE expires_at <= $now;",
                 )
                 .bind(("now", now))
         )?;

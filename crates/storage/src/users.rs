@@ -401,6 +401,9 @@ impl Store {
                      LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
                      DELETE pending_login WHERE user = $user; \
                      DELETE password_reset WHERE user = $user; \
+                     DELETE email_verification WHERE user = $user; \
+                     DELETE passkey WHERE user = $user; \
+                     DELETE passkey_challenge WHERE user = $user; \
                      DELETE $factor; \
                      DELETE $user; \
                      RETURN IF $before = NONE {{ NONE }} ELSE \
