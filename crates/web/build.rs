@@ -49,6 +49,8 @@ fn main() {
     // page operators open now and then).
     compress(&swagger_js, "swagger-ui-bundle.js", false);
     compress(&swagger_css, "swagger-ui.css", false);
+    println!("cargo:rerun-if-changed=assets/passkey.js");
+    compress(&manifest.join("assets/passkey.js"), "passkey.js", true);
     println!("cargo:rerun-if-changed=assets/api-docs.js");
     compress(&manifest.join("assets/api-docs.js"), "api-docs.js", true);
 }

@@ -55,6 +55,12 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
     if config.public_url.host_str() == Some("127.0.0.1") {
         config.public_url = format!("http://{addr}/").parse().unwrap();
     }
+    // `http://localhost/`: the site on its name (passkeys need one), at this port.
+    if config.public_url.host_str() == Some("localhost") && config.public_url.port().is_none() {
+        config.public_url = format!("http://localhost:{}/", addr.port())
+            .parse()
+            .unwrap();
+    }
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
     config.metrics_listen = Some(metrics_addr);

@@ -783,3 +783,274 @@ async fn a_new_address_is_verified_through_the_mailed_link() {
         .await;
     }
 }
+
+/// A WebDriver command of Chromium's virtual authenticators
+/// (`/session/{id}/webauthn/…`), which fantoccini has no method for.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: poem::http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (poem::http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(serde_json::Value::to_string),
+        )
+    }
+}
+
+/// Adds a virtual authenticator like a phone's or a laptop's: it keeps
+/// discoverable credentials and verifies its user (a PIN, a fingerprint).
+async fn add_virtual_authenticator(client: &Client) -> String {
+    let id = client
+        .issue_cmd(WebAuthnCommand {
+            method: poem::http::Method::POST,
+            path: "authenticator".into(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            })),
+        })
+        .await
+        .unwrap();
+    id.as_str().unwrap().to_owned()
+}
+
+async fn authenticator_credentials(client: &Client, authenticator: &str) -> Vec<serde_json::Value> {
+    let credentials = client
+        .issue_cmd(WebAuthnCommand {
+            method: poem::http::Method::GET,
+            path: format!("authenticator/{authenticator}/credentials"),
+            body: None,
+        })
+        .await
+        .unwrap();
+    credentials.as_array().unwrap().clone()
+}
+
+/// `/auth?mfa=1` asked with the browser's session cookie: the status and the
+/// factors it reports.
+async fn gate_with_browser_session(client: &Client, app: &TestApp) -> (u16, Option<String>) {
+    let cookie = client.get_named_cookie("gatehouse_session").await.unwrap();
+    let resp = crate::app::http_client()
+        .get(app.url("/auth?mfa=1"))
+        .header("cookie", format!("gatehouse_session={}", cookie.value()))
+        .header("x-original-url", "https://app.example.com/")
+        .send()
+        .await
+        .unwrap();
+    let factors = resp
+        .headers()
+        .get("x-auth-factors")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (resp.status().as_u16(), factors)
+}
+
+async fn log_out_in_browser(client: &Client) {
+    click(client, "header.site form.inline button").await;
+    eventually("the logout", || async {
+        !text_of(client, "header.site").await.contains("Log out")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_passkey_is_registered_then_logs_in_as_a_second_factor_and_alone_then_is_removed() {
+    let app = crate::passkeys::spawn_on_localhost();
+    with_browser_on("passkeys", true, app, |client, app| async move {
+        let site = |path: &str| format!("http://localhost:{}{path}", app.addr.port());
+        let pia = domain::Username::parse("pia").unwrap();
+        crate::admin::add_user(&app, "pia", "").await;
+        client.goto(&site("/login")).await.unwrap();
+        fill(&client, "#field-email", &email_of("pia")).await;
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/user/pia").await;
+        let authenticator = add_virtual_authenticator(&client).await;
+
+        // Register: the script shows the form, the authenticator makes a
+        // discoverable credential, the page lists it under its name.
+        client.goto(&site("/account/security")).await.unwrap();
+        eventually("the passkey form shown by the script", || async {
+            client
+                .find(Locator::Css("#passkey-add"))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap()
+        })
+        .await;
+        fill(&client, "#field-passkey-name", "Test key").await;
+        click(&client, "#passkey-add button[type=submit]").await;
+        wait_for_text(&client, "#passkeys", "Test key").await;
+        // Making it verified the user: the session now counts a second factor.
+        assert_eq!(
+            gate_with_browser_session(&client, &app).await,
+            (200, Some("pwd,passkey".to_owned()))
+        );
+        let stored = app.store.passkeys(&pia).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].name, "Test key");
+        let held = authenticator_credentials(&client, &authenticator).await;
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!(held[0]["isResidentCredential"], json!(true), "{held:?}");
+
+        // The password now leads to a second step that the passkey completes.
+        log_out_in_browser(&client).await;
+        client
+            .goto(&site("/login?next=/account/sessions"))
+            .await
+            .unwrap();
+        fill(&client, "#field-email", &email_of("pia")).await;
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/login/code").await;
+        assert!(
+            client.find(Locator::Css("#code-form")).await.is_err(),
+            "no code to type without an authenticator app"
+        );
+        click(&client, "#passkey-second button[type=submit]").await;
+        wait_for_path(&client, "/account/sessions").await;
+        client.goto(&site("/account/security")).await.unwrap();
+        wait_for_text(&client, "#session-factors", "pwd, passkey").await;
+        assert_eq!(
+            gate_with_browser_session(&client, &app).await,
+            (200, Some("pwd,passkey".to_owned()))
+        );
+
+        // Signing in with the passkey alone: no email, no password. The answer the
+        // script sends is kept, to be replayed below.
+        log_out_in_browser(&client).await;
+        client.goto(&site("/login")).await.unwrap();
+        client
+            .execute(
+                "const send = window.fetch;
+                 window.fetch = function (url, options) {
+                   if (url === '/login/passkey') sessionStorage.setItem('sent', options.body);
+                   return send.apply(this, arguments);
+                 };
+                 return null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        click(&client, "#passkey-login button[type=submit]").await;
+        wait_for_path(&client, "/user/pia").await;
+        client.goto(&site("/account/security")).await.unwrap();
+        wait_for_text(&client, "#session-factors", "Logged in with: passkey").await;
+        // A passkey verifies its user: the gate counts it as a second factor.
+        assert_eq!(
+            gate_with_browser_session(&client, &app).await,
+            (200, Some("passkey".to_owned()))
+        );
+        let used = app.store.passkeys(&pia).await.unwrap();
+        assert!(used[0].last_used_at.is_some());
+        assert_ne!(
+            used[0].credential, stored[0].credential,
+            "the sign counter moved"
+        );
+
+        // The same signed answer again (a replay): its challenge is spent.
+        let replay = run_async(
+            &client,
+            "const token = JSON.parse(document.body.getAttribute('hx-headers'))['x-csrf-token'];
+             fetch('/login/passkey', { method: 'POST', credentials: 'omit',
+               headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token },
+               body: sessionStorage.getItem('sent') })
+               .then(r => done(r.status), e => done(String(e)));",
+        )
+        .await;
+        // (Refused twice over: the challenge is spent, and the sign counter moved.)
+        assert_eq!(replay, json!(401), "a replayed passkey answer");
+        // Two answers signed for one challenge, each with a fresh counter: only
+        // the first one opens a session — a challenge is good for one login.
+        let twice = run_async(
+            &client,
+            r"(async () => {
+               const token = JSON.parse(document.body.getAttribute('hx-headers'))['x-csrf-token'];
+               const post = (url, body) => fetch(url, { method: 'POST',
+                 headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token },
+                 body: JSON.stringify(body) });
+               const dec = s => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')
+                 + '==='.slice((s.length + 3) % 4)), c => c.charCodeAt(0));
+               const enc = b => btoa(String.fromCharCode(...new Uint8Array(b)))
+                 .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+               const begun = await (await post('/login/passkey/begin', {})).json();
+               const publicKey = begun.options.publicKey;
+               publicKey.challenge = dec(publicKey.challenge);
+               const one = await navigator.credentials.get({ publicKey });
+               const two = await navigator.credentials.get({ publicKey });
+               const body = c => ({ ceremony: begun.ceremony, credential: {
+                 id: c.id, rawId: enc(c.rawId), type: c.type, extensions: {},
+                 response: { authenticatorData: enc(c.response.authenticatorData),
+                   clientDataJSON: enc(c.response.clientDataJSON),
+                   signature: enc(c.response.signature),
+                   userHandle: enc(c.response.userHandle) } } });
+               const first = await post('/login/passkey', body(one));
+               const second = await post('/login/passkey', body(two));
+               return [first.status, second.status];
+             })().then(done, e => done(String(e)));",
+        )
+        .await;
+        assert_eq!(twice, json!([200, 401]), "one challenge, two logins");
+
+        // Remove it, with the password: the list is empty, and the authenticator's
+        // copy opens nothing any more.
+        fill(
+            &client,
+            "form.remove-passkey input[name=password]",
+            PASSWORD,
+        )
+        .await;
+        click(&client, "form.remove-passkey button[type=submit]").await;
+        wait_for_text(&client, "#security", "None yet.").await;
+        assert!(app.store.passkeys(&pia).await.unwrap().is_empty());
+        log_out_in_browser(&client).await;
+        client.goto(&site("/login")).await.unwrap();
+        click(&client, "#passkey-login button[type=submit]").await;
+        wait_for_text(&client, "#passkey-login", "not accepted").await;
+        assert_eq!(path_of(&client).await, "/login");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_javascript_passkeys_are_not_offered_and_the_second_step_says_why() {
+    let app = crate::passkeys::spawn_on_localhost();
+    with_browser_on("passkeys_no_js", false, app, |client, app| async move {
+        let site = |path: &str| format!("http://localhost:{}{path}", app.addr.port());
+        crate::admin::add_user(&app, "pia", "").await;
+        crate::passkeys::passkey_in_store(&app, "pia", "laptop").await;
+        client.goto(&site("/login")).await.unwrap();
+        let button = client.find(Locator::Css("#passkey-login")).await.unwrap();
+        assert!(!button.is_displayed().await.unwrap());
+        fill(&client, "#field-email", &email_of("pia")).await;
+        fill(&client, "#field-password", PASSWORD).await;
+        click(&client, "#login-form button[type=submit]").await;
+        wait_for_path(&client, "/login/code").await;
+        wait_for_text(&client, "#passkey-needs-script", "passkeys need JavaScript").await;
+        let second = client.find(Locator::Css("#passkey-second")).await.unwrap();
+        assert!(!second.is_displayed().await.unwrap());
+    })
+    .await;
+}

@@ -274,6 +274,7 @@ async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
     crate::admin::add_user(&app, "root", "admins").await;
     crate::admin::add_user(&app, "uli", "").await;
     let secret = enrol_in_store(&app, "uli").await;
+    crate::passkeys::passkey_in_store(&app, "uli", "old phone").await;
     let uli = app.browser();
     uli.get("/login").await;
     uli.login(&email_of("uli"), PASSWORD).await;
@@ -296,6 +297,14 @@ async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
             .await
             .unwrap()
             .is_none()
+    );
+    assert!(
+        app.store
+            .passkeys(&domain::Username::parse("uli").unwrap())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the passkeys went with the reset"
     );
     let again = app.browser();
     again.get("/login").await;

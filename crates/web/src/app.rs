@@ -19,7 +19,8 @@ use poem::{
 use crate::http::response::Failure;
 use crate::http::{AppState, csrf, deadline, identity, metrics, response};
 use crate::site::{
-    self, admin, email, home, login, logout, password, reset, security, sessions, signup, user,
+    self, admin, email, home, login, logout, passkeys, password, reset, security, sessions, signup,
+    user,
 };
 use crate::{api, gate};
 
@@ -63,6 +64,13 @@ site_routes! {
     email::SEND_PATH => post(email::send),
     email::VERIFY_PATH => get(email::link_get).post(email::link_post),
     "/account/security/totp" => post(security::begin),
+    passkeys::REGISTER_PATH => post(security::passkey_finish),
+    "/account/security/passkeys/begin" => post(security::passkey_begin),
+    "/account/security/passkeys/:id/remove" => post(security::passkey_remove),
+    passkeys::SECOND_FACTOR_PATH => post(login::passkey_second_finish),
+    "/login/code/passkey/begin" => post(login::passkey_second_begin),
+    passkeys::PASSWORDLESS_PATH => post(login::passkey_finish),
+    "/login/passkey/begin" => post(login::passkey_begin),
     "/account/security/totp/confirm" => post(security::confirm),
     "/account/security/totp/remove" => post(security::remove),
     admin::PATH => get(admin::get),
@@ -78,6 +86,7 @@ site_routes! {
     "/admin/invitations/:id/revoke" => post(admin::revoke_invitation),
     site::STYLE_PATH => get(site::style),
     site::HTMX_PATH => get(site::htmx),
+    site::PASSKEY_JS_PATH => get(site::passkey_js),
     "/healthz" => get(healthz),
     "/readyz" => get(readyz),
     api::SPEC_PATH => get(api::spec_json),

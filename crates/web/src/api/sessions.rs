@@ -84,7 +84,11 @@ impl Sessions {
         }
         // The second step, for an account with a second factor: a code in `otp`.
         let mut factors = vec![factors::PASSWORD.to_owned()];
-        if factors::has_totp(&state.store, &user.username).await? {
+        let has = factors::second_factors(&state.store, &user.username).await?;
+        if !has.totp && has.passkeys > 0 {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, factors::PASSKEY_ONLY).into());
+        }
+        if has.totp {
             let Some(code) = body.otp.as_deref() else {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, OTP_NEEDED).into());
             };

@@ -214,13 +214,17 @@ impl<'a> Admin<'a> {
             return Ok(None);
         }
         let removed = self.store.remove_totp(username).await?;
+        let passkeys = self.store.remove_passkeys(username).await?;
         let ended = self.store.end_access(username).await?;
         if let Some(ended) = ended {
             self.evict(username);
             self.audit(
                 "factors_reset",
                 username.as_str(),
-                &format!("had_factor={removed} {}", ended_detail(ended)),
+                &format!(
+                    "had_factor={removed} passkeys={passkeys} {}",
+                    ended_detail(ended)
+                ),
             );
         }
         Ok(ended)

@@ -6,7 +6,8 @@
 //! but the second step reads it. A code is accepted once — the store takes its time
 //! step only if it is later than the last one used — and wrong codes count against
 //! the same throttle as wrong passwords. A session records the factors it used
-//! (`pwd`, then `otp` or `recovery`); `/auth?mfa=1` asks for a second one.
+//! (`pwd`, then `otp` or `recovery`; or `passkey`, see [`super::passkeys`]);
+//! `/auth?mfa=1` asks for a second one.
 
 use domain::{User, Username};
 use rand::RngCore;
@@ -28,6 +29,10 @@ pub const OTP_NEEDED: &str = "This account has a second factor: send `otp`, a co
      authenticator app or a recovery code.";
 /// The answer to a wrong, used or expired code.
 pub const OTP_WRONG: &str = "That code is not right, or was used already.";
+/// The API's answer to a right password of an account whose only second factor is
+/// a passkey, which only a browser can use.
+pub const PASSKEY_ONLY: &str = "This account's second factor is a passkey, which works only in a \
+     browser: log in on the site (an API token made there carries the passkey's factor).";
 
 /// How long the second step may wait after the password.
 pub const PENDING_LIFETIME: i64 = 300;
@@ -238,9 +243,31 @@ pub async fn check_code(
     }
 }
 
-/// Whether the user has a confirmed second factor.
-pub async fn has_totp(store: &Store, username: &Username) -> Result<bool, StorageError> {
-    Ok(store.totp(username).await?.is_some_and(|t| t.confirmed))
+/// The second factors a user has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactors {
+    /// A confirmed authenticator app (and its recovery codes).
+    pub totp: bool,
+    /// How many passkeys.
+    pub passkeys: usize,
+}
+
+impl SecondFactors {
+    /// Whether a login needs a second step.
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+}
+
+/// The second factors `username` has.
+pub async fn second_factors(
+    store: &Store,
+    username: &Username,
+) -> Result<SecondFactors, StorageError> {
+    Ok(SecondFactors {
+        totp: store.totp(username).await?.is_some_and(|t| t.confirmed),
+        passkeys: store.passkeys(username).await?.len(),
+    })
 }
 
 /// Removes `username`'s second factors and ends every session and token of
@@ -272,7 +299,7 @@ pub async fn begin_pending(
         .await?)
 }
 
-async fn throttled(services: &Services, user: &User) -> Result<Option<i64>, CoreError> {
+pub(crate) async fn throttled(services: &Services, user: &User) -> Result<Option<i64>, CoreError> {
     let wait = services
         .store
         .throttle_wait(&account_throttle_key(&user.email), storage::now())
@@ -280,7 +307,7 @@ async fn throttled(services: &Services, user: &User) -> Result<Option<i64>, Core
     Ok((wait > 0).then_some(wait))
 }
 
-async fn failed(
+pub(crate) async fn failed(
     services: &Services,
     client: &ClientInfo,
     user: &User,

@@ -13,6 +13,7 @@ pub mod hashing;
 pub mod mail;
 pub mod message;
 pub mod next;
+pub mod passkeys;
 pub mod principal;
 pub mod reset;
 pub mod services;

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use storage::Store;
+use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 
 use super::cache::SessionCache;
 use super::hashing::{Hashing, HashingError};
@@ -18,6 +19,8 @@ pub struct Shared {
     pub hashing: Hashing,
     /// Live sessions in memory for `/auth`; see [`super::cache`].
     pub sessions: SessionCache,
+    /// The WebAuthn relying party, or why passkeys are off; see [`super::passkeys`].
+    pub passkeys: Result<Webauthn, String>,
 }
 
 impl Services {
@@ -25,6 +28,7 @@ impl Services {
         Ok(Self(Arc::new(Shared {
             hashing: Hashing::new(&config.hashing)?,
             sessions: SessionCache::default(),
+            passkeys: relying_party(&config.public_url),
             store,
             config: Arc::new(config),
         })))
@@ -36,5 +40,38 @@ impl std::ops::Deref for Services {
 
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+/// The WebAuthn relying party for `public_url`, or why passkeys are off: its host
+/// is the RP id and its origin the only one accepted, so it must name a host.
+pub fn relying_party(public_url: &Url) -> Result<Webauthn, String> {
+    let Some(host) = public_url.domain() else {
+        return Err(format!(
+            "passkeys need the public URL to name a host, not an address ({public_url})"
+        ));
+    };
+    let origin = Url::parse(&public_url.origin().ascii_serialization())
+        .map_err(|e| format!("public URL origin: {e}"))?;
+    WebauthnBuilder::new(host, &origin)
+        .and_then(|b| b.rp_name("gatehouse").build())
+        .map_err(|e| format!("passkeys for {origin}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_public_urls_host_and_origin() {
+        let url = Url::parse("https://login.example.com/").unwrap();
+        let rp = relying_party(&url).unwrap();
+        assert_eq!(
+            rp.get_allowed_origins()[0].as_str(),
+            "https://login.example.com/"
+        );
+        let err = relying_party(&Url::parse("http://127.0.0.1:8080/").unwrap()).unwrap_err();
+        assert!(err.contains("not an address"), "{err}");
+        assert!(relying_party(&Url::parse("http://localhost:8080/").unwrap()).is_ok());
     }
 }

@@ -3,22 +3,26 @@
 //! with a second factor the password leads to `/login/code` instead, holding a
 //! pending login (not a session) until a code is given.
 
+use domain::User;
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
-use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert};
+use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert, passkeys};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
 
 use crate::core::factors::{self, CodeOutcome};
+use crate::core::passkeys::{self as core_passkeys, PASSKEY, PasskeyRefusal, PasswordlessOutcome};
 use crate::http::AppState;
 use crate::http::cookies::pending_cookie;
 use crate::http::form::read_form;
 use crate::http::identity::client_info;
 use crate::site::error::WebError;
+use serde::Deserialize;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 const FIELDS: &[&str] = &["email", "password", "remember", "next"];
 
@@ -86,10 +90,16 @@ pub fn get(
         ..LoginForm::default()
     };
     let form = form(&input, &FieldErrors::default(), None);
-    let content = if query.reset() {
-        html! { p.ok role="status" #reset-done { "Your password was changed: log in with the new one." } (form) }
-    } else {
-        form
+    let content = html! {
+        @if query.reset() {
+            p.ok role="status" #reset-done { "Your password was changed: log in with the new one." }
+        }
+        (form)
+        @if state.passkeys.is_ok() {
+            (passkeys::passkey_button(
+                passkeys::PASSWORDLESS_PATH, "passkey-login", "Sign in with a passkey",
+                next.as_deref()))
+        }
     };
     page(req, StatusCode::OK, content)
 }
@@ -134,7 +144,10 @@ pub async fn post(
                 return Ok(page(req, StatusCode::FORBIDDEN, content));
             }
         };
-    if factors::has_totp(&state.store, &user.username).await? {
+    if factors::second_factors(&state.store, &user.username)
+        .await?
+        .any()
+    {
         // Not a session yet: a pending login, in a cookie of its own, that only
         // the second step reads.
         let (token, _) = factors::begin_pending(state, &user, input.remember, next).await?;
@@ -156,11 +169,8 @@ pub async fn post(
     // it up first (the gate refuses their password-only session meanwhile).
     let target = if state.config.requires_mfa(&user) {
         super::security::PATH.to_owned()
-    } else if state.config.lacks_verified_email(&user) {
-        // The gate and the API refuse them until the address is verified.
-        super::email::PATH.to_owned()
     } else {
-        next.unwrap_or_else(|| super::profile_path(&user))
+        landing(state, &user, next)
     };
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
@@ -168,8 +178,44 @@ pub async fn post(
     ))
 }
 
+/// Where a login lands: the address page while the gate and the API refuse an
+/// unverified address, else a safe `next` or the profile.
+pub fn landing(state: &AppState, user: &User, next: Option<String>) -> String {
+    if state.config.lacks_verified_email(user) {
+        super::email::PATH.to_owned()
+    } else {
+        next.unwrap_or_else(|| super::profile_path(user))
+    }
+}
+
 /// The second step of a login.
 pub const CODE_PATH: &str = "/login/code";
+/// The answer when the pending login is gone (expired, used, or never there).
+pub const PENDING_GONE: &str = "This login took too long or was finished elsewhere: start again.";
+
+/// The second step's choices: the code form when the user has an authenticator
+/// app, the passkey button when they have passkeys (shown by the script).
+fn second_step(csrf: &str, has: &factors::SecondFactors, alert: Option<&str>) -> Markup {
+    html! {
+        @if has.passkeys > 0 {
+            (passkeys::passkey_button(
+                passkeys::SECOND_FACTOR_PATH, "passkey-second", "Use a passkey", None))
+            @if !has.totp {
+                noscript {
+                    p.error.alert role="alert" #passkey-needs-script {
+                        "Your second factor is a passkey, and passkeys need JavaScript: "
+                        "turn it on to log in."
+                    }
+                }
+            }
+        }
+        @if has.totp {
+            (code_form(csrf, alert))
+        } @else if let Some(alert) = alert {
+            (form_alert(Some(alert)))
+        }
+    }
+}
 
 fn code_form(csrf: &str, alert: Option<&str>) -> Markup {
     html! {
@@ -205,7 +251,7 @@ fn code_page(req: &Request, status: StatusCode, content: Markup) -> Response {
 }
 
 /// The pending login this browser holds, if it is still live.
-async fn pending(
+pub async fn pending(
     req: &Request,
     state: &AppState,
 ) -> Result<Option<storage::PendingLogin>, WebError> {
@@ -225,13 +271,59 @@ fn start_again(req: &Request, state: &AppState) -> Response {
     )
 }
 
+/// The enabled user of `pending`; a pending login of a user disabled or deleted
+/// since is ended.
+pub async fn pending_user(
+    state: &AppState,
+    pending: &storage::PendingLogin,
+) -> Result<Option<User>, WebError> {
+    let user = state
+        .store
+        .user_by_username(&pending.username)
+        .await?
+        .filter(|u| !u.disabled);
+    if user.is_none() {
+        state.store.delete_pending_login(&pending.id).await?;
+    }
+    Ok(user)
+}
+
+/// Ends `pending` and starts the session its second step earned: the session
+/// cookie and where to go. `None` when a racing second step ended it first.
+pub async fn complete_second_step(
+    state: &AppState,
+    req: &Request,
+    user: &User,
+    pending: &storage::PendingLogin,
+    factors: Vec<String>,
+) -> Result<Option<(String, String)>, WebError> {
+    if !state.store.delete_pending_login(&pending.id).await? {
+        return Ok(None);
+    }
+    let (cookie, _) = crate::http::identity::log_in(
+        state,
+        req,
+        &user.username,
+        pending.remember,
+        factors.clone(),
+    )
+    .await?;
+    tracing::info!(event = "login_second_factor", user = %user.username, factor = factors.last().map_or("", String::as_str), address = client_info(req, state).address());
+    Ok(Some((cookie, landing(state, user, pending.next.clone()))))
+}
+
 #[handler]
 pub async fn code_get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
-    if pending(req, state).await?.is_none() {
+    let Some(pending) = pending(req, state).await? else {
         return Ok(start_again(req, state));
-    }
+    };
+    let has = factors::second_factors(&state.store, &pending.username).await?;
     let csrf = crate::http::csrf::token(req);
-    Ok(code_page(req, StatusCode::OK, code_form(csrf, None)))
+    Ok(code_page(
+        req,
+        StatusCode::OK,
+        second_step(csrf, &has, None),
+    ))
 }
 
 #[handler]
@@ -245,13 +337,7 @@ pub async fn code_post(
     let Some(pending) = pending(req, state).await? else {
         return Ok(start_again(req, state));
     };
-    let Some(user) = state
-        .store
-        .user_by_username(&pending.username)
-        .await?
-        .filter(|u| !u.disabled)
-    else {
-        state.store.delete_pending_login(&pending.id).await?;
+    let Some(user) = pending_user(state, &pending).await? else {
         return Ok(start_again(req, state));
     };
     let client = client_info(req, state);
@@ -273,28 +359,133 @@ pub async fn code_post(
         }
     };
     // Of two racing second steps with one pending login, one wins.
-    if !state.store.delete_pending_login(&pending.id).await? {
-        return Ok(start_again(req, state));
-    }
-    let (cookie, _) = crate::http::identity::log_in(
+    let Some((cookie, target)) = complete_second_step(
         state,
         req,
-        &user.username,
-        pending.remember,
+        &user,
+        &pending,
         vec![factors::PASSWORD.to_owned(), factor.to_owned()],
     )
-    .await?;
-    tracing::info!(event = "login_second_factor", user = %user.username, factor, address = client.address());
-    let target = if state.config.lacks_verified_email(&user) {
-        super::email::PATH.to_owned()
-    } else {
-        pending.next.unwrap_or_else(|| super::profile_path(&user))
+    .await?
+    else {
+        return Ok(start_again(req, state));
     };
     let resp = super::with_cookie(super::redirect_after_form(req, &target), &cookie);
     Ok(super::with_cookie(
         resp,
         &pending_cookie(&state.config, None),
     ))
+}
+
+#[derive(Deserialize)]
+struct Assertion {
+    ceremony: String,
+    credential: PublicKeyCredential,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[handler]
+pub async fn passkey_second_begin(
+    req: &Request,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let Some(pending) = pending(req, state).await? else {
+        return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
+    };
+    Ok(passkeys::begun(
+        core_passkeys::begin_second_factor(state, &pending).await?,
+    ))
+}
+
+#[handler]
+pub async fn passkey_second_finish(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let input: Assertion = match passkeys::read_json(req, body).await {
+        Ok(input) => input,
+        Err(resp) => return Ok(resp),
+    };
+    let Some(pending) = pending(req, state).await? else {
+        return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
+    };
+    let Some(user) = pending_user(state, &pending).await? else {
+        return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
+    };
+    let client = client_info(req, state);
+    let outcome = core_passkeys::finish_second_factor(
+        state,
+        &client,
+        &user,
+        &pending,
+        &input.ceremony,
+        &input.credential,
+    )
+    .await?;
+    match outcome {
+        CodeOutcome::Accepted { .. } => {}
+        CodeOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
+        CodeOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
+    }
+    let Some((cookie, target)) = complete_second_step(
+        state,
+        req,
+        &user,
+        &pending,
+        vec![factors::PASSWORD.to_owned(), PASSKEY.to_owned()],
+    )
+    .await?
+    else {
+        return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
+    };
+    let resp = super::with_cookie(passkeys::go_to(&target), &cookie);
+    Ok(super::with_cookie(
+        resp,
+        &pending_cookie(&state.config, None),
+    ))
+}
+
+#[handler]
+pub async fn passkey_begin(Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    Ok(passkeys::begun(
+        core_passkeys::begin_passwordless(state).await?,
+    ))
+}
+
+#[handler]
+pub async fn passkey_finish(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let input: Assertion = match passkeys::read_json(req, body).await {
+        Ok(input) => input,
+        Err(resp) => return Ok(resp),
+    };
+    let client = client_info(req, state);
+    let user = match core_passkeys::finish_passwordless(
+        state,
+        &client,
+        &input.ceremony,
+        &input.credential,
+    )
+    .await?
+    {
+        PasswordlessOutcome::LoggedIn(user) => user,
+        PasswordlessOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
+        PasswordlessOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
+    };
+    let (cookie, _) =
+        crate::http::identity::log_in(state, req, &user.username, false, vec![PASSKEY.to_owned()])
+            .await?;
+    let next = input
+        .next
+        .as_deref()
+        .and_then(|n| crate::core::next::safe_next(n, &state.config));
+    let target = landing(state, &user, next);
+    Ok(super::with_cookie(passkeys::go_to(&target), &cookie))
 }
 
 /// The form again after a refused CSRF check, with the input kept (not the

@@ -8,6 +8,7 @@ pub mod error;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod passkeys;
 pub mod password;
 pub mod reset;
 pub mod security;
@@ -44,6 +45,14 @@ const HTMX: Precompressed = Precompressed {
     gzip: include_bytes!(concat!(env!("OUT_DIR"), "/htmx.min.js.gz")),
     content_type: "text/javascript; charset=utf-8",
 };
+/// Our passkey script ([`passkeys`]); its path carries the version.
+pub const PASSKEY_JS_PATH: &str = concat!("/assets/", env!("CARGO_PKG_VERSION"), "/passkey.js");
+const PASSKEY_JS: Precompressed = Precompressed {
+    plain: Some(include_bytes!("../../assets/passkey.js")),
+    brotli: Some(include_bytes!(concat!(env!("OUT_DIR"), "/passkey.js.br"))),
+    gzip: include_bytes!(concat!(env!("OUT_DIR"), "/passkey.js.gz")),
+    content_type: "text/javascript; charset=utf-8",
+};
 /// htmx without eval (the CSP forbids it) or injected styles, and swapping every
 /// answer: the server decides what to swap where (`HX-Retarget`, `HX-Reswap`),
 /// errors included, so a 422 form or a 429 alert appears in place.
@@ -73,6 +82,7 @@ pub fn layout(title: &str, visitor: Option<Visitor<'_>>, csrf: &str, content: Ma
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 link rel="stylesheet" href=(STYLE_PATH);
                 script src=(HTMX_PATH) defer {}
+                script src=(PASSKEY_JS_PATH) defer {}
             }
             body hx-headers=[csrf_headers(csrf)] {
                 header.site {
@@ -323,6 +333,11 @@ pub fn form_alert(message: Option<&str>) -> Markup {
 #[handler]
 pub fn htmx(req: &Request) -> Response {
     HTMX.answer(req)
+}
+
+#[handler]
+pub fn passkey_js(req: &Request) -> Response {
+    PASSKEY_JS.answer(req)
 }
 
 /// The embedded stylesheet, precompressed, cached for a year: its path changes with

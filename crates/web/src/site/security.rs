@@ -1,20 +1,25 @@
-//! `/account/security`: the user's second factor. Setting up an authenticator app
+//! `/account/security`: the user's second factors. Setting up an authenticator app
 //! shows its QR code (SVG drawn on the server: no script, no third party) and the
 //! secret in text; it counts only once a code from the app confirms it, and then
 //! ten recovery codes are shown, once. Turning it off asks for the password. Plain
-//! forms throughout: with JavaScript off they post and render the next page.
+//! forms throughout: with JavaScript off they post and render the next page. Passkeys
+//! (listed, named, removed with the password) are added through the script
+//! ([`super::passkeys`]), which is the only way a browser makes one.
 
 use maud::{Markup, PreEscaped, html};
 use poem::http::StatusCode;
-use poem::web::Data;
+use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
+use serde::Deserialize;
+use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::error::{WebError, require_login};
 use super::user::date;
-use super::{CsrfField, SubmitButton, form_alert};
-use crate::core::Authenticated;
+use super::{CsrfField, SubmitButton, form_alert, passkeys};
 use crate::core::accounts::{LoginOutcome, check_login, retry_in};
 use crate::core::factors::{self, CodeOutcome, TotpSetup};
+use crate::core::passkeys::{self as core_passkeys, PASSKEY};
+use crate::core::{Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::http::form::read_form;
 use crate::http::identity::client_info;
@@ -61,6 +66,7 @@ fn setup_view(setup: &TotpSetup, csrf: &str, alert: Option<&str>) -> Markup {
 async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result<Markup, WebError> {
     let csrf = crate::http::csrf::token(req);
     let totp = state.store.totp(&me.user.username).await?;
+    let passkeys = state.store.passkeys(&me.user.username).await?;
     Ok(html! {
         h2 { "Authenticator app" }
         @match totp.filter(|t| t.confirmed) {
@@ -81,7 +87,7 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                 }
             }
             None => {
-                @if state.config.requires_mfa(&me.user) {
+                @if state.config.requires_mfa(&me.user) && passkeys.is_empty() {
                     p.error.alert role="alert" #mfa-required {
                         "Your account must use a second factor: the apps behind this gate "
                         "let you in once you have set one up and logged in with its code."
@@ -94,6 +100,7 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                 }
             }
         }
+        (passkeys::passkeys_view(state, csrf, &passkeys))
         h2 { "This session" }
         p #session-factors {
             "Logged in with: " (me.factors().join(", "))
@@ -190,6 +197,33 @@ async fn setup_again(
     Ok(page(req, status, setup_view(&setup, csrf, Some(alert))))
 }
 
+/// Checks the password that turning a factor off asks for (counted like a login):
+/// the client, or the overview again saying why not.
+async fn password_confirmed(
+    req: &Request,
+    body: Body,
+    state: &AppState,
+    me: &Authenticated,
+) -> Result<Result<ClientInfo, Response>, WebError> {
+    let form = read_form(req, body, &["password"]).await?;
+    let password = form.required("password")?;
+    let client = client_info(req, state);
+    match check_login(state, &client, me.user.email.as_str(), password).await? {
+        LoginOutcome::Valid(user) if user.username == me.user.username => Ok(Ok(client)),
+        LoginOutcome::Throttled { wait } => {
+            let alert = format!("Too many wrong passwords. {}", retry_in(wait));
+            let resp = refused(req, state, me, &alert, StatusCode::TOO_MANY_REQUESTS).await?;
+            Ok(Err(super::with_retry_after(resp, wait)))
+        }
+        _ => {
+            let alert = "That password is not right.";
+            Ok(Err(
+                refused(req, state, me, alert, StatusCode::FORBIDDEN).await?
+            ))
+        }
+    }
+}
+
 /// Turns the second factor off, after the password (checked like a login).
 #[handler]
 pub async fn remove(
@@ -198,21 +232,10 @@ pub async fn remove(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
-    let form = read_form(req, body, &["password"]).await?;
-    let password = form.required("password")?;
-    let client = client_info(req, state);
-    match check_login(state, &client, me.user.email.as_str(), password).await? {
-        LoginOutcome::Valid(user) if user.username == me.user.username => {}
-        LoginOutcome::Throttled { wait } => {
-            let alert = format!("Too many wrong passwords. {}", retry_in(wait));
-            let resp = refused(req, state, me, &alert, StatusCode::TOO_MANY_REQUESTS).await?;
-            return Ok(super::with_retry_after(resp, wait));
-        }
-        _ => {
-            let alert = "That password is not right.";
-            return refused(req, state, me, alert, StatusCode::FORBIDDEN).await;
-        }
-    }
+    let client = match password_confirmed(req, body, state, me).await? {
+        Ok(client) => client,
+        Err(resp) => return Ok(resp),
+    };
     factors::remove_totp(
         &state.store,
         &me.user.username,
@@ -224,7 +247,7 @@ pub async fn remove(
 }
 
 /// The overview again, with `alert` above it.
-async fn refused(
+pub async fn refused(
     req: &Request,
     state: &AppState,
     me: &Authenticated,
@@ -237,4 +260,88 @@ async fn refused(
         status,
         html! { (form_alert(Some(alert))) (content) },
     ))
+}
+
+#[handler]
+pub async fn passkey_begin(
+    req: &Request,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let Ok(me) = require_login(req) else {
+        return Ok(passkeys::not_logged_in());
+    };
+    Ok(passkeys::begun(
+        core_passkeys::begin_registration(state, &me.user).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    ceremony: String,
+    credential: RegisterPublicKeyCredential,
+    #[serde(default)]
+    name: String,
+}
+
+#[handler]
+pub async fn passkey_finish(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let Ok(me) = require_login(req) else {
+        return Ok(passkeys::not_logged_in());
+    };
+    let input: Registration = match passkeys::read_json(req, body).await {
+        Ok(input) => input,
+        Err(resp) => return Ok(resp),
+    };
+    let client = client_info(req, state);
+    match core_passkeys::finish_registration(
+        state,
+        &client,
+        &me.user,
+        &input.ceremony,
+        &input.name,
+        &input.credential,
+    )
+    .await?
+    {
+        Ok(_) => {}
+        Err(why) => return Ok(passkeys::refusal(&why)),
+    }
+    let Some(session) = me.session() else {
+        return Ok(passkeys::go_to(PATH));
+    };
+    // The authenticator just verified its user: this browser's session starts
+    // again as one that used a passkey (a new token, as at any login), as an
+    // authenticator app's first code does — what a group that must use a second
+    // factor waits for.
+    let mut used = me.factors().to_vec();
+    if !used.iter().any(|f| f == PASSKEY) {
+        used.push(PASSKEY.to_owned());
+    }
+    let (cookie, _) =
+        crate::http::identity::log_in(state, req, &me.user.username, session.remember, used)
+            .await?;
+    Ok(super::with_cookie(passkeys::go_to(PATH), &cookie))
+}
+
+/// Removes one of the user's passkeys, after their password (checked like a login).
+#[handler]
+pub async fn passkey_remove(
+    req: &Request,
+    Path(key): Path<String>,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Result<Response, WebError> {
+    let me = require_login(req)?;
+    let client = match password_confirmed(req, body, state, me).await? {
+        Ok(client) => client,
+        Err(resp) => return Ok(resp),
+    };
+    if !core_passkeys::remove(state, &client, &me.user.username, &key).await? {
+        return Err(WebError::NotFound);
+    }
+    Ok(super::see_other(PATH))
 }
