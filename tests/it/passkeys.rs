@@ -299,3 +299,29 @@ async fn passkeys_are_listed_and_removed_with_the_password_only_by_their_owner()
         unnamed.body
     );
 }
+
+#[tokio::test]
+async fn an_api_token_cannot_add_a_passkey() {
+    // A token that could add a passkey would buy a login with no password.
+    let app = spawn_on_localhost().await;
+    let pia = app.logged_in("pia").await;
+    let created = pia
+        .api_same_origin("POST", "/me/tokens", Some(json!({ "name": "ci" })))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret = created.json()["token"].as_str().unwrap().to_owned();
+    let begun = crate::app::http_client()
+        .post(app.url("/account/security/passkeys/begin"))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(begun.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = serde_json::from_str(&begun.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("API token"),
+        "{body}"
+    );
+}

@@ -26,6 +26,9 @@ pub enum StorageError {
     /// The outbox holds [`crate::mail::OUTBOX_LIMIT`] messages already.
     #[error("the outbox is full: too much mail is waiting to be sent")]
     OutboxFull,
+    /// As many passkey ceremonies are under way as the store keeps.
+    #[error("too many passkey ceremonies are under way")]
+    CeremoniesFull,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -231,27 +231,44 @@ impl Store {
     }
 
     /// Keeps a ceremony's state for `lifetime` seconds; the id to hand the browser.
+    /// Anyone may start a passwordless login, so at most `limit` ceremonies live at
+    /// once ([`StorageError::CeremoniesFull`] past that, decided in the creating
+    /// transaction): a flood cannot grow the store without bound.
     pub async fn put_challenge(
         &self,
         challenge: &Challenge,
         lifetime: i64,
+        limit: usize,
     ) -> Result<String, StorageError> {
         let id = format!("wc_{}", random_hex());
-        retry_conflicts!(
+        let now = crate::now();
+        let result = retry_conflicts!(
             self.db
                 .query(
-                    "CREATE $id SET kind = $kind, user = $user, pending = $pending, \
-                     state = $state, extra = $extra, expires_at = $expires_at RETURN NONE",
+                    "BEGIN TRANSACTION; \
+                     IF count((SELECT id FROM passkey_challenge WHERE expires_at > $now \
+                         LIMIT $limit)) >= $limit { THROW 'ceremonies_full' }; \
+                     CREATE $id SET kind = $kind, user = $user, pending = $pending, \
+                     state = $state, extra = $extra, expires_at = $expires_at RETURN NONE; \
+                     COMMIT TRANSACTION;",
                 )
+                .bind(("now", now))
+                .bind(("limit", limit as i64))
                 .bind(("id", challenge_id(&id)))
                 .bind(("kind", challenge.ceremony.as_str()))
                 .bind(("user", challenge.username.as_ref().map(user_id)))
                 .bind(("pending", challenge.pending.clone()))
                 .bind(("state", challenge.state.clone()))
                 .bind(("extra", challenge.extra.clone()))
-                .bind(("expires_at", crate::now().saturating_add(lifetime)))
-        )?;
-        Ok(id)
+                .bind(("expires_at", now.saturating_add(lifetime)))
+        );
+        match result {
+            Ok(_) => Ok(id),
+            Err(StorageError::Database(e)) if e.to_string().contains("ceremonies_full") => {
+                Err(StorageError::CeremoniesFull)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Takes the ceremony `id` names, once: gone afterwards whatever its outcome.
@@ -363,7 +380,7 @@ mod tests {
             state: "{}".into(),
             extra: Some("handle".into()),
         };
-        let id = store.put_challenge(&challenge, 300).await.unwrap();
+        let id = store.put_challenge(&challenge, 300, 10).await.unwrap();
         assert!(parse_challenge_id(&id).is_some());
         assert_eq!(
             store
@@ -373,7 +390,7 @@ mod tests {
             None,
             "another ceremony's, and used up by the try"
         );
-        let id = store.put_challenge(&challenge, 300).await.unwrap();
+        let id = store.put_challenge(&challenge, 300, 10).await.unwrap();
         assert_eq!(
             store.take_challenge(&id, Ceremony::Register).await.unwrap(),
             Some(challenge.clone())
@@ -382,7 +399,7 @@ mod tests {
             store.take_challenge(&id, Ceremony::Register).await.unwrap(),
             None
         );
-        let expired = store.put_challenge(&challenge, 0).await.unwrap();
+        let expired = store.put_challenge(&challenge, 0, 10).await.unwrap();
         assert_eq!(
             store
                 .take_challenge(&expired, Ceremony::Register)
@@ -390,5 +407,30 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn live_ceremonies_are_bounded_and_expired_ones_do_not_count() {
+        let store = Store::memory().await.unwrap();
+        let challenge = Challenge {
+            ceremony: Ceremony::Passwordless,
+            username: None,
+            pending: None,
+            state: "{}".into(),
+            extra: None,
+        };
+        store.put_challenge(&challenge, 0, 2).await.unwrap();
+        let first = store.put_challenge(&challenge, 300, 2).await.unwrap();
+        store.put_challenge(&challenge, 300, 2).await.unwrap();
+        assert!(matches!(
+            store.put_challenge(&challenge, 300, 2).await,
+            Err(StorageError::CeremoniesFull)
+        ));
+        // One taken: room for one more.
+        store
+            .take_challenge(&first, Ceremony::Passwordless)
+            .await
+            .unwrap();
+        store.put_challenge(&challenge, 300, 2).await.unwrap();
     }
 }

@@ -57,6 +57,7 @@ DEFINE FIELD IF NOT EXISTS pending ON passkey_challenge TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS state ON passkey_challenge TYPE string;
 DEFINE FIELD IF NOT EXISTS extra ON passkey_challenge TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS expires_at ON passkey_challenge TYPE int;
+DEFINE INDEX IF NOT EXISTS passkey_challenge_expiry ON passkey_challenge FIELDS expires_at;
 
 DEFINE TABLE IF NOT EXISTS pending_login SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS user ON pending_login TYPE record<user>;

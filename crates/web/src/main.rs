@@ -320,6 +320,19 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("groups\t[{}]", group_list(&user.groups));
             println!("disabled\t{}", user.disabled);
             println!("created\t{}", user.created_at);
+            let factors = web::core::factors::second_factors(&store, &user.username).await?;
+            println!("totp\t{}", factors.totp);
+            for passkey in store.passkeys(&user.username).await? {
+                println!(
+                    "passkey\t{}\t{}\tadded {}\tlast used {}",
+                    &passkey.id[..16],
+                    passkey.name,
+                    passkey.created_at,
+                    passkey
+                        .last_used_at
+                        .map_or("never".to_owned(), |t| t.to_string())
+                );
+            }
             for session in &access.sessions {
                 println!(
                     "session\t{}\t{}\t{}\tlast seen {}",
@@ -369,7 +382,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("there is no user {username}"))?;
             println!(
-                "second factor of {username} removed; {} session(s) ended, {} API token(s) revoked",
+                "second factors of {username} removed (authenticator app, recovery codes, passkeys); {} session(s) ended, {} API token(s) revoked",
                 ended.sessions, ended.tokens
             );
         }

@@ -243,9 +243,9 @@ impl AdminApi {
 
     /// Reset a user's second factors
     ///
-    /// For a lost authenticator: their second factor and recovery codes are
-    /// removed and every session and API token of theirs ends; they log in with
-    /// the password alone and may set one up again.
+    /// For a lost authenticator: their authenticator app, recovery codes and
+    /// passkeys are removed and every session and API token of theirs ends; they
+    /// log in with the password alone and may set a second factor up again.
     #[oai(
         path = "/admin/users/:username/factors",
         method = "delete",

@@ -48,6 +48,8 @@ pub enum PasskeyRefusal {
     NotAccepted,
     /// The credential is registered already, or the user has the most allowed.
     NotAdded,
+    /// Too many ceremonies are under way: try again in a minute.
+    Busy,
 }
 
 impl PasskeyRefusal {
@@ -58,6 +60,9 @@ impl PasskeyRefusal {
             Self::Expired => "That took too long, or was started elsewhere. Try again.".to_owned(),
             Self::BadName(why) => why.clone(),
             Self::NotAccepted => "That passkey was not accepted.".to_owned(),
+            Self::Busy => {
+                "Too many passkey logins are under way. Try again in a minute.".to_owned()
+            }
             Self::NotAdded => format!(
                 "That passkey is registered already, or you have {} passkeys (the most allowed).",
                 storage::passkeys::MAX_PASSKEYS
@@ -73,12 +78,30 @@ fn webauthn(services: &Services) -> Result<&Webauthn, PasskeyRefusal> {
         .map_err(|why| PasskeyRefusal::Unavailable(why.clone()))
 }
 
-/// Keeps a ceremony for [`CEREMONY_LIFETIME`]; the id the browser gets.
-async fn keep(services: &Services, challenge: &Challenge) -> Result<String, CoreError> {
-    Ok(services
+/// Ceremonies under way at once, across every user and visitor.
+pub const MAX_LIVE_CEREMONIES: usize = 10_000;
+
+/// Keeps a ceremony for [`CEREMONY_LIFETIME`]; the id the browser gets, or
+/// [`PasskeyRefusal::Busy`] while too many are under way.
+async fn keep(
+    services: &Services,
+    challenge: &Challenge,
+) -> Result<Result<String, PasskeyRefusal>, CoreError> {
+    match services
         .store
-        .put_challenge(challenge, CEREMONY_LIFETIME)
-        .await?)
+        .put_challenge(challenge, CEREMONY_LIFETIME, MAX_LIVE_CEREMONIES)
+        .await
+    {
+        Ok(id) => Ok(Ok(id)),
+        Err(storage::StorageError::CeremoniesFull) => {
+            tracing::warn!(
+                event = "passkey_ceremonies_full",
+                limit = MAX_LIVE_CEREMONIES
+            );
+            Ok(Err(PasskeyRefusal::Busy))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CoreError> {
@@ -146,7 +169,7 @@ pub async fn begin_registration(
         state: to_json::<PasskeyRegistration>(&state)?,
         extra: Some(handle.to_string()),
     };
-    Ok(Ok((options, keep(services, &challenge).await?)))
+    Ok(keep(services, &challenge).await?.map(|id| (options, id)))
 }
 
 /// Verifies the browser's new credential and keeps it under `name`.
@@ -253,7 +276,7 @@ pub async fn begin_second_factor(
         state: to_json::<PasskeyAuthentication>(&state)?,
         extra: None,
     };
-    Ok(Ok((options, keep(services, &challenge).await?)))
+    Ok(keep(services, &challenge).await?.map(|id| (options, id)))
 }
 
 /// Checks the second step of `pending`'s login with a passkey of `user`'s.
@@ -328,7 +351,7 @@ pub async fn begin_passwordless(
         state: to_json::<DiscoverableAuthentication>(&state)?,
         extra: None,
     };
-    Ok(Ok((options, keep(services, &challenge).await?)))
+    Ok(keep(services, &challenge).await?.map(|id| (options, id)))
 }
 
 /// The outcome of a login with a passkey alone.

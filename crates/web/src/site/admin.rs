@@ -156,7 +156,7 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
                     hx-disabled-elt="find button" {
                     (CsrfField(csrf))
                     input type="hidden" name="back" value=(back);
-                    button.link type="submit" title="For a lost authenticator app: removes the second factor and ends every session" { "Reset 2FA" }
+                    button.link type="submit" title="For a lost phone or key: removes the authenticator app, recovery codes and passkeys and ends every session" { "Reset 2FA" }
                 }
                 @if admin.sends_mail() {
                     " · "
@@ -435,7 +435,7 @@ async fn change_row(
         RowChange::ResetFactors => {
             let ended = admin.reset_factors(&username).await?;
             let ended = ended.ok_or(WebError::NotFound)?;
-            Some(format!("second factor reset; {}", ended_note(ended)))
+            Some(format!("second factors reset; {}", ended_note(ended)))
         }
         RowChange::MailReset => match admin.start_reset(&username).await? {
             Some(true) => Some("reset link queued".to_owned()),

@@ -18,6 +18,9 @@ use serde_json::json;
 use super::user::date;
 use super::{CsrfField, SubmitButton};
 use crate::core::accounts::retry_in;
+use storage::Session;
+
+use crate::core::Authenticated;
 use crate::core::passkeys::PasskeyRefusal;
 use crate::http::AppState;
 
@@ -109,12 +112,17 @@ pub fn error(status: StatusCode, message: &str) -> Response {
 }
 
 pub fn refusal(refusal: &PasskeyRefusal) -> Response {
+    if *refusal == PasskeyRefusal::Busy {
+        let resp = error(StatusCode::SERVICE_UNAVAILABLE, &refusal.message());
+        return super::with_retry_after(resp, 60);
+    }
     let status = match refusal {
         PasskeyRefusal::Unavailable(_) => StatusCode::NOT_FOUND,
         PasskeyRefusal::Expired => StatusCode::GONE,
         PasskeyRefusal::BadName(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PasskeyRefusal::NotAccepted => StatusCode::UNAUTHORIZED,
         PasskeyRefusal::NotAdded => StatusCode::CONFLICT,
+        PasskeyRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, &refusal.message())
 }
@@ -165,6 +173,34 @@ pub fn begun<T: Serialize>(started: Result<(T, String), PasskeyRefusal>) -> Resp
         ),
         Err(why) => refusal(&why),
     }
+}
+
+/// Why a request is not from a logged-in browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotABrowser {
+    LoggedOut,
+    /// Authenticated by an API token.
+    Token,
+}
+
+impl NotABrowser {
+    pub fn answer(self) -> Response {
+        match self {
+            Self::LoggedOut => not_logged_in(),
+            Self::Token => error(
+                StatusCode::FORBIDDEN,
+                "A passkey is added from a login on the site, not with an API token.",
+            ),
+        }
+    }
+}
+
+/// The user of a browser's session: a passkey is added from a login on the site,
+/// never with an API token (one would otherwise buy a login with no password).
+pub fn logged_in_browser(req: &Request) -> Result<(&Authenticated, &Session), NotABrowser> {
+    let me = crate::http::identity::current(req).ok_or(NotABrowser::LoggedOut)?;
+    let session = me.session().ok_or(NotABrowser::Token)?;
+    Ok((me, session))
 }
 
 pub fn not_logged_in() -> Response {

@@ -90,7 +90,8 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                 @if state.config.requires_mfa(&me.user) && passkeys.is_empty() {
                     p.error.alert role="alert" #mfa-required {
                         "Your account must use a second factor: the apps behind this gate "
-                        "let you in once you have set one up and logged in with its code."
+                        "let you in once you have set one up — an authenticator app, "
+                        "confirmed with a code, or a passkey."
                     }
                 }
                 p #totp-status { "Off. A second factor keeps your account safe even if your password leaks." }
@@ -267,8 +268,9 @@ pub async fn passkey_begin(
     req: &Request,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let Ok(me) = require_login(req) else {
-        return Ok(passkeys::not_logged_in());
+    let (me, _) = match passkeys::logged_in_browser(req) {
+        Ok(browser) => browser,
+        Err(why) => return Ok(why.answer()),
     };
     Ok(passkeys::begun(
         core_passkeys::begin_registration(state, &me.user).await?,
@@ -289,8 +291,9 @@ pub async fn passkey_finish(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let Ok(me) = require_login(req) else {
-        return Ok(passkeys::not_logged_in());
+    let (me, session) = match passkeys::logged_in_browser(req) {
+        Ok(browser) => browser,
+        Err(why) => return Ok(why.answer()),
     };
     let input: Registration = match passkeys::read_json(req, body).await {
         Ok(input) => input,
@@ -310,9 +313,6 @@ pub async fn passkey_finish(
         Ok(_) => {}
         Err(why) => return Ok(passkeys::refusal(&why)),
     }
-    let Some(session) = me.session() else {
-        return Ok(passkeys::go_to(PATH));
-    };
     // The authenticator just verified its user: this browser's session starts
     // again as one that used a passkey (a new token, as at any login), as an
     // authenticator app's first code does — what a group that must use a second
