@@ -116,7 +116,7 @@
     var alert = root.querySelector("[data-passkey-error]");
     if (alert) {
       alert.textContent = message;
-      alert.hidden = false;
+      alert.hidden = !message;
     }
   }
 

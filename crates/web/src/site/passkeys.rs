@@ -15,12 +15,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::user::date;
-use super::{CsrfField, SubmitButton};
-use crate::core::accounts::retry_in;
 use storage::Session;
 
+use super::user::date;
+use super::{CsrfField, SubmitButton};
 use crate::core::Authenticated;
+use crate::core::accounts::retry_in;
 use crate::core::passkeys::PasskeyRefusal;
 use crate::http::AppState;
 
@@ -49,6 +49,9 @@ pub fn passkey_button(url: &str, id: &str, label: &str, next: Option<&str>) -> M
     }
 }
 
+/// The security page's passkey section: the list, each with its removal form
+/// (the password), and the form the script runs to add one — or why passkeys are
+/// off here.
 pub fn passkeys_view(state: &AppState, csrf: &str, passkeys: &[storage::StoredPasskey]) -> Markup {
     html! {
         h2 { "Passkeys" }
@@ -107,15 +110,13 @@ pub fn answer(status: StatusCode, value: &serde_json::Value) -> Response {
         .body(value.to_string())
 }
 
+/// A refusal the script shows as it is.
 pub fn error(status: StatusCode, message: &str) -> Response {
     answer(status, &json!({ "error": message }))
 }
 
+/// A ceremony refused, with the status that says why.
 pub fn refusal(refusal: &PasskeyRefusal) -> Response {
-    if *refusal == PasskeyRefusal::Busy {
-        let resp = error(StatusCode::SERVICE_UNAVAILABLE, &refusal.message());
-        return super::with_retry_after(resp, 60);
-    }
     let status = match refusal {
         PasskeyRefusal::Unavailable(_) => StatusCode::NOT_FOUND,
         PasskeyRefusal::Expired => StatusCode::GONE,
@@ -124,14 +125,21 @@ pub fn refusal(refusal: &PasskeyRefusal) -> Response {
         PasskeyRefusal::NotAdded => StatusCode::CONFLICT,
         PasskeyRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
     };
-    error(status, &refusal.message())
+    let resp = error(status, &refusal.message());
+    if *refusal == PasskeyRefusal::Busy {
+        super::with_retry_after(resp, 60)
+    } else {
+        resp
+    }
 }
 
+/// Too many failures from this account or address.
 pub fn throttled(wait: i64) -> Response {
     let message = format!("Too many failed attempts. {}", retry_in(wait));
     super::with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, &message), wait)
 }
 
+/// Done: where the script sends the browser.
 pub fn go_to(location: &str) -> Response {
     answer(StatusCode::OK, &json!({ "location": location }))
 }
