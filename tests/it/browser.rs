@@ -954,8 +954,17 @@ async fn a_passkey_is_registered_then_logs_in_as_a_second_factor_and_alone_then_
             )
             .await
             .unwrap();
+        // "Remember me" on the login form goes along.
+        click(&client, "#login-form input[name=remember]").await;
         click(&client, "#passkey-login button[type=submit]").await;
         wait_for_path(&client, "/user/pia").await;
+        let sessions = app.store.sessions_of(&pia).await.unwrap();
+        assert_eq!(
+            sessions.len(),
+            1,
+            "the one just started (the last one was logged out)"
+        );
+        assert!(sessions[0].remember, "remember me");
         client.goto(&site("/account/security")).await.unwrap();
         wait_for_text(&client, "#session-factors", "Logged in with: passkey").await;
         // A passkey verifies its user: the gate counts it as a second factor.

@@ -153,10 +153,18 @@
     });
   }
 
+  // The fields that go along: the root's own, and those of the form named by
+  // `data-passkey-also` (the login form's "Remember me").
   function fieldValues(root) {
     var values = {};
-    root.querySelectorAll("input[data-passkey-field]").forEach(function (input) {
-      values[input.name] = input.type === "checkbox" ? input.checked : input.value;
+    var also = document.getElementById(root.getAttribute("data-passkey-also") || "");
+    [root, also].forEach(function (scope) {
+      if (!scope) {
+        return;
+      }
+      scope.querySelectorAll("input[data-passkey-field]").forEach(function (input) {
+        values[input.name] = input.type === "checkbox" ? input.checked : input.value;
+      });
     });
     return values;
   }

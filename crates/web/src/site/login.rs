@@ -52,7 +52,8 @@ pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) ->
                      autocomplete: "current-password", required: true,
                      error: errors.get("password"), validate: None })
             label.checkbox {
-                input type="checkbox" name="remember" value="on" checked[input.remember];
+                input type="checkbox" name="remember" value="on" checked[input.remember]
+                    data-passkey-field;
                 "Remember me"
             }
             (super::SubmitButton("Log in"))
@@ -98,7 +99,7 @@ pub fn get(
         @if state.passkeys.is_ok() {
             (passkeys::passkey_button(
                 passkeys::PASSWORDLESS_PATH, "passkey-login", "Sign in with a passkey",
-                next.as_deref()))
+                next.as_deref(), Some("login-form")))
         }
     };
     page(req, StatusCode::OK, content)
@@ -199,7 +200,7 @@ fn second_step(csrf: &str, has: &factors::SecondFactors, alert: Option<&str>) ->
     html! {
         @if has.passkeys > 0 {
             (passkeys::passkey_button(
-                passkeys::SECOND_FACTOR_PATH, "passkey-second", "Use a passkey", None))
+                passkeys::SECOND_FACTOR_PATH, "passkey-second", "Use a passkey", None, None))
             @if !has.totp {
                 noscript {
                     p.error.alert role="alert" #passkey-needs-script {
@@ -383,6 +384,9 @@ struct Assertion {
     credential: PublicKeyCredential,
     #[serde(default)]
     next: Option<String>,
+    /// "Remember me", from the login form (a passkey login alone).
+    #[serde(default)]
+    remember: bool,
 }
 
 #[handler]
@@ -477,9 +481,14 @@ pub async fn passkey_finish(
         PasswordlessOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
         PasswordlessOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
     };
-    let (cookie, _) =
-        crate::http::identity::log_in(state, req, &user.username, false, vec![PASSKEY.to_owned()])
-            .await?;
+    let (cookie, _) = crate::http::identity::log_in(
+        state,
+        req,
+        &user.username,
+        input.remember,
+        vec![PASSKEY.to_owned()],
+    )
+    .await?;
     let next = input
         .next
         .as_deref()

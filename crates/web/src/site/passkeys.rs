@@ -35,11 +35,18 @@ pub const PASSWORDLESS_PATH: &str = "/login/passkey";
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
 /// A button that runs a passkey login (`url`: its ceremony's path), shown by the
-/// script when the browser has WebAuthn; `next` goes along.
-pub fn passkey_button(url: &str, id: &str, label: &str, next: Option<&str>) -> Markup {
+/// script when the browser has WebAuthn; `next` goes along, and the marked fields
+/// of the form whose id is `also`.
+pub fn passkey_button(
+    url: &str,
+    id: &str,
+    label: &str,
+    next: Option<&str>,
+    also: Option<&str>,
+) -> Markup {
     html! {
-        form.passkey #(id) data-passkey="login" data-passkey-url=(url) method="post"
-            action=(url) hidden {
+        form.passkey #(id) data-passkey="login" data-passkey-url=(url)
+            data-passkey-also=[also] method="post" action=(url) hidden {
             @if let Some(next) = next {
                 input type="hidden" name="next" value=(next) data-passkey-field;
             }
