@@ -1,7 +1,9 @@
 //! `GET /login` shows the form; `POST /login` checks the password and starts a
 //! session, then sends the user to a safe `next` or their profile. For an account
 //! with a second factor the password leads to `/login/code` instead, holding a
-//! pending login (not a session) until a code is given.
+//! pending login (not a session) until a code or a passkey is given. The two
+//! passkey logins — the second step, and a passkey alone from the login page —
+//! are here too, as the JSON requests `assets/passkey.js` makes.
 
 use domain::User;
 use maud::{Markup, html};
