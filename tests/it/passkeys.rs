@@ -239,7 +239,17 @@ async fn a_password_for_a_passkey_account_opens_nothing_and_the_api_says_why() {
 #[tokio::test]
 async fn passkeys_are_listed_and_removed_with_the_password_only_by_their_owner() {
     let app = spawn_on_localhost().await;
-    let pia = app.logged_in("pia").await;
+    // Pia logs in with her authenticator app: a session that may change factors.
+    crate::admin::add_user(&app, "pia", "").await;
+    let secret = crate::factors::enrol_in_store(&app, "pia").await;
+    let pia = app.browser();
+    pia.get("/login").await;
+    pia.login(&email_of("pia"), PASSWORD)
+        .await
+        .assert_redirect_to("/login/code");
+    pia.post_form("/login/code", &[("code", &crate::factors::code_now(&secret))])
+        .await
+        .assert_redirect_to("/user/pia");
     let bob = app.logged_in("bob").await;
     let laptop = passkey_in_store(&app, "pia", "laptop <b>").await;
     let page = pia.get("/account/security").await;
@@ -324,4 +334,48 @@ async fn an_api_token_cannot_add_a_passkey() {
         body["error"].as_str().unwrap().contains("API token"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_session_without_the_second_factor_cannot_change_the_factors() {
+    // A session that used only the password — one opened before the user set up
+    // a second factor — must not add a factor of its own (and be upgraded by it)
+    // nor remove the user's: with the password alone it would get past them.
+    let app = spawn_on_localhost().await;
+    crate::admin::add_user(&app, "vic", "").await;
+    let stale = crate::admin::log_in(&app, "vic").await;
+    crate::factors::enrol_in_store(&app, "vic").await;
+    let key = passkey_in_store(&app, "vic", "vic's key").await;
+    let begun = post_json(&stale, "/account/security/passkeys/begin", &json!({})).await;
+    assert_eq!(begun.status, StatusCode::FORBIDDEN, "{}", begun.body);
+    assert!(
+        begun.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("second factor")
+    );
+    let remove_key = stale
+        .post_form(
+            &format!("/account/security/passkeys/{key}/remove"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        remove_key.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        remove_key.body
+    );
+    let remove_app = stale
+        .post_form("/account/security/totp/remove", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(
+        remove_app.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        remove_app.body
+    );
+    let vic = domain::Username::parse("vic").unwrap();
+    assert_eq!(app.store.passkeys(&vic).await.unwrap().len(), 1);
+    assert!(app.store.totp(&vic).await.unwrap().is_some());
 }

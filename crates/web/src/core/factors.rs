@@ -259,6 +259,20 @@ impl SecondFactors {
     }
 }
 
+/// What a session that used the password alone is told when it tries to change
+/// the second factors of a user who has one.
+pub const SECOND_FACTOR_NEEDED: &str = "This session was opened with the password alone: log in \
+     again with your second factor to change your second factors.";
+
+/// Whether a login that used `used` may add or remove second factors of a user
+/// who has `has`: a user with none may (that is how the first one is set up), a
+/// user with one only from a login that used one — else a session opened before
+/// the set-up, with the password alone, could add its own factor (and be counted
+/// as having used it) or remove the user's.
+pub fn may_change_factors(has: &SecondFactors, used: &[String]) -> bool {
+    !has.any() || has_second_factor(used)
+}
+
 /// The second factors `username` has.
 pub async fn second_factors(
     store: &Store,

@@ -120,6 +120,9 @@ pub async fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response
 #[handler]
 pub async fn begin(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
     let me = require_login(req)?;
+    if factors_locked(state, me).await? {
+        return second_factor_needed(req, state, me).await;
+    }
     let Some(setup) = factors::begin_totp(state, &me.user).await? else {
         return Ok(super::see_other(PATH));
     };
@@ -134,6 +137,9 @@ pub async fn confirm(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
+    if factors_locked(state, me).await? {
+        return second_factor_needed(req, state, me).await;
+    }
     let form = read_form(req, body, &["code"]).await?;
     let code = form.required("code")?;
     let client = client_info(req, state);
@@ -198,6 +204,29 @@ async fn setup_again(
     Ok(page(req, status, setup_view(&setup, csrf, Some(alert))))
 }
 
+/// Whether this login may not change `me`'s second factors (see
+/// [`factors::may_change_factors`]).
+async fn factors_locked(state: &AppState, me: &Authenticated) -> Result<bool, WebError> {
+    let has = factors::second_factors(&state.store, &me.user.username).await?;
+    Ok(!factors::may_change_factors(&has, me.factors()))
+}
+
+/// The overview again, refused: this login did not use the second factor.
+async fn second_factor_needed(
+    req: &Request,
+    state: &AppState,
+    me: &Authenticated,
+) -> Result<Response, WebError> {
+    refused(
+        req,
+        state,
+        me,
+        factors::SECOND_FACTOR_NEEDED,
+        StatusCode::FORBIDDEN,
+    )
+    .await
+}
+
 /// Checks the password that turning a factor off asks for (counted like a login):
 /// the client, or the overview again saying why not.
 async fn password_confirmed(
@@ -233,6 +262,9 @@ pub async fn remove(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
+    if factors_locked(state, me).await? {
+        return second_factor_needed(req, state, me).await;
+    }
     let client = match password_confirmed(req, body, state, me).await? {
         Ok(client) => client,
         Err(resp) => return Ok(resp),
@@ -272,6 +304,12 @@ pub async fn passkey_begin(
         Ok(browser) => browser,
         Err(why) => return Ok(why.answer()),
     };
+    if factors_locked(state, me).await? {
+        return Ok(passkeys::error(
+            StatusCode::FORBIDDEN,
+            factors::SECOND_FACTOR_NEEDED,
+        ));
+    }
     Ok(passkeys::begun(
         core_passkeys::begin_registration(state, &me.user).await?,
     ))
@@ -295,6 +333,12 @@ pub async fn passkey_finish(
         Ok(browser) => browser,
         Err(why) => return Ok(why.answer()),
     };
+    if factors_locked(state, me).await? {
+        return Ok(passkeys::error(
+            StatusCode::FORBIDDEN,
+            factors::SECOND_FACTOR_NEEDED,
+        ));
+    }
     let input: Registration = match passkeys::read_json(req, body).await {
         Ok(input) => input,
         Err(resp) => return Ok(resp),
@@ -336,6 +380,9 @@ pub async fn passkey_remove(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
+    if factors_locked(state, me).await? {
+        return second_factor_needed(req, state, me).await;
+    }
     let client = match password_confirmed(req, body, state, me).await? {
         Ok(client) => client,
         Err(resp) => return Ok(resp),
