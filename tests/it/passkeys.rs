@@ -247,9 +247,12 @@ async fn passkeys_are_listed_and_removed_with_the_password_only_by_their_owner()
     pia.login(&email_of("pia"), PASSWORD)
         .await
         .assert_redirect_to("/login/code");
-    pia.post_form("/login/code", &[("code", &crate::factors::code_now(&secret))])
-        .await
-        .assert_redirect_to("/user/pia");
+    pia.post_form(
+        "/login/code",
+        &[("code", &crate::factors::code_now(&secret))],
+    )
+    .await
+    .assert_redirect_to("/user/pia");
     let bob = app.logged_in("bob").await;
     let laptop = passkey_in_store(&app, "pia", "laptop <b>").await;
     let page = pia.get("/account/security").await;
