@@ -531,8 +531,35 @@ async fn gates_an_app(kind: Kind) {
         assert_eq!(seen["x-auth-factors"], "pwd,otp", "{path}");
     }
 
-    // An API token works through the proxy like a session.
+    // A session a passkey opened — alone, as "Sign in with a passkey" records it
+    // (the ceremony itself runs in Chromium, browser.rs) — passes mfa=1 too, and
+    // the app is told which factor.
     let alice = domain::Username::parse("alice").unwrap();
+    let (by_passkey, _) = setup
+        .gatehouse
+        .store
+        .create_session(
+            &alice,
+            storage::NewSession {
+                lifetime: 3600,
+                remember: false,
+                user_agent: None,
+                address: None,
+                factors: vec!["passkey".to_owned()],
+            },
+        )
+        .await
+        .unwrap();
+    let cookie = format!("gatehouse_session={}", by_passkey.expose());
+    let seen = echoed(
+        &stranger
+            .get_with("/vault/secret", &[("cookie", &cookie)])
+            .await,
+    );
+    assert_eq!(seen["x-auth-user"], "alice", "{seen:?}");
+    assert_eq!(seen["x-auth-factors"], "passkey", "{seen:?}");
+
+    // An API token works through the proxy like a session.
     let (token, _) = setup
         .gatehouse
         .store
