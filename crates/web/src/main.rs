@@ -320,8 +320,11 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("groups\t[{}]", group_list(&user.groups));
             println!("disabled\t{}", user.disabled);
             println!("created\t{}", user.created_at);
-            let factors = web::core::factors::second_factors(&store, &user.username).await?;
-            println!("totp\t{}", factors.totp);
+            let totp = store
+                .totp(&user.username)
+                .await?
+                .is_some_and(|t| t.confirmed);
+            println!("totp\t{totp}");
             for passkey in store.passkeys(&user.username).await? {
                 println!(
                     "passkey\t{}\t{}\tadded {}\tlast used {}",

@@ -291,15 +291,31 @@ pub async fn pending_user(
     Ok(user)
 }
 
-/// Ends `pending` and starts the session its second step earned: the session
-/// cookie and where to go. `None` when a racing second step ended it first.
+/// A second step done: where to go, and the cookies that start the session and
+/// forget the pending login.
+pub struct SecondStepDone {
+    pub target: String,
+    cookies: [String; 2],
+}
+
+impl SecondStepDone {
+    /// `resp` (a redirect, or the script's `{location}`) with both cookies.
+    pub fn with_cookies(&self, resp: Response) -> Response {
+        self.cookies
+            .iter()
+            .fold(resp, |resp, cookie| super::with_cookie(resp, cookie))
+    }
+}
+
+/// Ends `pending` and starts the session its second step earned. `None` when a
+/// racing second step ended it first.
 pub async fn complete_second_step(
     state: &AppState,
     req: &Request,
     user: &User,
     pending: &storage::PendingLogin,
     factors: Vec<String>,
-) -> Result<Option<(String, String)>, WebError> {
+) -> Result<Option<SecondStepDone>, WebError> {
     if !state.store.delete_pending_login(&pending.id).await? {
         return Ok(None);
     }
@@ -312,7 +328,10 @@ pub async fn complete_second_step(
     )
     .await?;
     tracing::info!(event = "login_second_factor", user = %user.username, factor = factors.last().map_or("", String::as_str), address = client_info(req, state).address());
-    Ok(Some((cookie, landing(state, user, pending.next.clone()))))
+    Ok(Some(SecondStepDone {
+        target: landing(state, user, pending.next.clone()),
+        cookies: [cookie, pending_cookie(&state.config, None)],
+    }))
 }
 
 #[handler]
@@ -362,7 +381,7 @@ pub async fn code_post(
         }
     };
     // Of two racing second steps with one pending login, one wins.
-    let Some((cookie, target)) = complete_second_step(
+    let Some(done) = complete_second_step(
         state,
         req,
         &user,
@@ -373,11 +392,7 @@ pub async fn code_post(
     else {
         return Ok(start_again(req, state));
     };
-    let resp = super::with_cookie(super::redirect_after_form(req, &target), &cookie);
-    Ok(super::with_cookie(
-        resp,
-        &pending_cookie(&state.config, None),
-    ))
+    Ok(done.with_cookies(super::redirect_after_form(req, &done.target)))
 }
 
 #[derive(Deserialize)]
@@ -435,7 +450,7 @@ pub async fn passkey_second_finish(
         CodeOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
         CodeOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
     }
-    let Some((cookie, target)) = complete_second_step(
+    let Some(done) = complete_second_step(
         state,
         req,
         &user,
@@ -446,11 +461,7 @@ pub async fn passkey_second_finish(
     else {
         return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
     };
-    let resp = super::with_cookie(passkeys::go_to(&target), &cookie);
-    Ok(super::with_cookie(
-        resp,
-        &pending_cookie(&state.config, None),
-    ))
+    Ok(done.with_cookies(passkeys::go_to(&done.target)))
 }
 
 #[handler]

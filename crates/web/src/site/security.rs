@@ -227,14 +227,18 @@ async fn second_factor_needed(
     .await
 }
 
-/// Checks the password that turning a factor off asks for (counted like a login):
-/// the client, or the overview again saying why not.
-async fn password_confirmed(
+/// What turning a factor off asks for: a login that may change factors, and the
+/// password (counted like a login). The client, or the overview again saying why
+/// not.
+async fn removal_allowed(
     req: &Request,
     body: Body,
     state: &AppState,
     me: &Authenticated,
 ) -> Result<Result<ClientInfo, Response>, WebError> {
+    if factors_locked(state, me).await? {
+        return Ok(Err(second_factor_needed(req, state, me).await?));
+    }
     let form = read_form(req, body, &["password"]).await?;
     let password = form.required("password")?;
     let client = client_info(req, state);
@@ -262,10 +266,7 @@ pub async fn remove(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
-    if factors_locked(state, me).await? {
-        return second_factor_needed(req, state, me).await;
-    }
-    let client = match password_confirmed(req, body, state, me).await? {
+    let client = match removal_allowed(req, body, state, me).await? {
         Ok(client) => client,
         Err(resp) => return Ok(resp),
     };
@@ -380,10 +381,7 @@ pub async fn passkey_remove(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = require_login(req)?;
-    if factors_locked(state, me).await? {
-        return second_factor_needed(req, state, me).await;
-    }
-    let client = match password_confirmed(req, body, state, me).await? {
+    let client = match removal_allowed(req, body, state, me).await? {
         Ok(client) => client,
         Err(resp) => return Ok(resp),
     };
