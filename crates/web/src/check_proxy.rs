@@ -13,7 +13,9 @@
 //!    echoes back (any page that shows its request headers, such as httpbin's
 //!    `/headers` or traefik/whoami);
 //! 5. whether gatehouse's own cookies reach the app (they must not: the session
-//!    token would let the app act as the user), while other cookies still do.
+//!    token would let the app act as the user), while other cookies still do;
+//! 6. whether the API token (`Authorization: Bearer …`) reaches the app (it must
+//!    not, for the same reason).
 
 use std::time::Duration;
 
@@ -139,11 +141,13 @@ pub async fn check(args: &CheckProxyArgs) -> Result<Vec<Finding>, reqwest::Error
             let body = resp.text().await.unwrap_or_default();
             findings.push(overwrite_finding(status, &body));
             findings.push(cookie_finding(status, &body));
+            findings.push(token_finding(status, &body, token));
         }
         None => {
             for check in [
                 "identity headers overwritten",
                 "gatehouse's cookies kept from the app",
+                "gatehouse's API token kept from the app",
             ] {
                 findings.push(Finding::new(
                     Outcome::Unknown,
@@ -312,6 +316,46 @@ fn cookie_finding(status: StatusCode, body: &str) -> Finding {
     )
 }
 
+fn token_finding(status: StatusCode, body: &str, token: &str) -> Finding {
+    if !status.is_success() {
+        return Finding::new(
+            Outcome::Fail,
+            format!(
+                "gatehouse's API token kept from the app: cannot tell — with --token the proxy \
+                 answered {status}"
+            ),
+        );
+    }
+    if !token.is_empty() && body.contains(token) {
+        return Finding::new(
+            Outcome::Fail,
+            "gatehouse's API token kept from the app: NO — the app received the request's \
+             Authorization header with gatehouse's API token, which it could replay as the \
+             user; pass the app the Authorization header of gatehouse's /auth answer (nginx: \
+             auth_request_set $auth_authorization $upstream_http_authorization; \
+             proxy_set_header Authorization $auth_authorization) or delete a gatehouse bearer \
+             token from the request after the auth check (see deploy/)",
+        );
+    }
+    let echoes_headers = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|json| {
+            json.get("headers")
+                .is_some_and(serde_json::Value::is_object)
+        });
+    if echoes_headers {
+        return Finding::new(
+            Outcome::Pass,
+            "gatehouse's API token kept from the app: yes",
+        );
+    }
+    Finding::new(
+        Outcome::Unknown,
+        "gatehouse's API token kept from the app: it did not come back, but the app does not \
+         echo its headers as JSON; point check-proxy at a URL that does",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +406,21 @@ mod tests {
         assert_eq!(cookie_finding(StatusCode::OK, &kept).outcome, Outcome::Pass);
         assert_eq!(
             cookie_finding(StatusCode::OK, "{}").outcome,
+            Outcome::Unknown
+        );
+        let token = "gh_0123456789abcdef";
+        let leaked = format!(r#"{{"headers":{{"authorization":"Bearer {token}"}}}}"#);
+        assert_eq!(
+            token_finding(StatusCode::OK, &leaked, token).outcome,
+            Outcome::Fail
+        );
+        let kept = r#"{"headers":{"x-auth-user":"alice"}}"#;
+        assert_eq!(
+            token_finding(StatusCode::OK, kept, token).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            token_finding(StatusCode::OK, "<html>", token).outcome,
             Outcome::Unknown
         );
     }

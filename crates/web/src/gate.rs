@@ -4,8 +4,9 @@
 //! - Allowed: `200` with the user in `X-Auth-User`, `Remote-User`, the email in
 //!   `X-Auth-Email`, `Remote-Email` once it is verified (empty before) and
 //!   `X-Auth-Email-Verified` (names from [`Config::identity_headers`]), and
-//!   the client's cookies minus gatehouse's own in `Cookie`, for the proxy to pass on
-//!   to the app instead of the session token.
+//!   the client's cookies minus gatehouse's own in `Cookie` and its `Authorization`
+//!   unless that is a gatehouse API token, for the proxy to pass on to the app
+//!   instead of the session token or the API token.
 //! - Not logged in: what each proxy can act on (`deny`).
 //! - Logged in but not allowed by the rules in `/auth`'s own query (`users=a,b`,
 //!   `groups=a,b`, `max_age=SECONDS`, `mfa=1`): `403`. Rules come only from the query the proxy was
@@ -202,7 +203,22 @@ fn answer(req: &Request, state: &AppState) -> Response {
     if let Some(cookies) = app_cookies(req) {
         resp.headers_mut().insert(header::COOKIE, cookies);
     }
+    if let Some(credentials) = app_authorization(req) {
+        resp.headers_mut()
+            .insert(header::AUTHORIZATION, credentials);
+    }
     resp
+}
+
+/// The request's `Authorization` for the proxy to pass to the app in place of the
+/// client's (nginx `auth_request_set`, Traefik `authResponseHeaders`), like
+/// [`app_cookies`]: the app's own credentials (`Basic …`, its own bearer tokens),
+/// but never a gatehouse API token, which would let the app act as the user.
+fn app_authorization(req: &Request) -> Option<HeaderValue> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    let ours = |v: &HeaderValue| wire::cookies::is_gatehouse_bearer(v.as_bytes());
+    (!ours(first) && !values.any(ours)).then(|| first.clone())
 }
 
 fn bad_forwarded(req: &Request, config: &Config, err: &proxy::ForwardedError) -> Response {

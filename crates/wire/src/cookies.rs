@@ -23,6 +23,17 @@ fn split_pair(pair: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Whether an `Authorization` value carries a gatehouse API token (`Bearer gh_…`,
+/// the scheme in any case): the credential an app behind the gate must never
+/// receive, valid or not. Other schemes and other bearer tokens are the app's.
+pub fn is_gatehouse_bearer(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    value.len() > 7
+        && value[..6].eq_ignore_ascii_case(b"bearer")
+        && value[6].is_ascii_whitespace()
+        && value[7..].trim_ascii_start().starts_with(b"gh_")
+}
+
 /// The value of the first cookie called `name` (exactly: names are case-sensitive).
 pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     pairs(headers)
@@ -121,6 +132,28 @@ mod tests {
         }
         for name in ["x-authz", "x-forwarded-for", "remoteuser", "authorization"] {
             assert!(!is_identity_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn gatehouse_bearer_tokens_are_told_from_other_credentials() {
+        for ours in [
+            "Bearer gh_0123",
+            "bearer gh_x",
+            "BEARER   gh_",
+            " Bearer\tgh_abc ",
+        ] {
+            assert!(is_gatehouse_bearer(ours.as_bytes()), "{ours:?}");
+        }
+        for theirs in [
+            "Basic YWxpY2U6c2VjcmV0",
+            "Bearer eyJhbGciOi",
+            "Bearer",
+            "Bearergh_x",
+            "Token gh_x",
+            "",
+        ] {
+            assert!(!is_gatehouse_bearer(theirs.as_bytes()), "{theirs:?}");
         }
     }
 }

@@ -17,11 +17,12 @@ pub struct Origins<'a> {
 
 impl Origins<'_> {
     /// Whether a return URL may point at `url`'s origin — scheme, host and port:
-    /// - the host is the public URL's, or the cookie domain or an allowed domain, or
-    ///   a subdomain of either (case-insensitive);
-    /// - the scheme is the public URL's or https: never a downgrade to http;
-    /// - the port is the public URL's (apps behind the same proxy listener), the
-    ///   scheme's default, or one an allowed domain names (`example.com:8443`).
+    /// - the public URL's own origin exactly (same scheme, host and port);
+    /// - or the host is the cookie domain or an allowed domain, or a subdomain of
+    ///   either (case-insensitive), on the public URL's scheme or https (never a
+    ///   downgrade to http), on the public URL's port (apps behind the same proxy
+    ///   listener), the scheme's default, or one an allowed domain names
+    ///   (`example.com:8443`).
     pub fn allow(&self, url: &Url) -> bool {
         let public = self.public_url;
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
@@ -42,11 +43,14 @@ impl Origins<'_> {
                     .strip_suffix(domain)
                     .is_some_and(|sub| sub.ends_with('.'))
         };
+        // gatehouse's own host: its exact origin only. Another port or scheme on
+        // the same host is another server (a plain-HTTP one on :80 with a public
+        // URL on :8080, say), not this one.
         if public
             .host_str()
-            .is_some_and(|own| own.eq_ignore_ascii_case(&host))
+            .is_some_and(|own| own.trim_end_matches('.').eq_ignore_ascii_case(&host))
         {
-            return usual_port;
+            return url.scheme() == public.scheme() && Some(port) == public.port_or_known_default();
         }
         self.cookie_domain.is_some_and(|d| usual_port && under(d))
             || self
@@ -186,12 +190,19 @@ mod tests {
                 assert_eq!(safe_next("https://wiki.apps.example.net/", origins), None);
             },
         );
-        // Plain-HTTP development: http on the public port, or an upgrade to https.
+        // Plain-HTTP development: the public origin exactly; the same host on its
+        // default ports is another server.
         check("http://127.0.0.1:8080/", &[], |origins| {
-            for ok in ["http://127.0.0.1:8080/x", "https://127.0.0.1/x"] {
-                assert!(safe_next(ok, origins).is_some(), "{ok} refused");
+            assert!(safe_next("http://127.0.0.1:8080/x", origins).is_some());
+            for bad in [
+                "http://127.0.0.1:9/x",
+                "http://127.0.0.1/x",
+                "http://127.0.0.1:80/x",
+                "https://127.0.0.1/x",
+                "https://127.0.0.1:8080/x",
+            ] {
+                assert_eq!(safe_next(bad, origins), None, "{bad:?} accepted");
             }
-            assert_eq!(safe_next("http://127.0.0.1:9/x", origins), None);
         });
     }
 
