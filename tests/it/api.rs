@@ -981,6 +981,7 @@ async fn schemathesis_finds_no_contract_violations() {
                 user_agent: None,
                 address: None,
                 factors: Vec::new(),
+                authenticated_at: None,
             };
             let (token, _) = app.store.create_session(&alice, session).await.unwrap();
             vec![

@@ -21,6 +21,8 @@ pub struct TestApp {
     /// The operator listener (`--metrics-listen`), on a port of its own.
     pub metrics_addr: SocketAddr,
     pub store: Store,
+    /// The app's state, for what tests set up as the app would (a sealed secret).
+    pub state: AppState,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -71,13 +73,14 @@ pub async fn spawn_app_with(mut config: Config, store: Store) -> TestApp {
         std::future::pending(),
     ));
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(web::app::run(listener, state, async {
+    let server = tokio::spawn(web::app::run(listener, state.clone(), async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
         metrics_addr,
         store,
+        state,
         _shutdown: tx,
         server: Some(server),
     }

@@ -2,7 +2,7 @@
 //! throttle, open redirects through `next` and proxy return URLs, a password change
 //! that must log a thief out, racing signups and the enumeration timing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use storage::{Store, ThrottlePolicy};
@@ -137,7 +137,11 @@ async fn every_node_on_one_store_accepts_the_same_tokens() {
 
 fn throttled_config(account: ThrottlePolicy, address: ThrottlePolicy) -> Config {
     Config {
-        throttle: ThrottleSettings { account, address },
+        throttle: ThrottleSettings {
+            account,
+            address,
+            ..ThrottleSettings::default()
+        },
         ..test_config()
     }
 }
@@ -458,42 +462,6 @@ async fn racing_signups_for_one_name_create_one_user() {
         "{statuses:?}"
     );
     assert_eq!(app.store.count_users().await.unwrap(), 1);
-}
-
-/// The answer to a wrong password and to an unknown email must take the same time:
-/// both cost one scrypt verification. Medians of interleaved samples at a cost
-/// (ln=13, about 8 MiB and tens of ms) that dwarfs the HTTP round trip.
-#[tokio::test]
-async fn unknown_email_and_wrong_password_take_the_same_time() {
-    let mut config = throttled_config(LENIENT, LENIENT);
-    config.hashing.params.log_n = 13;
-    let app = spawn_app_with(config, Store::memory().await.unwrap()).await;
-    app.logged_in("sara").await;
-    let browser = app.browser();
-    browser.csrf_token().await;
-    let mut wrong = Vec::new();
-    let mut unknown = Vec::new();
-    for round in 0..15 {
-        for (email, samples) in [
-            ("sara@example.com", &mut wrong),
-            ("nobody@example.com", &mut unknown),
-        ] {
-            let started = Instant::now();
-            let resp = browser
-                .login(email, &format!("wrong password {round}"))
-                .await;
-            samples.push(started.elapsed());
-            assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
-        }
-    }
-    wrong.sort();
-    unknown.sort();
-    let ratio = unknown[7].as_secs_f64() / wrong[7].as_secs_f64();
-    eprintln!(
-        "enumeration timing: wrong password {:?}, unknown email {:?}, ratio {ratio:.3}",
-        wrong[7], unknown[7]
-    );
-    assert!((0.8..1.25).contains(&ratio), "ratio {ratio:.3}");
 }
 
 #[tokio::test]

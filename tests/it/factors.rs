@@ -26,14 +26,21 @@ pub fn code_now(secret: &str) -> String {
     code_at(secret, now())
 }
 
-/// Enrols `name` straight in the store, as confirmed (no step used yet); returns
-/// the secret.
+/// Enrols `name` straight in the store, as confirmed (no step used yet), the
+/// secret sealed under the app's key as an enrolment seals it; returns the secret.
 pub async fn enrol_in_store(app: &TestApp, name: &str) -> String {
     let secret = Secret::Raw(b"gatehouse-test-secret-20b".to_vec())
         .to_encoded()
         .to_string();
     let username = domain::Username::parse(name).unwrap();
-    assert!(app.store.begin_totp(&username, &secret).await.unwrap());
+    let sealed = app
+        .state
+        .seal
+        .as_ref()
+        .unwrap()
+        .seal(&username, &secret)
+        .unwrap();
+    assert!(app.store.begin_totp(&username, &sealed).await.unwrap());
     assert!(
         app.store
             .confirm_totp(&username, 0, Vec::new())
@@ -186,6 +193,19 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
         .post_form("/login/code", &[("code", &next_code)])
         .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a replay passed");
+    // Nor an earlier step's code that is still inside the ±1-step window (a code
+    // seen over a shoulder a moment before the owner used a later one).
+    let earlier = again
+        .post_form(
+            "/login/code",
+            &[("code", &code_at(&secret, used_step * 30))],
+        )
+        .await;
+    assert_eq!(
+        earlier.status,
+        StatusCode::UNAUTHORIZED,
+        "an earlier step's code passed after a later one"
+    );
     // A recovery code works, once, in any case and spacing.
     let recovery = codes[0].to_uppercase().replace('-', " ");
     again

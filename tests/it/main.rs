@@ -23,4 +23,5 @@ pub mod proxies;
 mod security;
 mod site;
 mod tidy;
+mod timing;
 mod verify;

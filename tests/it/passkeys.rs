@@ -387,3 +387,42 @@ async fn a_session_without_the_second_factor_cannot_change_the_factors() {
     assert_eq!(app.store.passkeys(&vic).await.unwrap().len(), 1);
     assert!(app.store.totp(&vic).await.unwrap().is_some());
 }
+
+/// The same for an account whose only second factor is a passkey: a session
+/// opened with the password before the passkey was added must not set up an
+/// authenticator app of its own — neither start an enrolment nor confirm one in
+/// progress — which would then pass as the second factor.
+#[tokio::test]
+async fn a_password_only_session_cannot_set_up_an_app_on_a_passkey_account() {
+    let app = spawn_on_localhost().await;
+    crate::admin::add_user(&app, "pia", "").await;
+    let stale = crate::admin::log_in(&app, "pia").await;
+    passkey_in_store(&app, "pia", "pia's key").await;
+    let pia = domain::Username::parse("pia").unwrap();
+
+    let begun = stale.post_form("/account/security/totp", &[]).await;
+    assert_eq!(begun.status, StatusCode::FORBIDDEN, "{}", begun.body);
+    begun.assert_contains("second factor");
+    assert!(!begun.body.contains("totp-secret"), "{}", begun.body);
+    assert!(app.store.totp(&pia).await.unwrap().is_none());
+
+    // An enrolment in progress (the owner began one and went away): the stale
+    // session cannot confirm it, even with the right code.
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let sealed = app.state.seal.as_ref().unwrap().seal(&pia, secret).unwrap();
+    assert!(app.store.begin_totp(&pia, &sealed).await.unwrap());
+    let confirmed = stale
+        .post_form(
+            "/account/security/totp/confirm",
+            &[("code", &crate::factors::code_now(secret))],
+        )
+        .await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        confirmed.body
+    );
+    assert!(!app.store.totp(&pia).await.unwrap().unwrap().confirmed);
+    assert!(!confirmed.body.contains("recovery-codes"));
+}

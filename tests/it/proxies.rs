@@ -205,6 +205,10 @@ impl Setup {
         let config = web::config::Config {
             public_url: format!("http://auth.example.com:{port}/").parse().unwrap(),
             cookie_domain: Some("example.com".into()),
+            // A public host: second-factor secrets need the operator's key.
+            secret_key: Some(secrecy::SecretString::from(
+                "the proxies' test secret key, 32+ characters",
+            )),
             ..crate::app::test_config()
         };
         let gatehouse = spawn_app_with(config, storage::Store::memory().await.unwrap()).await;
@@ -546,6 +550,7 @@ async fn gates_an_app(kind: Kind) {
                 user_agent: None,
                 address: None,
                 factors: vec!["passkey".to_owned()],
+                authenticated_at: None,
             },
         )
         .await
@@ -570,7 +575,33 @@ async fn gates_an_app(kind: Kind) {
     let resp = stranger
         .get_with("/wiki/page", &[("authorization", &bearer)])
         .await;
+    let seen = echoed(&resp);
+    assert_eq!(seen["x-auth-user"], "alice");
+    // ...but the app never receives the token, in any spelling of the scheme: it
+    // could replay it as alice anywhere gatehouse gates.
+    assert!(!resp.body.contains(token.expose()), "{seen:?}");
+    assert_eq!(seen.get("authorization"), None, "{seen:?}");
+    let shouted = format!("BEARER {}", token.expose());
+    let resp = stranger
+        .get_with("/wiki/page", &[("authorization", &shouted)])
+        .await;
     assert_eq!(echoed(&resp)["x-auth-user"], "alice");
+    assert!(!resp.body.contains(token.expose()), "{}", resp.body);
+    // The app's own credentials still reach it, beside a session cookie. (A bearer
+    // token of another kind is not one: a request with a bearer token is that
+    // token's alone, and gatehouse does not accept it.)
+    let session = visitor.cookie_header();
+    for theirs in ["Basic YXBwOmFwcC1zZWNyZXQ=", "Digest username=\"app\""] {
+        let resp = stranger
+            .get_with(
+                "/wiki/page",
+                &[("cookie", &session), ("authorization", theirs)],
+            )
+            .await;
+        let seen = echoed(&resp);
+        assert_eq!(seen["x-auth-user"], "alice", "{seen:?}");
+        assert_eq!(seen["authorization"], theirs, "{seen:?}");
+    }
 
     // After logout the old cookie is refused at once.
     let old_cookie = visitor.cookie_header();
@@ -644,7 +675,7 @@ async fn check_proxy_passes_the_shipped_nginx_config() {
         return;
     };
     assert!(ok, "{report}");
-    assert_eq!(report.matches("ok   ").count(), 5, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 6, "{report}");
 }
 
 #[tokio::test]
@@ -653,7 +684,7 @@ async fn check_proxy_passes_the_shipped_caddyfile_and_catches_a_bare_auth_uri() 
         return;
     };
     assert!(ok, "{report}");
-    assert_eq!(report.matches("ok   ").count(), 5, "{report}");
+    assert_eq!(report.matches("ok   ").count(), 6, "{report}");
     let bare = |config: String| config.replace("uri /auth?\n", "uri /auth\n");
     let (ok, report) = check_proxy(Kind::Caddy, bare).await.unwrap();
     assert!(!ok, "{report}");
@@ -681,6 +712,35 @@ async fn check_proxy_catches_a_proxy_that_passes_spoofed_identity_headers() {
     assert!(!ok, "{report}");
     assert!(
         report.contains("FAIL identity headers overwritten: NO"),
+        "{report}"
+    );
+}
+
+/// A proxy that passes the client's `Authorization` on as it came (nginx does by
+/// default) hands the app gatehouse's API token.
+#[tokio::test]
+async fn check_proxy_catches_a_proxy_that_passes_the_api_token_on() {
+    let passing_authorization = |config: String| {
+        config
+            .lines()
+            .filter(|line| !line.contains("proxy_set_header Authorization"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let Some((ok, report)) = check_proxy(Kind::Nginx, passing_authorization).await else {
+        return;
+    };
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL gatehouse's API token kept from the app: NO"),
+        "{report}"
+    );
+    let without_strip =
+        |config: String| config.replace("request_header @gatehouse_token -Authorization", "");
+    let (ok, report) = check_proxy(Kind::Caddy, without_strip).await.unwrap();
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL gatehouse's API token kept from the app: NO"),
         "{report}"
     );
 }

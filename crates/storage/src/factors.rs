@@ -21,8 +21,8 @@ use crate::{StorageError, Store};
 /// A user's TOTP enrolment.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Totp {
-    /// The shared secret, base32 (RFC 4648, no padding), as authenticator apps
-    /// take it.
+    /// The shared secret as stored: sealed by the caller (the app's base32
+    /// secret, as authenticator apps take it, encrypted under the operator's key).
     pub secret: String,
     /// A code has confirmed it: it is asked for at every login.
     pub confirmed: bool,
@@ -212,6 +212,59 @@ impl Store {
         Ok(!updated.is_empty())
     }
 
+    /// Every user's TOTP secret as stored, for sealing them again under a new key.
+    pub async fn totp_secrets(&self) -> Result<Vec<(Username, String)>, StorageError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            id: RecordId,
+            totp_secret: String,
+        }
+        let mut response = self
+            .db
+            .query("SELECT id, totp_secret FROM factor")
+            .await?
+            .check()?;
+        let rows: Vec<Row> = response.take(0)?;
+        rows.into_iter()
+            .map(|row| {
+                let username = Username::parse(&record_key(&row.id)?)
+                    .map_err(|e| StorageError::Corrupt(format!("factor user: {e}")))?;
+                Ok((username, row.totp_secret))
+            })
+            .collect()
+    }
+
+    /// Whether any user has a TOTP secret (set up or being set up).
+    pub async fn any_totp(&self) -> Result<bool, StorageError> {
+        let mut response = self
+            .db
+            .query("SELECT VALUE id FROM factor LIMIT 1")
+            .await?
+            .check()?;
+        let found: Vec<RecordId> = response.take(0)?;
+        Ok(!found.is_empty())
+    }
+
+    /// Replaces `username`'s stored TOTP secret `old` with `new`: `false` when it
+    /// is no longer `old` (changed or removed meanwhile), so nothing is lost to a
+    /// race with an enrolment.
+    pub async fn replace_totp_secret(
+        &self,
+        username: &Username,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StorageError> {
+        let mut response = retry_conflicts!(
+            self.db
+                .query("UPDATE $id SET totp_secret = $new WHERE totp_secret = $old RETURN VALUE id")
+                .bind(("id", factor_id(username)))
+                .bind(("old", old.to_owned()))
+                .bind(("new", new.to_owned()))
+        )?;
+        let updated: Vec<RecordId> = response.take(0)?;
+        Ok(!updated.is_empty())
+    }
+
     /// Removes the user's second factors; `true` if there were any.
     pub async fn remove_totp(&self, username: &Username) -> Result<bool, StorageError> {
         let mut response = retry_conflicts!(
@@ -273,6 +326,19 @@ impl Store {
             expires_at: record.expires_at,
         };
         Ok((crate::now() < pending.expires_at).then_some(pending))
+    }
+
+    /// How many pending logins `username` has (expired ones included, until the
+    /// sweeper takes them).
+    pub async fn count_pending_logins(&self, username: &Username) -> Result<u64, StorageError> {
+        let mut response = self
+            .db
+            .query("RETURN count(SELECT VALUE id FROM pending_login WHERE user = $user)")
+            .bind(("user", user_id(username)))
+            .await?
+            .check()?;
+        let count: Option<i64> = response.take(0)?;
+        Ok(count.map_or(0, |c| u64::try_from(c).unwrap_or(0)))
     }
 
     /// Ends a pending login: `true` if it was still there (of two racing second

@@ -39,7 +39,7 @@ pub use passkeys::{Ceremony, Challenge, StoredPasskey};
 pub use sessions::{NewSession, Session, SessionToken};
 pub use store::{DbCredentials, Store};
 pub use throttle::ThrottlePolicy;
-pub use tokens::{ApiToken, TokenInfo};
+pub use tokens::{ApiToken, TokenInfo, TokenLogin};
 pub use users::{AccessEnded, Cursor, Upserted, UserPage, UserQuery};
 pub use verification::VerifyToken;
 

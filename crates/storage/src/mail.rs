@@ -241,6 +241,26 @@ impl Store {
         Ok(())
     }
 
+    /// Why each waiting message has not gone yet: its failed attempts and the last
+    /// error (`None` for one not tried), oldest first.
+    pub async fn outbox_failures(&self) -> Result<Vec<(i64, Option<String>)>, StorageError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            attempts: i64,
+            last_error: Option<String>,
+        }
+        let mut response = self
+            .db
+            .query("SELECT attempts, last_error, created_at FROM outbox ORDER BY created_at")
+            .await?
+            .check()?;
+        let rows: Vec<Row> = response.take(0)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.attempts, r.last_error))
+            .collect())
+    }
+
     /// Messages waiting in the outbox.
     pub async fn outbox_len(&self) -> Result<u64, StorageError> {
         let mut response = self
@@ -287,8 +307,8 @@ impl Store {
     }
 
     /// Uses reset link `token`: in one transaction, checks it is live, sets the new
-    /// password hash, deletes every reset of the user and ends every session and API
-    /// token of theirs. `None` when the link is unknown, used or expired.
+    /// password hash, deletes every reset of the user and ends every session, API
+    /// token and pending login of theirs. `None` when the link is unknown, used or expired.
     pub async fn complete_reset(
         &self,
         token: &ResetToken,
@@ -304,6 +324,7 @@ impl Store {
                      DELETE password_reset WHERE user = $reset.user; \
                      LET $sessions = (DELETE session WHERE user = $reset.user RETURN BEFORE); \
                      LET $tokens = (DELETE api_token WHERE user = $reset.user RETURN BEFORE); \
+                     DELETE pending_login WHERE user = $reset.user; \
                      RETURN { user: record::id($reset.user), sessions: count($sessions), \
                          tokens: count($tokens) }; \
                      COMMIT TRANSACTION;",

@@ -23,6 +23,7 @@ DEFINE FIELD IF NOT EXISTS remember ON session TYPE bool;
 DEFINE FIELD IF NOT EXISTS user_agent ON session TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS address ON session TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS factors ON session TYPE option<array<string>>;
+DEFINE FIELD IF NOT EXISTS authenticated_at ON session TYPE option<int>;
 DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user;
 
 DEFINE TABLE IF NOT EXISTS api_token SCHEMAFULL;
@@ -32,6 +33,7 @@ DEFINE FIELD IF NOT EXISTS created_at ON api_token TYPE int;
 DEFINE FIELD IF NOT EXISTS expires_at ON api_token TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS last_used ON api_token TYPE option<int>;
 DEFINE FIELD IF NOT EXISTS factors ON api_token TYPE option<array<string>>;
+DEFINE FIELD IF NOT EXISTS authenticated_at ON api_token TYPE option<int>;
 DEFINE INDEX IF NOT EXISTS api_token_user ON api_token FIELDS user;
 
 DEFINE TABLE IF NOT EXISTS factor SCHEMAFULL;
@@ -64,6 +66,10 @@ DEFINE FIELD IF NOT EXISTS user ON pending_login TYPE record<user>;
 DEFINE FIELD IF NOT EXISTS remember ON pending_login TYPE bool;
 DEFINE FIELD IF NOT EXISTS next ON pending_login TYPE option<string>;
 DEFINE FIELD IF NOT EXISTS expires_at ON pending_login TYPE int;
+DEFINE INDEX IF NOT EXISTS pending_login_user ON pending_login FIELDS user;
+
+DEFINE TABLE IF NOT EXISTS admin_guard SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS changes ON admin_guard TYPE int;
 
 DEFINE TABLE IF NOT EXISTS throttle SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS failures ON throttle TYPE int;

@@ -97,6 +97,9 @@ pub struct NewSession {
     pub address: Option<String>,
     /// How the user proved who they are: `pwd`, then `otp` or `recovery`.
     pub factors: Vec<String>,
+    /// When they proved it, for a session that carries on an earlier login (one
+    /// restarted after a new second factor was set up); `None`: now.
+    pub authenticated_at: Option<i64>,
 }
 
 /// A stored session. `id` is the hash of its token: safe to show and to use for
@@ -113,6 +116,9 @@ pub struct Session {
     pub address: Option<String>,
     /// How the login that started it was proved (`pwd`, `otp`, `recovery`).
     pub factors: Vec<String>,
+    /// When that login proved who the user is (`/auth?max_age=`): its start, or
+    /// the earlier login a restarted session carries on.
+    pub authenticated_at: i64,
 }
 
 impl Session {
@@ -134,6 +140,8 @@ struct SessionRecord {
     address: Option<String>,
     /// Absent on sessions made before second factors existed.
     factors: Option<Vec<String>>,
+    /// Absent on sessions made before it was recorded: their start.
+    authenticated_at: Option<i64>,
 }
 
 impl SessionRecord {
@@ -150,6 +158,7 @@ impl SessionRecord {
             user_agent: self.user_agent,
             address: self.address,
             factors: self.factors.unwrap_or_default(),
+            authenticated_at: self.authenticated_at.unwrap_or(self.created_at),
         })
     }
 }
@@ -178,13 +187,15 @@ impl Store {
             user_agent: new.user_agent,
             address: new.address,
             factors: new.factors,
+            authenticated_at: new.authenticated_at.unwrap_or(now).min(now),
         };
         retry_conflicts!(
             self.db
                 .query(
                     "CREATE $id SET user = $user, created_at = $created_at, last_seen = $created_at, \
                      expires_at = $expires_at, remember = $remember, user_agent = $user_agent, \
-                     address = $address, factors = $factors RETURN NONE",
+                     address = $address, factors = $factors, \
+                     authenticated_at = $authenticated_at RETURN NONE",
                 )
                 .bind(("id", session_record_id(&session.id)))
                 .bind(("user", user_id(username)))
@@ -194,6 +205,7 @@ impl Store {
                 .bind(("user_agent", session.user_agent.clone()))
                 .bind(("address", session.address.clone()))
                 .bind(("factors", session.factors.clone()))
+                .bind(("authenticated_at", session.authenticated_at))
         )?;
         Ok((token, session))
     }
@@ -302,6 +314,7 @@ mod tests {
             user_agent: Some("test".into()),
             address: Some("127.0.0.1".into()),
             factors: Vec::new(),
+            authenticated_at: None,
         }
     }
 
@@ -419,6 +432,7 @@ mod concurrency_tests {
             user_agent: None,
             address: None,
             factors: Vec::new(),
+            authenticated_at: None,
         };
         let (_, old) = store.create_session(&alice, new()).await.unwrap();
         let tasks: Vec<_> = (0..60)

@@ -1,4 +1,5 @@
-//! Values every node must share, generated once: the key that signs CSRF tokens.
+//! Values every node must share: secrets generated once (the key that signs CSRF
+//! tokens), and settings the nodes record (which key seals second factors).
 
 use surrealdb::types::{RecordId, SurrealValue};
 
@@ -27,6 +28,25 @@ impl Store {
             .next()
             .map(|r| r.value)
             .ok_or_else(|| StorageError::Corrupt(format!("setting {name} was not stored")))
+    }
+}
+
+impl Store {
+    /// The value of setting `name`, if one was stored.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
+        let record: Option<SettingRecord> = self.db.select(RecordId::new("setting", name)).await?;
+        Ok(record.map(|r| r.value))
+    }
+
+    /// Stores `value` as setting `name`.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StorageError> {
+        retry_conflicts!(
+            self.db
+                .query("UPSERT $id SET value = $value RETURN NONE")
+                .bind(("id", RecordId::new("setting", name)))
+                .bind(("value", value.to_owned()))
+        )?;
+        Ok(())
     }
 }
 

@@ -61,6 +61,19 @@ pub struct TokenInfo {
     /// The factors of the session it was made from (`pwd`, `otp`, …); empty for
     /// a token made at the command line.
     pub factors: Vec<String>,
+    /// When the login it was made from proved who the user is (that session's
+    /// start), so a token never counts as a fresher login than the one behind it
+    /// (`/auth?max_age=`). Its creation time for a token made at the command line.
+    pub authenticated_at: i64,
+}
+
+/// The login a new token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLogin {
+    /// Its factors (`pwd`, `otp`, …).
+    pub factors: Vec<String>,
+    /// When it proved who the user is.
+    pub authenticated_at: i64,
 }
 
 impl TokenInfo {
@@ -78,6 +91,8 @@ struct TokenRecord {
     expires_at: Option<i64>,
     last_used: Option<i64>,
     factors: Option<Vec<String>>,
+    /// Absent on tokens made before it was recorded: their creation time.
+    authenticated_at: Option<i64>,
 }
 
 impl TokenRecord {
@@ -92,6 +107,7 @@ impl TokenRecord {
             expires_at: self.expires_at,
             last_used: self.last_used,
             factors: self.factors.unwrap_or_default(),
+            authenticated_at: self.authenticated_at.unwrap_or(self.created_at),
         })
     }
 }
@@ -109,18 +125,23 @@ impl Store {
         name: &str,
         expires_at: Option<i64>,
     ) -> Result<(ApiToken, TokenInfo), StorageError> {
-        self.create_api_token_with_factors(username, name, expires_at, Vec::new())
+        let login = TokenLogin {
+            factors: Vec::new(),
+            authenticated_at: crate::now(),
+        };
+        self.create_api_token_for_login(username, name, expires_at, login)
             .await
     }
 
-    /// [`create_api_token`](Self::create_api_token), recording the factors of the
-    /// session that made it (so `/auth?mfa=1` can tell).
-    pub async fn create_api_token_with_factors(
+    /// [`create_api_token`](Self::create_api_token), recording the login that
+    /// made it: its factors (so `/auth?mfa=1` can tell) and when it happened (so
+    /// `/auth?max_age=` can).
+    pub async fn create_api_token_for_login(
         &self,
         username: &Username,
         name: &str,
         expires_at: Option<i64>,
-        factors: Vec<String>,
+        login: TokenLogin,
     ) -> Result<(ApiToken, TokenInfo), StorageError> {
         let token = ApiToken::generate();
         let info = TokenInfo {
@@ -130,13 +151,15 @@ impl Store {
             created_at: crate::now(),
             expires_at,
             last_used: None,
-            factors,
+            factors: login.factors,
+            authenticated_at: login.authenticated_at,
         };
         retry_conflicts!(
             self.db
                 .query(
                     "CREATE $id SET user = $user, name = $name, created_at = $created_at, \
-                     expires_at = $expires_at, last_used = NONE, factors = $factors RETURN NONE",
+                     expires_at = $expires_at, last_used = NONE, factors = $factors, \
+                     authenticated_at = $authenticated_at RETURN NONE",
                 )
                 .bind(("id", token_record_id(&info.id)))
                 .bind(("user", user_id(username)))
@@ -144,6 +167,7 @@ impl Store {
                 .bind(("created_at", info.created_at))
                 .bind(("expires_at", expires_at))
                 .bind(("factors", info.factors.clone()))
+                .bind(("authenticated_at", info.authenticated_at))
         )?;
         Ok((token, info))
     }

@@ -218,9 +218,11 @@ impl Store {
     }
 
     /// Sets `username`'s password hash and, in the same transaction, ends every
-    /// session of theirs but `keep` and revokes every API token of theirs: whoever
-    /// held a copied cookie, or a token minted with one, loses it with the old
-    /// password. Returns how many sessions and tokens ended.
+    /// session of theirs but `keep`, revokes every API token of theirs, and voids
+    /// their pending logins (a password given, the second factor not yet) and
+    /// reset links: whoever held a copied cookie, a token minted with one, a
+    /// half-done login or a mailed link loses it with the old password. Returns
+    /// how many sessions and tokens ended.
     pub async fn change_password(
         &self,
         username: &Username,
@@ -235,6 +237,8 @@ impl Store {
                      LET $sessions = (DELETE session WHERE user = $user AND id != $keep \
                          RETURN BEFORE); \
                      LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     DELETE pending_login WHERE user = $user; \
+                     DELETE password_reset WHERE user = $user; \
                      RETURN { sessions: count($sessions), tokens: count($tokens) }; \
                      COMMIT TRANSACTION;",
                 )
@@ -338,6 +342,7 @@ impl Store {
             self.db
                 .query(format!(
                     "BEGIN TRANSACTION; \
+                     {GUARD_WRITE} \
                      LET $before = (SELECT * FROM ONLY $user); \
                      IF $guarded NOT IN $groups AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      UPDATE $user SET groups = $groups RETURN NONE; \
@@ -352,7 +357,7 @@ impl Store {
     }
 
     /// Disables `username` and, in the same transaction, ends every session and
-    /// revokes every API token of theirs; or enables them again. Disabling the last
+    /// pending login and revokes every API token of theirs; or enables them again. Disabling the last
     /// enabled member of `guarded` is refused ([`StorageError::LastAdmin`]). `None`
     /// when there is no such user.
     pub async fn set_disabled(
@@ -365,6 +370,7 @@ impl Store {
             self.db
                 .query(format!(
                     "BEGIN TRANSACTION; \
+                     {GUARD_WRITE} \
                      LET $before = (SELECT * FROM ONLY $user); \
                      IF $disabled AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      UPDATE $user SET disabled = $disabled RETURN NONE; \
@@ -372,6 +378,7 @@ impl Store {
                          RETURN BEFORE) }} ELSE {{ [] }}; \
                      LET $tokens = IF $disabled {{ (DELETE api_token WHERE user = $user \
                          RETURN BEFORE) }} ELSE {{ [] }}; \
+                     IF $disabled {{ DELETE pending_login WHERE user = $user }}; \
                      RETURN IF $before = NONE {{ NONE }} ELSE \
                          {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
                      COMMIT TRANSACTION;"
@@ -395,6 +402,7 @@ impl Store {
             self.db
                 .query(format!(
                     "BEGIN TRANSACTION; \
+                     {GUARD_WRITE} \
                      LET $before = (SELECT * FROM ONLY $user); \
                      IF {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
@@ -417,8 +425,8 @@ impl Store {
         ended(last_admin(result)?)
     }
 
-    /// Ends every session and revokes every API token of `username`, in one
-    /// transaction. `None` when there is no such user.
+    /// Ends every session and pending login and revokes every API token of
+    /// `username`, in one transaction. `None` when there is no such user.
     pub async fn end_access(
         &self,
         username: &Username,
@@ -430,6 +438,7 @@ impl Store {
                      LET $before = (SELECT * FROM ONLY $user); \
                      LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
                      LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+                     DELETE pending_login WHERE user = $user; \
                      RETURN IF $before = NONE { NONE } ELSE \
                          { { sessions: count($sessions), tokens: count($tokens) } }; \
                      COMMIT TRANSACTION;"
@@ -464,6 +473,14 @@ impl Store {
         Ok(count.map_or(0, |c| u64::try_from(c).unwrap_or(0)))
     }
 }
+
+/// The first statement of every guarded change: a write to one record per
+/// guarded group. Two changes that each count the admins and then write a
+/// different user would both pass under snapshot isolation (two admins
+/// disabling each other at once: no admin left); writing one shared record makes
+/// the store's conflict check abort one of them, and its retry counts again.
+const GUARD_WRITE: &str = "UPSERT type::record('admin_guard', $guarded) \
+     SET changes = (changes ?? 0) + 1 RETURN NONE;";
 
 /// Whether `$before` (the user as it was) is the last enabled member of `$guarded`:
 /// the condition under which a guarded change throws `last_admin`, checked inside
@@ -695,6 +712,69 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.users.len(), 1);
+    }
+
+    /// Two admins removing each other at the same moment (disable/disable,
+    /// demote/demote, disable/demote): without a shared write both transactions
+    /// count two admins and each writes only the other's record, so both commit
+    /// and no enabled admin is left. Raced for many rounds on a multi-threaded
+    /// runtime, on the in-memory and the surrealkv engines.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_admins_removing_each_other_at_once_leave_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("surrealkv://{}", dir.path().join("db").display());
+        for store in [
+            Store::memory().await.unwrap(),
+            Store::open(&url, None).await.unwrap(),
+        ] {
+            let admins = GroupName::parse("admins").unwrap();
+            let (a, b) = (
+                Username::parse("ann").unwrap(),
+                Username::parse("ben").unwrap(),
+            );
+            for (name, email) in [(&a, "ann@example.com"), (&b, "ben@example.com")] {
+                let mut admin = user(name.as_str(), email);
+                admin.groups = vec![admins.clone()];
+                store.create_user(&admin).await.unwrap();
+            }
+            let mut both_passed = 0;
+            for round in 0..60 {
+                let remove = |store: Store, who: Username, how: usize| {
+                    let admins = admins.clone();
+                    tokio::spawn(async move {
+                        match how {
+                            0 => store.set_disabled(&who, true, &admins).await.map(|_| ()),
+                            _ => store.set_groups(&who, &[], &admins).await.map(|_| ()),
+                        }
+                    })
+                };
+                let (first, second) = (round % 3 == 1, round % 3 != 0);
+                let one = remove(store.clone(), a.clone(), usize::from(first));
+                let two = remove(store.clone(), b.clone(), usize::from(second));
+                let (one, two) = (one.await.unwrap(), two.await.unwrap());
+                for result in [&one, &two] {
+                    assert!(
+                        matches!(result, Ok(()) | Err(StorageError::LastAdmin)),
+                        "{result:?}"
+                    );
+                }
+                both_passed += usize::from(one.is_ok() && two.is_ok());
+                assert_eq!(
+                    store.count_members(&admins).await.unwrap(),
+                    1,
+                    "round {round}: {one:?} {two:?}"
+                );
+                // Both admins again for the next round.
+                for who in [&a, &b] {
+                    store.set_disabled(who, false, &admins).await.unwrap();
+                    store
+                        .set_groups(who, std::slice::from_ref(&admins), &admins)
+                        .await
+                        .unwrap();
+                }
+            }
+            assert_eq!(both_passed, 0);
+        }
     }
 
     #[tokio::test]

@@ -62,6 +62,7 @@ mod tests {
             user_agent: None,
             address: None,
             factors: Vec::new(),
+            authenticated_at: None,
         };
         let (_, session) = store.create_session(&alice, new).await.unwrap();
         store.touch_session(&session.id, 5).await.unwrap();

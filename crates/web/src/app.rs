@@ -122,7 +122,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     // A deadline on every handler (the identity's store read has its own): a
     // stalled store answers 503, not a hang — inside the renderers, so the 503
     // becomes a page or a problem like any other failure.
-    let site = deadline::Deadline { inner: site };
+    let site = deadline::Deadline {
+        inner: site,
+        health: state.health.clone(),
+    };
     let site = identity::middleware(site, state.clone());
     let site = api::problem::problem_responses(site);
     let site = site::error::failures(site).after(|resp| async move {
@@ -248,7 +251,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     state.hashing.warm_up();
-    state.sessions.spawn_watcher(state.store.clone());
+    state
+        .sessions
+        .spawn_watcher(state.store.clone(), state.health.clone());
     crate::core::mail::spawn_sender((*state).clone());
     spawn_session_sweeper(state.clone());
     let acceptor = TcpAcceptor::from_tokio(listener)?;
@@ -298,7 +303,13 @@ fn spawn_session_sweeper(state: AppState) {
             if let Err(err) = state.store.delete_expired_links(now).await {
                 tracing::warn!(error = %err, "sweeping expired links failed");
             }
-            let forget = state.config.throttle.address.forget_after;
+            // Each counter is kept as long as its own policy remembers it.
+            let throttle = state.config.throttle;
+            let forget = [throttle.account, throttle.address, throttle.factor]
+                .iter()
+                .map(|policy| policy.forget_after)
+                .max()
+                .unwrap_or_default();
             if let Err(err) = state.store.sweep_throttles(now, forget).await {
                 tracing::warn!(error = %err, "sweeping login throttles failed");
             }

@@ -51,6 +51,9 @@ pub enum Command {
     /// Create, list and revoke invitation links (for `--signup invite`).
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Second-factor secrets at rest (sealed under the secret key).
+    #[command(subcommand)]
+    Factors(FactorsCommand),
     /// Exit 0 when a running gatehouse answers URL with 2xx (for container health
     /// checks, where there is no curl).
     Health {
@@ -63,6 +66,40 @@ pub enum Command {
     /// Print the JSON API's OpenAPI spec (the one served at /api/openapi.json and
     /// committed as crates/web/openapi.json).
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactorsCommand {
+    /// Seal every authenticator-app secret under the secret key now configured
+    /// (GATEHOUSE_SECRET_KEY or --secret-key-file), opening those sealed under the
+    /// old one: run it after changing the secret key, before `serve` (which refuses
+    /// to start while they are sealed under another key).
+    Reseal {
+        /// File holding the new secret key (or GATEHOUSE_SECRET_KEY).
+        #[arg(long, value_name = "FILE")]
+        secret_key_file: Option<PathBuf>,
+        /// File holding the key they were sealed under (or GATEHOUSE_OLD_SECRET_KEY);
+        /// without either, the key a development gatehouse kept in its store.
+        #[arg(long, value_name = "FILE")]
+        old_secret_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// A secret key from `file`, else from the environment variable `var`; `None`
+/// when neither is given. At least 32 characters, like `serve`'s.
+pub fn secret_key_from(
+    file: Option<&Path>,
+    var: &str,
+) -> Result<Option<SecretString>, ConfigError> {
+    if let Some(path) = file {
+        return read_secret(path).map(Some);
+    }
+    match std::env::var(var) {
+        Ok(secret) if !secret.is_empty() => checked_secret(&secret, var).map(Some),
+        _ => Ok(None),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -847,7 +884,10 @@ impl Settings {
         }
         let secret_key = match (self.secret_key_file, self.secret_key) {
             (Some(path), _) => Some(read_secret(&path)?),
-            (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(secret),
+            (None, Some(secret)) if !secret.expose_secret().is_empty() => Some(checked_secret(
+                secret.expose_secret(),
+                "GATEHOUSE_SECRET_KEY or secret_key",
+            )?),
             (None, _) => None,
         };
         if self.metrics_listen.is_some_and(|m| m == listen) {
@@ -904,11 +944,15 @@ fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    let secret = secret.trim();
-    if secret.len() < 32 {
+    checked_secret(secret.trim(), &path.display().to_string())
+}
+
+/// The secret key, whatever its source (`source` names it in the refusal): at
+/// least 32 characters, since it signs CSRF tokens and seals second factors.
+fn checked_secret(secret: &str, source: &str) -> Result<SecretString, ConfigError> {
+    if secret.chars().count() < 32 {
         return Err(ConfigError::Invalid(format!(
-            "the secret key in {} is shorter than 32 characters",
-            path.display()
+            "the secret key in {source} is shorter than 32 characters"
         )));
     }
     Ok(SecretString::from(secret))
@@ -1397,6 +1441,33 @@ mod tests {
                     .describe()
                     .contains(&("secret_key", "<set>".to_owned()))
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_short_secret_key_is_refused_whatever_its_source() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("GATEHOUSE_SECRET_KEY", "short");
+            let err = serve(&[]).resolve().unwrap_err();
+            assert!(err.to_string().contains("shorter than 32"), "{err}");
+            jail.clear_env();
+            jail.create_file(
+                "gatehouse.toml",
+                "secret_key = \"0123456789abcdef0123456789abcde\"",
+            )?;
+            let err = serve(&["--config", "gatehouse.toml"])
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains("shorter than 32"), "{err}");
+            jail.create_file("key.txt", "short\n")?;
+            let err = serve(&["--secret-key-file", "key.txt"])
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains("shorter than 32"), "{err}");
+            jail.set_env("GATEHOUSE_SECRET_KEY", SECRET);
+            assert!(serve(&[]).resolve().unwrap().secret_key.is_some());
             Ok(())
         });
     }

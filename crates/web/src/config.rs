@@ -84,18 +84,25 @@ pub fn default_admin_group() -> GroupName {
     GroupName::parse("admins").unwrap_or_else(|_| unreachable!("a valid group name"))
 }
 
-/// Failed-login throttling, per account (the email tried) and per client address.
+/// Failed-login throttling, per account (the email tried) and per client address,
+/// and wrong second factors per user.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {
     pub account: ThrottlePolicy,
     pub address: ThrottlePolicy,
+    /// Wrong codes and refused passkeys at the second step, per user. A right
+    /// password does not clear it (whoever is guessing knows the password).
+    pub factor: ThrottlePolicy,
 }
 
 impl Default for ThrottleSettings {
     /// An account gets 5 free failures, then waits 2, 4, 8 … s, at most a minute: a
     /// stranger can slow a victim's logins, never lock them out. An address gets 20,
     /// then up to 5 minutes: guessing across many accounts from one place is slow.
-    /// Counts are forgotten after 15 minutes without a failure.
+    /// Counts are forgotten after 15 minutes without a failure. A user's second
+    /// factor gets 5 free wrong answers, then waits 2, 4, 8 … s up to 15 minutes,
+    /// counted for a day: at most about a hundred guesses a day at a 6-digit code,
+    /// however many addresses and logins the guesser uses.
     fn default() -> Self {
         Self {
             account: ThrottlePolicy {
@@ -107,6 +114,11 @@ impl Default for ThrottleSettings {
                 free_failures: 20,
                 max_delay: 300,
                 forget_after: 900,
+            },
+            factor: ThrottlePolicy {
+                free_failures: 5,
+                max_delay: 900,
+                forget_after: 86_400,
             },
         }
     }

@@ -3,16 +3,18 @@
 use anyhow::Context;
 use clap::Parser;
 use domain::{HashParams, PasswordHasher};
+use secrecy::ExposeSecret;
 use storage::Store;
 use web::AppState;
 use web::check_proxy::{CheckProxyArgs, Outcome};
 use web::cli::{
-    Cli, Command, DbArgs, GroupChange, InviteCommand, SeedArgs, ServeArgs, TokenCommand,
-    UserCommand,
+    Cli, Command, DbArgs, FactorsCommand, GroupChange, InviteCommand, SeedArgs, ServeArgs,
+    TokenCommand, UserCommand,
 };
 use web::core::ClientInfo;
 use web::core::admin::{self, Admin, GroupEdit, InvitationFields, group_list};
-use web::core::tokens::{TokenFields, issue_token};
+use web::core::seal::{self, FactorSeal};
+use web::core::tokens::{TokenFields, TokenLogin, issue_token};
 use web::seed::seed_file;
 
 /// Stack for every runtime thread. The embedded SurrealDB runs queries on the
@@ -40,6 +42,7 @@ async fn run() -> anyhow::Result<()> {
         Some(Command::Token(command)) => token(command).await,
         Some(Command::User(command)) => user(command).await,
         Some(Command::Invite(command)) => invite(command).await,
+        Some(Command::Factors(command)) => factors(command).await,
         Some(Command::Health { url }) => health(url).await,
         Some(Command::CheckProxy(args)) => check_proxy(args).await,
         Some(Command::Openapi) => {
@@ -110,6 +113,45 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn factors(command: FactorsCommand) -> anyhow::Result<()> {
+    let FactorsCommand::Reseal {
+        secret_key_file,
+        old_secret_key_file,
+        db,
+    } = command;
+    let new = web::cli::secret_key_from(secret_key_file.as_deref(), "GATEHOUSE_SECRET_KEY")?
+        .context("give the new key: GATEHOUSE_SECRET_KEY or --secret-key-file")?;
+    let old =
+        web::cli::secret_key_from(old_secret_key_file.as_deref(), "GATEHOUSE_OLD_SECRET_KEY")?;
+    let store = open_store(db).await?;
+    let new = FactorSeal::from_secret(new.expose_secret().as_bytes(), true);
+    let old = match old {
+        Some(old) => FactorSeal::from_secret(old.expose_secret().as_bytes(), true),
+        // A development gatehouse sealed them under the key it kept in its store.
+        None => {
+            FactorSeal::from_secret(store.shared_secret("factor_seal").await?.as_bytes(), false)
+        }
+    };
+    match seal::reseal(&store, Some(&old), &new).await? {
+        Ok(done) => {
+            tracing::info!(
+                event = "factors_resealed",
+                moved = done.moved,
+                current = done.current,
+                key = new.id()
+            );
+            println!(
+                "{} secret(s) sealed under the new key (id {}), {} already were",
+                done.moved,
+                new.id(),
+                done.current
+            );
+            Ok(())
+        }
+        Err(stuck) => anyhow::bail!(stuck),
+    }
+}
+
 async fn open_store(db: DbArgs) -> anyhow::Result<Store> {
     let (url, credentials) = db.resolve();
     Ok(Store::open(&url, credentials.as_ref()).await?)
@@ -149,8 +191,17 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 address: Some("cli".to_owned()),
                 user_agent: None,
             };
-            let (token, info) =
-                issue_token(&store, &client, &username, &fields, Vec::new()).await?;
+            let (token, info) = issue_token(
+                &store,
+                &client,
+                &username,
+                &fields,
+                TokenLogin {
+                    factors: Vec::new(),
+                    authenticated_at: storage::now(),
+                },
+            )
+            .await?;
             eprintln!(
                 "token {} for {username} (shown once; keep it secret):",
                 info.id

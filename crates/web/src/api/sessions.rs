@@ -16,7 +16,7 @@ use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
 use crate::core::factors::{self, CodeOutcome, OTP_NEEDED, OTP_WRONG};
-use crate::core::tokens::{TokenFields, issue_token};
+use crate::core::tokens::{TokenFields, TokenLogin, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
 
@@ -106,8 +106,17 @@ impl Sessions {
         }
         let account = Account::from(&user);
         if let Some(token) = token {
-            let (token, info) =
-                issue_token(&state.store, &client, &user.username, &token, factors).await?;
+            let (token, info) = issue_token(
+                &state.store,
+                &client,
+                &user.username,
+                &token,
+                TokenLogin {
+                    factors,
+                    authenticated_at: storage::now(),
+                },
+            )
+            .await?;
             crate::core::message::notify(
                 &state.store,
                 state.config.mail.enabled(),

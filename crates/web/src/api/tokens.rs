@@ -13,7 +13,7 @@ use super::problem::{ApiError, Problems, ReadStatuses, RevokeStatuses, TokenStat
 use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
 use crate::core::Credential;
-use crate::core::tokens::{TokenFields, issue_token};
+use crate::core::tokens::{TokenFields, TokenLogin, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
 
@@ -51,17 +51,18 @@ impl Tokens {
         let fields = TokenFields::check(&body.name, body.expires_in, "name", "expires_in")
             .map_err(ApiError::from)?;
         let client = client_info(req, &state);
-        let factors = caller
-            .0
-            .session()
-            .map(|s| s.factors.clone())
-            .unwrap_or_default();
+        // The session's login, not this moment: a token minted from an old session
+        // is as old a login as that session (`/auth?max_age=`).
+        let login = TokenLogin {
+            factors: caller.0.factors().to_vec(),
+            authenticated_at: caller.0.authenticated_at(),
+        };
         let (token, info) = issue_token(
             &state.store,
             &client,
             &caller.0.user.username,
             &fields,
-            factors,
+            login,
         )
         .await?;
         crate::core::message::notify(

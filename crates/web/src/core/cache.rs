@@ -26,11 +26,14 @@ use storage::Store;
 use storage::watch::Change;
 
 use super::Authenticated;
+use super::health::StoreHealth;
 
 /// How often the watcher checks that the store still answers, and how long it
-/// waits: a store that went away turns the cache off within their sum (3 s).
-pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
-pub const HEALTH_WAIT: Duration = Duration::from_secs(2);
+/// waits: a store that went away turns the cache off, and is known to be down
+/// ([`StoreHealth`]), within their sum (2 s). The wait is long enough that a busy
+/// machine's slow answer is not taken for a dead store (requests would get 503).
+pub const HEALTH_EVERY: Duration = Duration::from_millis(500);
+pub const HEALTH_WAIT: Duration = Duration::from_millis(1500);
 
 /// Entries kept at most; past it the cache starts again from empty.
 const CAPACITY: usize = 100_000;
@@ -138,18 +141,19 @@ impl SessionCache {
     /// store that goes away may leave a feed silent rather than ended, so the
     /// watcher also asks the store every [`HEALTH_EVERY`]: no answer within
     /// [`HEALTH_WAIT`] and the cache goes off (fail closed — every request then
-    /// reads the store, and waits for it no longer than the identity's bound)
-    /// until the feeds are subscribed again.
-    pub fn spawn_watcher(&self, store: Store) {
+    /// reads the store) until the feeds are subscribed again, and `health` says
+    /// the store is down, so that requests are answered at once meanwhile.
+    pub fn spawn_watcher(&self, store: Store, health: StoreHealth) {
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
                 let subscribe = async { (store.watch("session").await, store.watch("user").await) };
                 match tokio::time::timeout(HEALTH_WAIT, subscribe).await {
                     Ok((Ok(sessions), Ok(users))) => {
+                        health.set_down(false);
                         cache.set_enabled(true);
                         tracing::info!("session change feeds running; cache on");
-                        cache.follow(&store, sessions, users).await;
+                        cache.follow(&store, &health, sessions, users).await;
                         tracing::warn!(
                             "the session change feed ended or the store stopped answering; cache off until it is back"
                         );
@@ -161,6 +165,9 @@ impl SessionCache {
                         tracing::warn!("the store did not answer the subscription; cache off")
                     }
                 }
+                // A failed or slow subscription says little of the store itself:
+                // whether it answers does.
+                health.set_down(store.ping(HEALTH_WAIT).await.is_err());
                 cache.set_enabled(false);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -170,16 +177,18 @@ impl SessionCache {
     async fn follow(
         &self,
         store: &Store,
+        health: &StoreHealth,
         mut sessions: impl futures::Stream<Item = Change> + Unpin,
         mut users: impl futures::Stream<Item = Change> + Unpin,
     ) {
-        let mut health = tokio::time::interval(HEALTH_EVERY);
-        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut every = tokio::time::interval(HEALTH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = health.tick() => {
+                _ = every.tick() => {
                     if let Err(err) = store.ping(HEALTH_WAIT).await {
                         tracing::warn!(error = %err, "the store stopped answering");
+                        health.set_down(true);
                         return;
                     }
                 }

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use storage::{PendingLogin, PendingToken, StorageError, Store};
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use super::accounts::account_throttle_key;
 use super::client::ClientInfo;
 use super::error::CoreError;
 use super::services::Services;
@@ -120,13 +119,49 @@ pub fn setup_of(services: &Services, user: &User, secret: &str) -> TotpSetup {
     }
 }
 
-/// Starts an enrolment (a fresh secret each time), or `None` when the user has a
-/// confirmed one already.
+/// A user's TOTP enrolment with its secret opened.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    /// The base32 secret the app holds.
+    pub secret: String,
+    pub confirmed: bool,
+}
+
+/// `username`'s TOTP enrolment, confirmed or not, its secret unsealed.
+pub async fn enrolment(
+    services: &Services,
+    username: &Username,
+) -> Result<Option<Enrolment>, CoreError> {
+    let Some(stored) = services.store.totp(username).await? else {
+        return Ok(None);
+    };
+    let seal = services
+        .seal
+        .as_ref()
+        .map_err(|why| CoreError::Internal(why.clone()))?;
+    Ok(Some(Enrolment {
+        secret: seal.open(username, &stored.secret)?,
+        confirmed: stored.confirmed,
+    }))
+}
+
+/// Why TOTP cannot be set up here, if it cannot (see [`super::seal`]).
+pub fn totp_unavailable(services: &Services) -> Option<&str> {
+    services.seal.as_ref().err().map(String::as_str)
+}
+
+/// Starts an enrolment (a fresh secret each time, sealed in the store), or `None`
+/// when the user has a confirmed one already or TOTP is off
+/// ([`totp_unavailable`]).
 pub async fn begin_totp(services: &Services, user: &User) -> Result<Option<TotpSetup>, CoreError> {
+    let Ok(seal) = &services.seal else {
+        return Ok(None);
+    };
     let mut bytes = [0u8; 20];
     rand::rng().fill_bytes(&mut bytes);
     let secret = Secret::Raw(bytes.to_vec()).to_encoded().to_string();
-    if !services.store.begin_totp(&user.username, &secret).await? {
+    let sealed = seal.seal(&user.username, &secret)?;
+    if !services.store.begin_totp(&user.username, &sealed).await? {
         return Ok(None);
     }
     Ok(Some(setup_of(services, user, &secret)))
@@ -156,17 +191,24 @@ pub async fn confirm_totp(
     user: &User,
     code: &str,
 ) -> Result<CodeOutcome, CoreError> {
-    let Some(enrolment) = services.store.totp(&user.username).await? else {
+    let Some(enrolment) = enrolment(services, &user.username).await? else {
         return Ok(CodeOutcome::Refused);
     };
     if enrolment.confirmed {
         return Ok(CodeOutcome::Refused);
     }
-    if let Some(wait) = throttled(services, user).await? {
+    if let Some(wait) = throttled(services, client, user).await? {
         return Ok(CodeOutcome::Throttled { wait });
     }
     let Some(step) = matching_step(&enrolment.secret, code, storage::now())? else {
-        failed(services, client, user, "totp_confirm_failed").await?;
+        failed(
+            services,
+            client,
+            user,
+            "totp_confirm_failed",
+            Attempt::Enrolment,
+        )
+        .await?;
         return Ok(CodeOutcome::Refused);
     };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
@@ -197,22 +239,21 @@ pub async fn confirm_totp(
 }
 
 /// Checks a second factor at login: a TOTP code (once per time step) or a
-/// recovery code (once). Wrong ones are throttled like passwords.
+/// recovery code (once). Wrong ones are throttled per user, whatever the
+/// password step did ([`factor_throttle_key`]).
 pub async fn check_code(
     services: &Services,
     client: &ClientInfo,
     user: &User,
     code: &str,
 ) -> Result<CodeOutcome, CoreError> {
-    let Some(enrolment) = services
-        .store
-        .totp(&user.username)
+    let Some(enrolment) = enrolment(services, &user.username)
         .await?
         .filter(|t| t.confirmed)
     else {
         return Ok(CodeOutcome::Refused);
     };
-    if let Some(wait) = throttled(services, user).await? {
+    if let Some(wait) = throttled(services, client, user).await? {
         return Ok(CodeOutcome::Throttled { wait });
     }
     let accepted = if let Some(step) = matching_step(&enrolment.secret, code, storage::now())? {
@@ -232,12 +273,15 @@ pub async fn check_code(
         used.then_some(RECOVERY)
     };
     match accepted {
-        Some(factor) => Ok(CodeOutcome::Accepted {
-            factor,
-            recovery_codes: Vec::new(),
-        }),
+        Some(factor) => {
+            succeeded(services, user).await?;
+            Ok(CodeOutcome::Accepted {
+                factor,
+                recovery_codes: Vec::new(),
+            })
+        }
         None => {
-            failed(services, client, user, "otp_failed").await?;
+            failed(services, client, user, "otp_failed", Attempt::Login).await?;
             Ok(CodeOutcome::Refused)
         }
     }
@@ -313,26 +357,59 @@ pub async fn begin_pending(
         .await?)
 }
 
-pub(crate) async fn throttled(services: &Services, user: &User) -> Result<Option<i64>, CoreError> {
-    let wait = services
-        .store
-        .throttle_wait(&account_throttle_key(&user.email), storage::now())
-        .await?;
+/// The counter of `username`'s wrong second factors. Keyed by the user, not the
+/// email the password step used, and never cleared by a right password: whoever
+/// is guessing the code already knows the password, and could otherwise log in
+/// again between guesses (from a new address each time) to start afresh.
+pub fn factor_throttle_key(username: &Username) -> String {
+    format!("factor:{username}")
+}
+
+/// Seconds `user`'s second step must wait, if any: their wrong second factors,
+/// or this client address's failures.
+pub(crate) async fn throttled(
+    services: &Services,
+    client: &ClientInfo,
+    user: &User,
+) -> Result<Option<i64>, CoreError> {
+    let now = storage::now();
+    let store = &services.store;
+    let wait = store
+        .throttle_wait(&factor_throttle_key(&user.username), now)
+        .await?
+        .max(
+            store
+                .throttle_wait(&format!("address:{}", client.address()), now)
+                .await?,
+        );
     Ok((wait > 0).then_some(wait))
 }
 
+/// Where a wrong second factor was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// At a login, after the right password: repeated failures mean someone
+    /// knows it, and the user is told by mail.
+    Login,
+    /// Confirming an enrolment, by the logged-in user themselves.
+    Enrolment,
+}
+
+/// Counts a wrong second factor against `user` and the client's address; at a
+/// login, the failure that starts the waits also mails the user a notice.
 pub(crate) async fn failed(
     services: &Services,
     client: &ClientInfo,
     user: &User,
     event: &'static str,
+    attempt: Attempt,
 ) -> Result<(), CoreError> {
     tracing::info!(event, user = %user.username, address = client.address());
     let throttle = services.config.throttle;
     let now = storage::now();
-    services
+    let failures = services
         .store
-        .record_failure(&account_throttle_key(&user.email), now, &throttle.account)
+        .record_failure(&factor_throttle_key(&user.username), now, &throttle.factor)
         .await?;
     services
         .store
@@ -342,6 +419,35 @@ pub(crate) async fn failed(
             &throttle.address,
         )
         .await?;
+    if attempt == Attempt::Login && failures == throttle.factor.free_failures {
+        tracing::warn!(event = "second_factor_guessed", user = %user.username, address = client.address(), failures);
+        super::message::notify(
+            &services.store,
+            services.config.mail.enabled(),
+            user,
+            "Someone who knows your password is trying to log in",
+            &format!(
+                "Your password was given right, then the second factor wrong {failures} times, \
+                 most recently from {}: whoever did it knows your password",
+                client.address()
+            ),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// A right second factor: `user`'s count of wrong ones starts again.
+pub(crate) async fn succeeded(services: &Services, user: &User) -> Result<(), CoreError> {
+    let key = factor_throttle_key(&user.username);
+    if services
+        .store
+        .throttle_status(&key, storage::now())
+        .await?
+        .is_some()
+    {
+        services.store.clear_failures(&key).await?;
+    }
     Ok(())
 }
 

@@ -291,7 +291,7 @@ pub async fn finish_second_factor(
     let Ok(webauthn) = webauthn(services) else {
         return Ok(CodeOutcome::Refused);
     };
-    if let Some(wait) = factors::throttled(services, user).await? {
+    if let Some(wait) = factors::throttled(services, client, user).await? {
         return Ok(CodeOutcome::Throttled { wait });
     }
     let Some(challenge) = services
@@ -320,9 +320,17 @@ pub async fn finish_second_factor(
         }
     };
     if !accepted {
-        factors::failed(services, client, user, "passkey_failed").await?;
+        factors::failed(
+            services,
+            client,
+            user,
+            "passkey_failed",
+            factors::Attempt::Login,
+        )
+        .await?;
         return Ok(CodeOutcome::Refused);
     }
+    factors::succeeded(services, user).await?;
     tracing::info!(event = "passkey_used", user = %user.username, address = client.address());
     Ok(CodeOutcome::Accepted {
         factor: PASSKEY,
@@ -401,7 +409,7 @@ pub async fn finish_passwordless(
             return Ok(PasswordlessOutcome::Refused);
         }
     };
-    if let Some(wait) = factors::throttled(services, &user).await? {
+    if let Some(wait) = factors::throttled(services, client, &user).await? {
         return Ok(PasswordlessOutcome::Throttled { wait });
     }
     tracing::info!(event = "passkey_login", user = %user.username, address = client.address());

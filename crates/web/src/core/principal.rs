@@ -73,11 +73,11 @@ impl Authenticated {
     }
 
     /// When the user last proved who they are: the login that started the session,
-    /// or the creation of the token.
+    /// or the login of the session the token was made from.
     pub fn authenticated_at(&self) -> i64 {
         match &self.via {
-            Credential::Session(session) => session.created_at,
-            Credential::Token(token) => token.created_at,
+            Credential::Session(session) => session.authenticated_at,
+            Credential::Token(token) => token.authenticated_at,
         }
     }
 }

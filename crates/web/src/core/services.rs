@@ -5,6 +5,8 @@ use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 
 use super::cache::SessionCache;
 use super::hashing::{Hashing, HashingError};
+use super::health::StoreHealth;
+use super::seal::FactorSeal;
 use crate::config::Config;
 
 /// What every use case can reach: the store, the settings, the hashing pool and
@@ -19,15 +21,25 @@ pub struct Shared {
     pub hashing: Hashing,
     /// Live sessions in memory for `/auth`; see [`super::cache`].
     pub sessions: SessionCache,
+    /// Whether the store is known to be down; see [`super::health`].
+    pub health: StoreHealth,
     /// The WebAuthn relying party, or why passkeys are off; see [`super::passkeys`].
     pub passkeys: Result<Webauthn, String>,
+    /// The key that seals TOTP secrets, or why TOTP is off; see [`super::seal`].
+    pub seal: Result<FactorSeal, String>,
 }
 
 impl Services {
-    pub fn new(store: Store, config: Config) -> Result<Self, HashingError> {
+    pub fn new(
+        store: Store,
+        config: Config,
+        seal: Result<FactorSeal, String>,
+    ) -> Result<Self, HashingError> {
         Ok(Self(Arc::new(Shared {
+            seal,
             hashing: Hashing::new(&config.hashing)?,
             sessions: SessionCache::default(),
+            health: StoreHealth::default(),
             passkeys: relying_party(&config.public_url),
             store,
             config: Arc::new(config),

@@ -149,32 +149,42 @@ pub async fn change_password(
 /// cookie lifetime to give it ("remember me": as long as the session; otherwise a
 /// browser-session cookie). The session the browser came with, if any, is ended:
 /// the token it held before login is worthless after it (no session fixation).
+/// What a new session records of the login behind it.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub remember: bool,
+    /// How the user proved who they are (`pwd`, `otp`, …).
+    pub factors: Vec<String>,
+    /// When, if earlier than now (a session started again after a set-up).
+    pub authenticated_at: Option<i64>,
+}
+
 pub async fn start_session(
     services: &Services,
     client: &ClientInfo,
     username: &Username,
-    remember: bool,
-    factors: Vec<String>,
+    login: Login,
     previous: Option<&Session>,
 ) -> Result<(SessionToken, Session, Option<i64>), StorageError> {
     if let Some(old) = previous {
         end_session(services, &old.id).await?;
     }
     let policy = services.config.sessions;
-    let lifetime = if remember {
+    let lifetime = if login.remember {
         policy.remember_lifetime
     } else {
         policy.lifetime
     };
     let new = NewSession {
         lifetime,
-        remember,
+        remember: login.remember,
         user_agent: client.user_agent.clone(),
         address: client.address.clone(),
-        factors,
+        factors: login.factors,
+        authenticated_at: login.authenticated_at,
     };
     let (token, session) = services.store.create_session(username, new).await?;
-    Ok((token, session, remember.then_some(lifetime)))
+    Ok((token, session, login.remember.then_some(lifetime)))
 }
 
 /// "Firefox on Linux", from a User-Agent header; good enough to tell devices apart.

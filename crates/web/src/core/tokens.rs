@@ -3,6 +3,7 @@
 //! and the CLI (`gatehouse token create`).
 
 use domain::Username;
+pub use storage::TokenLogin;
 use storage::{ApiToken, Store, TokenInfo};
 
 use super::accounts::FieldErrors;
@@ -56,19 +57,19 @@ impl TokenFields {
     }
 }
 
-/// Creates the token (recording the factors of the login it comes from) and
-/// returns it with its secret (the only time it exists
-/// outside the client).
+/// Creates the token (recording the factors and the time of the login it comes
+/// from, so it is never a fresher login than that one) and returns it with its
+/// secret (the only time it exists outside the client).
 pub async fn issue_token(
     store: &Store,
     client: &ClientInfo,
     username: &Username,
     fields: &TokenFields,
-    factors: Vec<String>,
+    login: TokenLogin,
 ) -> Result<(ApiToken, TokenInfo), CoreError> {
     let expires_at = fields.expires_in.map(|s| storage::now().saturating_add(s));
     let (token, info) = store
-        .create_api_token_with_factors(username, &fields.name, expires_at, factors)
+        .create_api_token_for_login(username, &fields.name, expires_at, login)
         .await?;
     tracing::info!(
         event = "token_created",

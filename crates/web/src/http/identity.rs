@@ -17,6 +17,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use storage::{ApiToken, Session, StorageError};
 
 use super::cookies::{clear_cookie, cookie, parse_session_token, session_cookie, sets_cookie};
+use super::deadline::bounded;
 use super::state::AppState;
 use crate::core::client::ClientInfo;
 use crate::core::principal::Authenticated;
@@ -112,23 +113,30 @@ impl<E: Endpoint> Endpoint for Identified<E> {
         // cookie is not read (and not cleared). Other schemes are not ours.
         // A store that stopped answering must not hold the request: bounded
         // (a cache hit completes at once and never arms the timer).
+        // A store known to be down answers at once.
         let wait = super::deadline::STORE_WAIT;
         let timed_out = || StorageError::Timeout {
             seconds: wait.as_secs(),
         };
+        let health = &state.health;
         let (auth, had_cookie) = match bearer(&req) {
             Some(token) => (
-                tokio::time::timeout(wait, sessions::load_token(state, token))
+                bounded(health, wait, sessions::load_token(state, token))
                     .await
-                    .unwrap_or_else(|_| Err(timed_out())),
+                    .unwrap_or_else(|| Err(timed_out())),
                 false,
             ),
             None => {
                 let cookie = cookie(&req, state.config.session_cookie_name());
-                let token = cookie.and_then(parse_session_token);
-                let loaded = tokio::time::timeout(wait, sessions::load_session(state, token))
-                    .await
-                    .unwrap_or_else(|_| Err(timed_out()));
+                let loaded = match cookie.and_then(parse_session_token) {
+                    Some(token) => {
+                        bounded(health, wait, sessions::load_session(state, Some(token)))
+                            .await
+                            .unwrap_or_else(|| Err(timed_out()))
+                    }
+                    // Nothing to load: the store is not asked.
+                    None => sessions::load_session(state, None).await,
+                };
                 (loaded, cookie.is_some())
             }
         };
@@ -214,12 +222,43 @@ pub async fn log_in(
     remember: bool,
     factors: Vec<String>,
 ) -> Result<(String, Session), StorageError> {
+    start(state, req, username, remember, factors, None).await
+}
+
+/// Starts this browser's session again with `factors` (a second factor was just
+/// set up) — a new token, as at any login — but as old a login as the one it
+/// carries on: setting up a factor proves that factor, not who the user is, so
+/// it must not renew `/auth?max_age=` for a stale or stolen session.
+pub async fn restart_session(
+    state: &AppState,
+    req: &Request,
+    username: &Username,
+    remember: bool,
+    factors: Vec<String>,
+) -> Result<(String, Session), StorageError> {
+    let carried = current(req).map(|me| me.authenticated_at());
+    start(state, req, username, remember, factors, carried).await
+}
+
+async fn start(
+    state: &AppState,
+    req: &Request,
+    username: &Username,
+    remember: bool,
+    factors: Vec<String>,
+    authenticated_at: Option<i64>,
+) -> Result<(String, Session), StorageError> {
     // The middleware loaded the cookie's session if it is live; a dead one has
     // nothing left to end (and costs no write).
     let previous = current(req).and_then(Authenticated::session);
     let client = client_info(req, state);
+    let login = sessions::Login {
+        remember,
+        factors,
+        authenticated_at,
+    };
     let (token, session, max_age) =
-        sessions::start_session(state, &client, username, remember, factors, previous).await?;
+        sessions::start_session(state, &client, username, login, previous).await?;
     Ok((session_cookie(&state.config, &token, max_age), session))
 }
 

@@ -26,18 +26,33 @@ pub enum StateError {
     Hashing(#[from] HashingError),
     #[error("cannot load the shared secret from the store: {0}")]
     Storage(#[from] StorageError),
+    #[error("{0}")]
+    Seal(String),
 }
 
 impl AppState {
     /// The state for `config`. The CSRF key comes from the configured secret, or
-    /// else from the store, where the first node to start generates it.
+    /// else from the store, where the first node to start generates it; likewise
+    /// the key that seals second factors (see [`crate::core::seal`]), which must
+    /// open the store's.
     pub async fn new(store: Store, config: Config) -> Result<Self, StateError> {
         let secret = match &config.secret_key {
             Some(secret) => secrecy::ExposeSecret::expose_secret(secret).to_owned(),
             None => store.shared_secret("csrf").await?,
         };
+        // Second-factor secrets: sealed under the operator's key (checked, and
+        // those an older version stored in clear sealed now) before anything runs.
+        let seal = crate::core::seal::load(&store, &config).await?;
+        match crate::core::seal::prepare(&store, &seal).await? {
+            Ok(prepared) if prepared.sealed_now > 0 => tracing::info!(
+                sealed = prepared.sealed_now,
+                "sealed the second-factor secrets an older version stored in clear"
+            ),
+            Ok(_) => {}
+            Err(refusal) => return Err(StateError::Seal(refusal)),
+        }
         Ok(Self(Arc::new(Shared {
-            services: Services::new(store, config)?,
+            services: Services::new(store, config, seal)?,
             csrf_key: CsrfKey::from_secret(&secret),
             metrics: Metrics::default(),
         })))

@@ -95,9 +95,12 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                     }
                 }
                 p #totp-status { "Off. A second factor keeps your account safe even if your password leaks." }
-                form method="post" action=(BEGIN_PATH) {
-                    (CsrfField(csrf))
-                    (SubmitButton("Set up an authenticator app"))
+                @match factors::totp_unavailable(state) {
+                    Some(why) => p.muted #totp-unavailable { (why) },
+                    None => form method="post" action=(BEGIN_PATH) {
+                        (CsrfField(csrf))
+                        (SubmitButton("Set up an authenticator app"))
+                    },
                 }
             }
         }
@@ -148,7 +151,7 @@ pub async fn confirm(
             // The code proved the new factor: this browser's session starts again
             // as one that used it (a new token, as at any login).
             let remember = me.session().is_some_and(|s| s.remember);
-            let (cookie, _) = crate::http::identity::log_in(
+            let (cookie, _) = crate::http::identity::restart_session(
                 state,
                 req,
                 &me.user.username,
@@ -195,7 +198,7 @@ async fn setup_again(
     alert: &str,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let totp = state.store.totp(&me.user.username).await?;
+    let totp = factors::enrolment(state, &me.user.username).await?;
     let Some(totp) = totp.filter(|t| !t.confirmed) else {
         return Ok(super::see_other(PATH));
     };
@@ -366,9 +369,14 @@ pub async fn passkey_finish(
     if !used.iter().any(|f| f == PASSKEY) {
         used.push(PASSKEY.to_owned());
     }
-    let (cookie, _) =
-        crate::http::identity::log_in(state, req, &me.user.username, session.remember, used)
-            .await?;
+    let (cookie, _) = crate::http::identity::restart_session(
+        state,
+        req,
+        &me.user.username,
+        session.remember,
+        used,
+    )
+    .await?;
     Ok(super::with_cookie(passkeys::go_to(PATH), &cookie))
 }
 
