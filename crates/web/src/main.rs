@@ -61,6 +61,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
+    // The state first: what it refuses (second-factor secrets sealed under another
+    // key, say) is said before anything claims to listen.
+    let state = AppState::new(store, config).await?;
+    let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -80,7 +84,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let state = AppState::new(store, config).await?;
     if let Some(listener) = metrics {
         tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
         let state = state.clone();
