@@ -78,10 +78,11 @@ impl hkdf::KeyType for Len {
 
 fn derive(secret: &[u8], info: &[u8], out: &mut [u8]) {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"gatehouse factor seal").extract(secret);
-    // `expand` and `fill` fail only for lengths over 255 hashes; ours are 4 and 32.
-    if let Ok(okm) = prk.expand(&[info], Len(out.len())) {
-        let _ = okm.fill(out);
-    }
+    // `expand` and `fill` fail only for lengths over 255 hashes; ours are 4 and 32
+    // (and a key left unfilled must never be used).
+    prk.expand(&[info], Len(out.len()))
+        .and_then(|okm| okm.fill(out))
+        .unwrap_or_else(|_| unreachable!("HKDF-SHA256 gives 4 or 32 bytes"));
 }
 
 impl FactorSeal {
