@@ -251,6 +251,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     state.hashing.warm_up();
+    state.health.spawn_checker(state.store.clone());
     state
         .sessions
         .spawn_watcher(state.store.clone(), state.health.clone());

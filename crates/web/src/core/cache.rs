@@ -28,12 +28,8 @@ use storage::watch::Change;
 use super::Authenticated;
 use super::health::StoreHealth;
 
-/// How often the watcher checks that the store still answers, and how long it
-/// waits: a store that went away turns the cache off, and is known to be down
-/// ([`StoreHealth`]), within their sum (2 s). The wait is long enough that a busy
-/// machine's slow answer is not taken for a dead store (requests would get 503).
-pub const HEALTH_EVERY: Duration = Duration::from_millis(500);
-pub const HEALTH_WAIT: Duration = Duration::from_millis(1500);
+/// How long subscribing to the change feeds may take.
+const SUBSCRIBE_WAIT: Duration = super::health::HEALTH_WAIT;
 
 /// Entries kept at most; past it the cache starts again from empty.
 const CAPACITY: usize = 100_000;
@@ -139,25 +135,23 @@ impl SessionCache {
     /// Watches the store for the life of the process and keeps the cache honest;
     /// the cache is on only while both feeds run and the store answers. A remote
     /// store that goes away may leave a feed silent rather than ended, so the
-    /// watcher also asks the store every [`HEALTH_EVERY`]: no answer within
-    /// [`HEALTH_WAIT`] and the cache goes off (fail closed — every request then
-    /// reads the store) until the feeds are subscribed again, and `health` says
-    /// the store is down, so that requests are answered at once meanwhile.
+    /// cache also goes off (fail closed) the moment `health` finds the store down,
+    /// until the feeds are subscribed again.
     pub fn spawn_watcher(&self, store: Store, health: StoreHealth) {
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
                 let subscribe = async { (store.watch("session").await, store.watch("user").await) };
-                match tokio::time::timeout(HEALTH_WAIT, subscribe).await {
-                    Ok((Ok(sessions), Ok(users))) => {
-                        health.set_down(false);
+                match tokio::time::timeout(SUBSCRIBE_WAIT, subscribe).await {
+                    Ok((Ok(sessions), Ok(users))) if !health.is_down() => {
                         cache.set_enabled(true);
                         tracing::info!("session change feeds running; cache on");
-                        cache.follow(&store, &health, sessions, users).await;
+                        cache.follow(&health, sessions, users).await;
                         tracing::warn!(
                             "the session change feed ended or the store stopped answering; cache off until it is back"
                         );
                     }
+                    Ok((Ok(_), Ok(_))) => {}
                     Ok((Err(err), _) | (_, Err(err))) => {
                         tracing::warn!(error = %err, "cannot watch sessions; cache off");
                     }
@@ -165,9 +159,6 @@ impl SessionCache {
                         tracing::warn!("the store did not answer the subscription; cache off")
                     }
                 }
-                // A failed or slow subscription says little of the store itself:
-                // whether it answers does.
-                health.set_down(store.ping(HEALTH_WAIT).await.is_err());
                 cache.set_enabled(false);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -176,22 +167,13 @@ impl SessionCache {
 
     async fn follow(
         &self,
-        store: &Store,
         health: &StoreHealth,
         mut sessions: impl futures::Stream<Item = Change> + Unpin,
         mut users: impl futures::Stream<Item = Change> + Unpin,
     ) {
-        let mut every = tokio::time::interval(HEALTH_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = every.tick() => {
-                    if let Err(err) = store.ping(HEALTH_WAIT).await {
-                        tracing::warn!(error = %err, "the store stopped answering");
-                        health.set_down(true);
-                        return;
-                    }
-                }
+                () = health.went_down() => return,
                 change = sessions.next() => match change {
                     Some(Change::Created(_)) => {}
                     Some(Change::Updated(id) | Change::Deleted(id)) => self.evict(&id),

@@ -1,13 +1,22 @@
-//! Whether the store is known to be down. The session cache's watcher asks the
-//! store every second ([`super::cache::HEALTH_EVERY`]) and says here what it
-//! learnt, so that a request need not find out for itself by waiting: while the
-//! store is down, requests that would read it are answered at once, and those
-//! already waiting on it are let go the moment it goes down.
+//! Whether the store is known to be down. One task per node asks the store every
+//! [`HEALTH_EVERY`] and says here what it learnt, so that a request need not find
+//! out for itself by waiting: while the store is down, requests that would read it
+//! are answered at once, those already waiting on it are let go the moment it goes
+//! down, and the session cache turns itself off ([`super::cache`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use storage::Store;
 use tokio::sync::Notify;
+
+/// How often the store is asked, and how long it may take to answer: a store that
+/// went away is known to be down within their sum (2 s). The wait is long enough
+/// that a busy machine's slow answer is not taken for a dead store (requests would
+/// get 503).
+pub const HEALTH_EVERY: Duration = Duration::from_millis(500);
+pub const HEALTH_WAIT: Duration = Duration::from_millis(1500);
 
 #[derive(Clone, Default)]
 pub struct StoreHealth {
@@ -36,6 +45,28 @@ impl StoreHealth {
         } else if was && !down {
             tracing::info!("the store answers again");
         }
+    }
+
+    /// Asks `store` every [`HEALTH_EVERY`], for the life of the process, whether it
+    /// answers within [`HEALTH_WAIT`].
+    pub fn spawn_checker(&self, store: Store) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEALTH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match store.ping(HEALTH_WAIT).await {
+                    Ok(()) => health.set_down(false),
+                    Err(err) => {
+                        if !health.is_down() {
+                            tracing::warn!(error = %err, "the store stopped answering");
+                        }
+                        health.set_down(true);
+                    }
+                }
+            }
+        });
     }
 
     /// Completes when the store is down (at once if it is already).
