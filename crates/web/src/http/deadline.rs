@@ -1,7 +1,7 @@
 //! Bounded waits. A remote SurrealDB that is down or stalled makes its client
 //! wait rather than fail; behind a proxy that is a stuck site. So: while the store
-//! is known to be down ([`StoreHealth`], from the cache watcher's once-a-second
-//! check) a request that needs it is answered at once, and one already waiting is
+//! is known to be down ([`StoreHealth`], from a ping every half second)
+//! a request that needs it is answered at once, and one already waiting is
 //! let go the moment the store goes down; otherwise loading the identity gives up
 //! after [`STORE_WAIT`], and every other request after [`REQUEST_WAIT`]. Each is
 //! answered `503` with `Retry-After`, never a hang and never a 500.
