@@ -50,6 +50,11 @@ pub async fn enrol_in_store(app: &TestApp, name: &str) -> String {
     secret
 }
 
+/// The secret an enrolment page shows, as a user types it into their app.
+pub fn shown_secret(body: &str) -> String {
+    between(body, "<code id=\"totp-secret\">", "<").to_owned()
+}
+
 fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     body.split(start)
         .nth(1)
@@ -66,7 +71,7 @@ async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
     let setup = tina.post_form("/account/security/totp", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     setup.assert_contains("<svg");
-    let secret = between(&setup.body, "<code id=\"totp-secret\">", "<").to_owned();
+    let secret = shown_secret(&setup.body);
     assert_eq!(secret.len(), 32, "{secret}");
     // A wrong code does not confirm it.
     let wrong = tina
@@ -368,7 +373,7 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
         StatusCode::FORBIDDEN
     );
     let setup = olga.post_form("/account/security/totp", &[]).await;
-    let secret = between(&setup.body, "<code id=\"totp-secret\">", "<").to_owned();
+    let secret = shown_secret(&setup.body);
     let confirmed = olga
         .post_form(
             "/account/security/totp/confirm",

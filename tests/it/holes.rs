@@ -20,8 +20,13 @@ async fn auth_status(app: &TestApp, cookie: &str) -> StatusCode {
 
 /// `/auth`'s status for a request carrying `name: value`.
 async fn auth_with(app: &TestApp, name: &str, value: &str) -> StatusCode {
+    auth_at(app, "/auth", name, value).await
+}
+
+/// The same at `path`: `/auth` with rules in its query.
+async fn auth_at(app: &TestApp, path: &str, name: &str, value: &str) -> StatusCode {
     crate::app::http_client()
-        .get(app.url("/auth"))
+        .get(app.url(path))
         .header(name, value)
         .send()
         .await
@@ -740,23 +745,19 @@ async fn a_token_minted_from_an_old_session_is_as_old_a_login() {
     let app = spawn_app().await;
     let browser = app.logged_in("max").await;
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    let fresh = |headers: Vec<(&'static str, String)>| {
-        let app = &app;
-        async move {
-            let mut request = crate::app::http_client().get(app.url("/auth?max_age=2"));
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            request.send().await.unwrap().status()
-        }
-    };
     assert_eq!(
-        fresh(vec![("cookie", browser.cookie_header())]).await,
+        auth_at(&app, "/auth?max_age=2", "cookie", &browser.cookie_header()).await,
         StatusCode::FORBIDDEN
     );
     let token = mint_token(&app, &browser).await;
     assert_eq!(
-        fresh(vec![("authorization", format!("Bearer {token}"))]).await,
+        auth_at(
+            &app,
+            "/auth?max_age=2",
+            "authorization",
+            &format!("Bearer {token}")
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "the new token passed as a fresh login"
     );
@@ -773,7 +774,13 @@ async fn a_token_minted_from_an_old_session_is_as_old_a_login() {
     assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
     let token = resp.json()["token"]["token"].as_str().unwrap().to_owned();
     assert_eq!(
-        fresh(vec![("authorization", format!("Bearer {token}"))]).await,
+        auth_at(
+            &app,
+            "/auth?max_age=2",
+            "authorization",
+            &format!("Bearer {token}")
+        )
+        .await,
         StatusCode::OK
     );
 }
@@ -790,13 +797,7 @@ async fn setting_up_a_second_factor_does_not_make_an_old_session_fresh() {
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let setup = browser.post_form("/account/security/totp", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
-    let secret = setup
-        .body
-        .split("<code id=\"totp-secret\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .unwrap()
-        .to_owned();
+    let secret = crate::factors::shown_secret(&setup.body);
     let confirmed = browser
         .post_form(
             "/account/security/totp/confirm",
@@ -805,22 +806,13 @@ async fn setting_up_a_second_factor_does_not_make_an_old_session_fresh() {
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert!(confirmed.cookie_value("gatehouse_session").is_some());
-    let status = |query: &'static str| {
-        let cookie = browser.cookie_header();
-        let url = app.url(&format!("/auth{query}"));
-        async move {
-            crate::app::http_client()
-                .get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(status("?mfa=1").await, StatusCode::OK);
+    let cookie = browser.cookie_header();
     assert_eq!(
-        status("?max_age=2").await,
+        auth_at(&app, "/auth?mfa=1", "cookie", &cookie).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        auth_at(&app, "/auth?max_age=2", "cookie", &cookie).await,
         StatusCode::FORBIDDEN,
         "the restarted session passed as a fresh login"
     );

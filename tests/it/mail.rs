@@ -601,13 +601,7 @@ async fn the_owner_hears_of_a_new_factor_a_new_token_a_new_password_and_a_disabl
     crate::admin::add_user(&app, "nina", "").await;
     let nina = crate::admin::log_in(&app, "nina").await;
     let setup = nina.post_form("/account/security/totp", &[]).await;
-    let secret = setup
-        .body
-        .split("<code id=\"totp-secret\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .unwrap()
-        .to_owned();
+    let secret = crate::factors::shown_secret(&setup.body);
     nina.post_form(
         "/account/security/totp/confirm",
         &[("code", &crate::factors::code_now(&secret))],
