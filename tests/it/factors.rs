@@ -372,6 +372,31 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
         crate::app::auth_as_nginx(&app, &olga, "").await.status,
         StatusCode::FORBIDDEN
     );
+    // The API is no way around it: its operations refuse her too, and its login
+    // gives her nothing with the password alone; who she is stays hers to ask.
+    let refused = olga.api_same_origin("GET", "/me/sessions", None).await;
+    let problem = refused.problem(StatusCode::FORBIDDEN);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
+        "{problem}"
+    );
+    assert_eq!(
+        olga.api_same_origin("GET", "/me", None).await.status,
+        StatusCode::OK
+    );
+    let api_login = app
+        .browser()
+        .api(
+            "POST",
+            "/sessions",
+            &[],
+            Some(serde_json::json!({"email": email_of("olga"), "password": PASSWORD})),
+        )
+        .await;
+    api_login.problem(StatusCode::FORBIDDEN);
     let setup = olga.post_form("/account/security/totp", &[]).await;
     let secret = shown_secret(&setup.body);
     let confirmed = olga
@@ -384,4 +409,6 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
     let allowed = crate::app::auth_as_nginx(&app, &olga, "").await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("x-auth-factors"), Some("pwd,otp"));
+    let sessions = olga.api_same_origin("GET", "/me/sessions", None).await;
+    assert_eq!(sessions.status, StatusCode::OK, "{}", sessions.body);
 }

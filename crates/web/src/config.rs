@@ -655,19 +655,6 @@ impl Config {
             })
     }
 
-    /// Whether `user` may not pass yet for want of a verified address.
-    pub fn lacks_verified_email(&self, user: &domain::User) -> bool {
-        self.require_verified_email && !user.email_verified
-    }
-
-    /// Whether `user` must use a second factor (a member of a group named by
-    /// `--require-mfa-for-groups`).
-    pub fn requires_mfa(&self, user: &domain::User) -> bool {
-        self.require_mfa_groups
-            .iter()
-            .any(|g| user.groups.contains(g))
-    }
-
     /// The cookie of a login waiting for its second factor: always host-only.
     pub fn pending_cookie_name(&self) -> &'static str {
         if self.secure_cookies() {

@@ -21,23 +21,17 @@ use poem::{IntoResponse, Request, Response};
 
 use crate::config::Config;
 use crate::core::Authenticated;
+use crate::core::access::{self, Door, GateRules, Principal};
 use crate::core::next::{absolute_login_url, safe_next};
 use crate::http::AppState;
 use crate::http::identity::{current, identity_values};
 use crate::http::proxy::{self, Asker, Forwarded};
 
-/// The rules of one `/auth` location, from its query.
+/// One `/auth` location's query: what it asks of the identity (decided by
+/// [`access::admit`]) and how to answer.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rules {
-    /// Only these users pass (lowercase); `None` lets every logged-in user through.
-    pub users: Option<Vec<String>>,
-    /// Only members of one of these groups pass. With `users` too, either admits
-    /// (like Authelia's subjects: the named users and the groups' members).
-    pub groups: Option<Vec<String>>,
-    /// The login must be at most this many seconds old.
-    pub max_age: Option<i64>,
-    /// `mfa=1`: the login must have used a second factor.
-    pub mfa: bool,
+    pub access: GateRules,
     /// `proxy=nginx`: answer as to nginx even without `X-Original-URL`.
     pub nginx: bool,
 }
@@ -55,7 +49,11 @@ impl Rules {
                         .map(|u| u.trim().to_ascii_lowercase())
                         .filter(|u| !u.is_empty())
                         .collect();
-                    rules.users.get_or_insert_with(Vec::new).extend(users);
+                    rules
+                        .access
+                        .users
+                        .get_or_insert_with(Vec::new)
+                        .extend(users);
                 }
                 "groups" => {
                     let groups: Vec<String> = value
@@ -63,7 +61,11 @@ impl Rules {
                         .map(|g| g.trim().to_ascii_lowercase())
                         .filter(|g| !g.is_empty())
                         .collect();
-                    rules.groups.get_or_insert_with(Vec::new).extend(groups);
+                    rules
+                        .access
+                        .groups
+                        .get_or_insert_with(Vec::new)
+                        .extend(groups);
                 }
                 "max_age" => {
                     let seconds = value
@@ -71,10 +73,10 @@ impl Rules {
                         .ok()
                         .filter(|s| *s >= 0)
                         .ok_or_else(|| format!("max_age={value} is not a number of seconds"))?;
-                    rules.max_age = Some(seconds);
+                    rules.access.max_age = Some(seconds);
                 }
-                "mfa" if value == "1" || value == "true" => rules.mfa = true,
-                "mfa" if value == "0" || value == "false" => rules.mfa = false,
+                "mfa" if value == "1" || value == "true" => rules.access.mfa = true,
+                "mfa" if value == "0" || value == "false" => rules.access.mfa = false,
                 "mfa" => return Err(format!("mfa={value}: use mfa=1")),
                 "proxy" if value == "nginx" => rules.nginx = true,
                 "proxy" => return Err(format!("proxy={value}: only proxy=nginx is known")),
@@ -86,43 +88,6 @@ impl Rules {
             }
         }
         Ok(rules)
-    }
-
-    /// Why `who` may not pass, if they may not.
-    fn refuse(&self, who: &Authenticated) -> Option<String> {
-        let name = who.user.username.as_str();
-        let named = self
-            .users
-            .as_ref()
-            .map(|users| users.iter().any(|u| u == name));
-        let member = self
-            .groups
-            .as_ref()
-            .map(|groups| groups.iter().any(|g| who.user.in_group(g)));
-        let admitted = match (named, member) {
-            (None, None) => true,
-            (Some(named), None) => named,
-            (None, Some(member)) => member,
-            (Some(named), Some(member)) => named || member,
-        };
-        if !admitted {
-            return Some(format!(
-                "You are logged in as {name}, but this app is not open to you."
-            ));
-        }
-        if let Some(max_age) = self.max_age
-            && storage::now().saturating_sub(who.authenticated_at()) > max_age
-        {
-            return Some("This app needs a recent login. Log in again to continue.".to_owned());
-        }
-        if self.mfa && !crate::core::factors::has_second_factor(who.factors()) {
-            return Some(
-                "This app needs a login with a second factor: set one up on your account's \
-                 security page, then log in again with its code."
-                    .to_owned(),
-            );
-        }
-        None
     }
 }
 
@@ -168,22 +133,15 @@ fn answer(req: &Request, state: &AppState) -> Response {
             Err(err) => bad_forwarded(req, config, &err),
         };
     };
-    let refusal = rules
-        .refuse(who)
-        .or_else(|| {
-            (config.requires_mfa(&who.user)
-                && !crate::core::factors::has_second_factor(who.factors()))
-            .then(|| {
-                "Your account must use a second factor: set one up on your account's security \
-                 page, then log in again with its code."
-                    .to_owned()
-            })
-        })
-        .or_else(|| {
-            config
-                .lacks_verified_email(&who.user)
-                .then(|| crate::core::verify::VERIFY_REQUIRED.to_owned())
-        });
+    let principal = Principal::of(who);
+    let refusal = access::admit(
+        config,
+        &principal,
+        Door::Gate(&rules.access),
+        storage::now(),
+    )
+    .err()
+    .map(|refusal| refusal.message(&principal));
     if let Some(reason) = refusal {
         let next = match next() {
             Ok(next) => next,
@@ -325,14 +283,14 @@ mod tests {
         assert_eq!(Rules::parse(None), Ok(Rules::default()));
         let rules = Rules::parse(Some("users=Alice,%20bob&max_age=600&proxy=nginx")).unwrap();
         assert_eq!(
-            rules.users.as_deref(),
+            rules.access.users.as_deref(),
             Some(&["alice".to_owned(), "bob".to_owned()][..])
         );
-        assert_eq!(rules.max_age, Some(600));
+        assert_eq!(rules.access.max_age, Some(600));
         assert!(rules.nginx);
         let groups = Rules::parse(Some("groups=Ops,%20qa&groups=dev")).unwrap();
         assert_eq!(
-            groups.groups.as_deref(),
+            groups.access.groups.as_deref(),
             Some(&["ops".to_owned(), "qa".to_owned(), "dev".to_owned()][..])
         );
         for bad in [

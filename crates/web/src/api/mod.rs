@@ -40,6 +40,7 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApiService, Tags};
 
 use crate::core::Authenticated;
+use crate::core::access::{self, Door, Principal};
 use crate::http::AppState;
 use crate::http::form::MAX_FORM_BYTES;
 use crate::http::response::Precompressed;
@@ -385,20 +386,22 @@ pub fn docs_js(req: &Request) -> Response {
 }
 
 /// The logged-in user of an operation: the session cookie or an API token, as
-/// loaded by the auth middleware. Missing → `401` problem. Under
-/// `--require-verified-email` a user whose address is not verified gets `403`,
-/// except where `VERIFIED` is false ([`AnyCaller`]: who am I, log out).
-pub struct CallerOf<const VERIFIED: bool>(pub Arc<Authenticated>);
+/// loaded by the auth middleware. Missing → `401` problem. A caller
+/// `core::access` refuses at the API's door gets `403` saying why (an address to
+/// verify under `--require-verified-email`, a second factor to set up under
+/// `--require-mfa-for-groups`), except where `API_DOOR` is false ([`AnyCaller`]:
+/// who am I, log out — the account's own door).
+pub struct CallerOf<const API_DOOR: bool>(pub Arc<Authenticated>);
 
-/// Any operation's caller: a verified address when the configuration asks for one.
+/// Any operation's caller, admitted at the API's door.
 pub type Caller = CallerOf<true>;
-/// A caller the verification rule does not stop (`GET /me`, logging out).
+/// A caller of the account's own door (`GET /me`, logging out).
 pub type AnyCaller = CallerOf<false>;
 
 const COOKIE_SCHEME: &str = "session_cookie";
 const TOKEN_SCHEME: &str = "api_token";
 
-impl<'a, const VERIFIED: bool> ApiExtractor<'a> for CallerOf<VERIFIED> {
+impl<'a, const API_DOOR: bool> ApiExtractor<'a> for CallerOf<API_DOOR> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -452,14 +455,16 @@ impl<'a, const VERIFIED: bool> ApiExtractor<'a> for CallerOf<VERIFIED> {
             .get::<Arc<Authenticated>>()
             .cloned()
             .ok_or_else(ApiError::unauthorized)?;
-        if VERIFIED
-            && req
-                .data::<AppState>()
-                .is_some_and(|state| state.config.lacks_verified_email(&who.user))
-        {
-            return Err(
-                ApiError::new(StatusCode::FORBIDDEN, crate::core::verify::VERIFY_REQUIRED).into(),
-            );
+        // Who may pass is `core::access`'s to say; the API's "who am I" and "log
+        // out" are the account's own door, which only a disabled account fails.
+        if let Some(state) = req.data::<AppState>() {
+            let door = if API_DOOR { Door::Api } else { Door::Account };
+            let principal = Principal::of(&who);
+            if let Err(refusal) = access::admit(&state.config, &principal, door, storage::now()) {
+                return Err(
+                    ApiError::new(StatusCode::FORBIDDEN, refusal.message(&principal)).into(),
+                );
+            }
         }
         Ok(CallerOf(who))
     }

@@ -12,13 +12,22 @@ use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView};
 use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
 use super::responses::{Done, Found};
 use super::{AnyCaller, ApiTags, Caller};
+use crate::core::access::{self, Door, NextStep, Principal};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
-use crate::core::factors::{self, CodeOutcome, OTP_NEEDED, OTP_WRONG};
+use crate::core::factors::{self, CodeOutcome, OTP_WRONG};
 use crate::core::tokens::{TokenFields, TokenLogin, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
+
+/// The answer to a right password without the code an account needs.
+const OTP_NEEDED: &str = "This account has a second factor: send `otp`, a code from the \
+     authenticator app or a recovery code.";
+/// The API's answer to a right password of an account whose only second factor is
+/// a passkey, which only a browser can use.
+const PASSKEY_ONLY: &str = "This account's second factor is a passkey, which works only in a \
+     browser: log in on the site (an API token made there carries the passkey's factor).";
 
 pub struct Sessions;
 
@@ -76,19 +85,13 @@ impl Sessions {
                 return Err(ApiError::new(StatusCode::FORBIDDEN, ACCOUNT_DISABLED).into());
             }
         };
-        // Said only after the right password, like a disabled account.
-        if state.config.lacks_verified_email(&user) {
-            return Err(
-                ApiError::new(StatusCode::FORBIDDEN, crate::core::verify::VERIFY_REQUIRED).into(),
-            );
-        }
-        // The second step, for an account with a second factor: a code in `otp`.
+        // What follows the password is decided once (`core::access`); the API has
+        // no second page, so the second step is the `otp` sent along.
         let mut factors = vec![factors::PASSWORD.to_owned()];
-        let has = factors::second_factors(&state.store, &user.username).await?;
-        if !has.totp && has.passkeys > 0 {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, factors::PASSKEY_ONLY).into());
-        }
-        if has.totp {
+        if let NextStep::SecondStep(has) = access::after_password(&state, &user).await? {
+            if !has.totp {
+                return Err(ApiError::new(StatusCode::FORBIDDEN, PASSKEY_ONLY).into());
+            }
             let Some(code) = body.otp.as_deref() else {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, OTP_NEEDED).into());
             };
@@ -103,6 +106,15 @@ impl Sessions {
                     return Err(err.with_retry_after(wait).into());
                 }
             }
+        }
+        // Said only after the right password (and code), like a disabled account.
+        let principal = Principal {
+            user: &user,
+            factors: &factors,
+            authenticated_at: storage::now(),
+        };
+        if let Err(refusal) = access::admit(&state.config, &principal, Door::Api, storage::now()) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, refusal.message(&principal)).into());
         }
         let account = Account::from(&user);
         if let Some(token) = token {

@@ -23,16 +23,8 @@ pub const PASSWORD: &str = "pwd";
 pub const OTP: &str = "otp";
 pub const RECOVERY: &str = "recovery";
 
-/// The answer to a right password without the code an account needs.
-pub const OTP_NEEDED: &str = "This account has a second factor: send `otp`, a code from the \
-     authenticator app or a recovery code.";
 /// The answer to a wrong, used or expired code.
 pub const OTP_WRONG: &str = "That code is not right, or was used already.";
-/// The API's answer to a right password of an account whose only second factor is
-/// a passkey, which only a browser can use.
-pub const PASSKEY_ONLY: &str = "This account's second factor is a passkey, which works only in a \
-     browser: log in on the site (an API token made there carries the passkey's factor).";
-
 /// How long the second step may wait after the password.
 pub const PENDING_LIFETIME: i64 = 300;
 /// Recovery codes made at enrolment.

@@ -3,6 +3,7 @@
 //! return URLs. It takes typed input and a [`ClientInfo`], returns outcomes and
 //! [`CoreError`], and knows no poem, maud or HTTP status (a tidy test checks).
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod cache;

@@ -13,6 +13,7 @@ use super::error::{WebError, require_login};
 use super::reset::TokenQuery;
 use super::{CsrfField, Field, FieldErrors, SubmitButton, form_alert};
 use crate::core::Authenticated;
+use crate::core::access;
 use crate::core::accounts::{EmailChange, WRONG_CURRENT_PASSWORD, change_email, retry_in};
 use crate::core::verify::{
     self, Resend, VERIFY_EXPIRED, VERIFY_REQUIRED, VERIFY_SENT, VERIFY_UNAVAILABLE, Verification,
@@ -55,7 +56,7 @@ fn view(
                 @else { strong { "not verified yet" } "." }
             }
             @if !user.email_verified {
-                @if state.config.require_verified_email {
+                @if access::must_verify_email(&state.config, user) {
                     p { (VERIFY_REQUIRED) }
                 }
                 @if mail {

@@ -16,6 +16,7 @@ use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
 
+use crate::core::access::{self, NextStep};
 use crate::core::factors::{self, CodeOutcome};
 use crate::core::passkeys::{self as core_passkeys, PASSKEY, PasskeyRefusal, PasswordlessOutcome};
 use crate::http::AppState;
@@ -147,10 +148,8 @@ pub async fn post(
                 return Ok(page(req, StatusCode::FORBIDDEN, content));
             }
         };
-    if factors::second_factors(&state.store, &user.username)
-        .await?
-        .any()
-    {
+    let step = access::after_password(state, &user).await?;
+    if let NextStep::SecondStep(_) = step {
         // Not a session yet: a pending login, in a cookie of its own, that only
         // the second step reads.
         let (token, _) = factors::begin_pending(state, &user, input.remember, next).await?;
@@ -168,27 +167,37 @@ pub async fn post(
         vec![factors::PASSWORD.to_owned()],
     )
     .await?;
-    // A member of a group that must use a second factor, without one yet: set
-    // it up first (the gate refuses their password-only session meanwhile).
-    let target = if state.config.requires_mfa(&user) {
-        super::security::PATH.to_owned()
-    } else {
-        landing(state, &user, next)
-    };
     Ok(super::with_cookie(
-        super::redirect_after_form(req, &target),
+        super::redirect_after_form(req, &target(step, &user, next)),
         &cookie,
     ))
 }
 
-/// Where a login lands: the address page while the gate and the API refuse an
-/// unverified address, else a safe `next` or the profile.
-pub fn landing(state: &AppState, user: &User, next: Option<String>) -> String {
-    if state.config.lacks_verified_email(user) {
-        super::email::PATH.to_owned()
-    } else {
-        next.unwrap_or_else(|| super::profile_path(user))
+/// Where a session that [`access::next_step`] led to lands: the security page
+/// to set up a second factor the user's group must use (every other door refuses
+/// the session meanwhile), the address page while the address must be verified,
+/// else a safe `next` or the profile.
+pub fn target(step: NextStep, user: &User, next: Option<String>) -> String {
+    match step {
+        NextStep::EnrolFactor => super::security::PATH.to_owned(),
+        NextStep::VerifyEmail => super::email::PATH.to_owned(),
+        // A second step is never a landing: its callers start one instead.
+        NextStep::SecondStep(_) | NextStep::Done => {
+            next.unwrap_or_else(|| super::profile_path(user))
+        }
     }
+}
+
+/// Where a login that used `factors` lands.
+pub fn landing(state: &AppState, user: &User, factors: &[String], next: Option<String>) -> String {
+    let who = access::Principal {
+        user,
+        factors,
+        authenticated_at: storage::now(),
+    };
+    // The factors are those the login used, so what it has is no longer asked.
+    let step = access::next_step(&state.config, &who, &Default::default());
+    target(step, user, next)
 }
 
 /// The second step of a login.
@@ -329,7 +338,7 @@ pub async fn complete_second_step(
     .await?;
     tracing::info!(event = "login_second_factor", user = %user.username, factor = factors.last().map_or("", String::as_str), address = client_info(req, state).address());
     Ok(Some(SecondStepDone {
-        target: landing(state, user, pending.next.clone()),
+        target: landing(state, user, &factors, pending.next.clone()),
         cookies: [cookie, pending_cookie(&state.config, None)],
     }))
 }
@@ -494,19 +503,15 @@ pub async fn passkey_finish(
         PasswordlessOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
         PasswordlessOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
     };
-    let (cookie, _) = crate::http::identity::log_in(
-        state,
-        req,
-        &user.username,
-        input.remember,
-        vec![PASSKEY.to_owned()],
-    )
-    .await?;
+    let factors = vec![PASSKEY.to_owned()];
+    let (cookie, _) =
+        crate::http::identity::log_in(state, req, &user.username, input.remember, factors.clone())
+            .await?;
     let next = input
         .next
         .as_deref()
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
-    let target = landing(state, &user, next);
+    let target = landing(state, &user, &factors, next);
     Ok(super::with_cookie(passkeys::go_to(&target), &cookie))
 }
 

@@ -16,8 +16,9 @@ use webauthn_rs::prelude::RegisterPublicKeyCredential;
 use super::error::{WebError, require_login};
 use super::user::date;
 use super::{CsrfField, SubmitButton, form_alert, passkeys};
+use crate::core::access;
 use crate::core::accounts::{LoginOutcome, check_login, retry_in};
-use crate::core::factors::{self, CodeOutcome, TotpSetup};
+use crate::core::factors::{self, CodeOutcome, SecondFactors, TotpSetup};
 use crate::core::passkeys::{self as core_passkeys, PASSKEY};
 use crate::core::{Authenticated, ClientInfo};
 use crate::http::AppState;
@@ -87,7 +88,7 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
                 }
             }
             None => {
-                @if state.config.requires_mfa(&me.user) && passkeys.is_empty() {
+                @if access::must_enrol(&state.config, &me.user, &SecondFactors { totp: false, passkeys: passkeys.len() }) {
                     p.error.alert role="alert" #mfa-required {
                         "Your account must use a second factor: the apps behind this gate "
                         "let you in once you have set one up — an authenticator app, "

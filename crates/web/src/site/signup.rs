@@ -216,20 +216,12 @@ pub async fn post(
         }
         SignupOutcome::Refused(message) => return Ok(not_open(req, message)),
     };
-    let (cookie, _) = crate::http::identity::log_in(
-        state,
-        req,
-        &user.username,
-        false,
-        vec![crate::core::factors::PASSWORD.to_owned()],
-    )
-    .await?;
-    let target = if state.config.lacks_verified_email(&user) {
-        // The gate would refuse them: the page that says why, with a resend button.
-        super::email::PATH.to_owned()
-    } else {
-        next.unwrap_or_else(|| super::profile_path(&user))
-    };
+    let factors = vec![crate::core::factors::PASSWORD.to_owned()];
+    let (cookie, _) =
+        crate::http::identity::log_in(state, req, &user.username, false, factors.clone()).await?;
+    // A new account has no second factor yet: set up one its group must use, or
+    // verify the address the gate and the API wait for, or go on.
+    let target = super::login::landing(state, &user, &factors, next);
     Ok(super::with_cookie(
         super::redirect_after_form(req, &target),
         &cookie,
