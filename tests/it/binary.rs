@@ -69,6 +69,28 @@ pub(crate) fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `gatehouse ARGS` with `input` on its standard input (a password).
+pub(crate) fn run_with_input(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(gatehouse_bin())
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A `gatehouse serve` process on an ephemeral port, killed by PID when dropped.
 pub(crate) struct Server {
     child: Child,

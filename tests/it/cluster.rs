@@ -520,3 +520,114 @@ async fn when_the_server_goes_away_nodes_answer_503_in_time_and_come_back_by_the
     assert!(a.terminate().success());
     assert!(b.terminate().success());
 }
+
+/// The CLI is a door like the others: `gatehouse user passwd` against the store a
+/// node is serving ends the user's sessions on that node at once (its cache hears
+/// the change feed) and queues the same notice the account page sends, which the
+/// node mails; `gatehouse token create` notifies the owner too.
+#[tokio::test]
+async fn the_cli_on_a_served_store_ends_sessions_on_the_node_and_notifies_like_the_site() {
+    let Some(bin) = surreal_bin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let db = Surreal::start(&bin, &dir.path().join("db"), free_port());
+    let mail_dir = mail.display().to_string();
+    let node = Server::start_with(
+        &db.url(),
+        &[
+            "--scrypt-log-n",
+            "10",
+            "--db-user",
+            "root",
+            "--db-password",
+            DB_PASSWORD,
+            "--mail-dir",
+            &mail_dir,
+        ],
+    );
+    let tess = node.browser();
+    tess.signup("tess", &email_of("tess"), PASSWORD)
+        .await
+        .assert_redirect_to("/user/tess");
+    assert_eq!(auth(&node, &tess).await.0, StatusCode::OK);
+
+    let store = [
+        "--db",
+        &db.url(),
+        "--db-user",
+        "root",
+        "--db-password",
+        DB_PASSWORD,
+    ];
+    let mut passwd = vec!["user", "passwd", "tess", "--scrypt-log-n", "10"];
+    passwd.extend_from_slice(&store);
+    let out = crate::binary::run_with_input(&passwd, "a whole new secret\n");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 session(s) ended"), "{said}");
+    // The node's cached session is gone within the change feed's delay.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = auth(&node, &tess).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/auth still answers {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The new password works on the node; the old one does not.
+    let again = node.browser();
+    again.get("/login").await;
+    again
+        .login(&email_of("tess"), "a whole new secret")
+        .await
+        .assert_redirect_to("/user/tess");
+
+    let mut token = vec!["token", "create", "tess", "--name", "backup"];
+    token.extend_from_slice(&store);
+    let out = crate::binary::run(&token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Both notices, queued by the CLI, mailed by the node.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let wanted = [
+        "Your password was changed",
+        "A new API token was made for your account",
+    ];
+    loop {
+        let sent: Vec<String> = std::fs::read_dir(&mail)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|subject| {
+                !sent
+                    .iter()
+                    .any(|m| m.contains(subject) && m.contains(&email_of("tess")))
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not mailed: {missing:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = node.log();
+    assert!(!log.contains("a whole new secret"), "{log}");
+}

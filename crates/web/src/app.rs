@@ -96,6 +96,12 @@ site_routes! {
     api::DOCS_JS_PATH => get(api::docs_js),
 }
 
+/// The API's OpenAPI document (`gatehouse openapi`), from the same service the
+/// routes serve.
+pub fn api_spec() -> &'static str {
+    crate::api::spec()
+}
+
 /// The whole application as one poem endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let routes = site_routes()

@@ -162,13 +162,16 @@ impl Default for IdentityHeaders {
     }
 }
 
-/// How mail leaves: not at all, into a folder of `.eml` files, or to an SMTP server.
+/// How mail leaves: not at all, into a folder of `.eml` files, or to an SMTP server;
+/// or, for the command line, into the store's outbox for the server to send (the
+/// CLI sends nothing itself, and a server without mail leaves it there).
 #[derive(Debug, Clone, Default)]
 pub enum MailTransport {
     #[default]
     None,
     Dir(std::path::PathBuf),
     Smtp(SmtpSettings),
+    Outbox,
 }
 
 /// How the connection to the SMTP server is protected.

@@ -8,20 +8,19 @@
 //!   CSRF, the form reader, htmx's headers, metrics — rendering nothing;
 //! - adapters, which import `core` and `http` and never each other: [`site`] (maud
 //!   pages and htmx fragments), [`api`] (poem-openapi, problem+json), [`gate`]
-//!   (`/auth`), and the CLI ([`cli`], [`seed`], [`check_proxy`], `main.rs`);
+//!   (`/auth`), and the CLI ([`cli`]: its commands by subject; `main.rs` only
+//!   starts the runtime and hands over);
 //! - [`app`]: the composition root — the route table, the layer order, serving.
 //!
 //! [`config`] holds the settings every layer reads.
 
 pub mod api;
 pub mod app;
-pub mod check_proxy;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod gate;
 pub mod http;
-pub mod seed;
 pub mod site;
 
 pub use config::Config;

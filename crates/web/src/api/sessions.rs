@@ -118,29 +118,11 @@ impl Sessions {
         }
         let account = Account::from(&user);
         if let Some(token) = token {
-            let (token, info) = issue_token(
-                &state.store,
-                &client,
-                &user.username,
-                &token,
-                TokenLogin {
-                    factors,
-                    authenticated_at: storage::now(),
-                },
-            )
-            .await?;
-            crate::core::message::notify(
-                &state.store,
-                state.config.mail.enabled(),
-                &user,
-                "A new API token was made for your account",
-                &format!(
-                    "The API token \"{}\" was made at a login from {}",
-                    info.name,
-                    client.address()
-                ),
-            )
-            .await;
+            let login = TokenLogin {
+                factors,
+                authenticated_at: storage::now(),
+            };
+            let (token, info) = issue_token(&state, &client, &user, &token, login).await?;
             let token = NewToken::new(&token, info);
             let result = LoginResult {
                 user: account,

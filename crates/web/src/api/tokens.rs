@@ -13,7 +13,7 @@ use super::problem::{ApiError, Problems, ReadStatuses, RevokeStatuses, TokenStat
 use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
 use crate::core::Credential;
-use crate::core::tokens::{TokenFields, TokenLogin, issue_token};
+use crate::core::tokens::{TokenFields, TokenLogin, issue_token, revoke_token, tokens_of};
 use crate::http::AppState;
 use crate::http::identity::client_info;
 
@@ -57,26 +57,7 @@ impl Tokens {
             factors: caller.0.factors().to_vec(),
             authenticated_at: caller.0.authenticated_at(),
         };
-        let (token, info) = issue_token(
-            &state.store,
-            &client,
-            &caller.0.user.username,
-            &fields,
-            login,
-        )
-        .await?;
-        crate::core::message::notify(
-            &state.store,
-            state.config.mail.enabled(),
-            &caller.0.user,
-            "A new API token was made for your account",
-            &format!(
-                "The API token \"{}\" was made from {}",
-                info.name,
-                client.address()
-            ),
-        )
-        .await;
+        let (token, info) = issue_token(&state, &client, &caller.0.user, &fields, login).await?;
         Ok(TokenCreated::Created(Json(NewToken::new(&token, info))))
     }
 
@@ -94,7 +75,7 @@ impl Tokens {
             Credential::Token(info) => Some(info.id.as_str()),
             Credential::Session(_) => None,
         };
-        let tokens = state.store.api_tokens_of(&caller.0.user.username).await?;
+        let tokens = tokens_of(&state, &caller.0.user.username).await?;
         let views = tokens
             .iter()
             .map(|t| TokenView::new(t, Some(t.id.as_str()) == current))
@@ -117,16 +98,10 @@ impl Tokens {
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Done, Problems<RevokeStatuses>> {
-        let username = &caller.0.user.username;
-        if !state.store.delete_api_token(username, &id.0).await? {
+        let client = client_info(req, &state);
+        if !revoke_token(&state, &client, &caller.0.user.username, &id.0).await? {
             return Err(ApiError::not_found("token").into());
         }
-        tracing::info!(
-            event = "token_revoked",
-            user = %username,
-            address = client_info(req, &state).address(),
-            token = %id.0.get(..16).unwrap_or_default(),
-        );
         Ok(Done::default())
     }
 }

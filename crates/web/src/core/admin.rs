@@ -9,14 +9,13 @@
 //! inside each change's own transaction, to leave the admins without an enabled
 //! member (`StorageError::LastAdmin`).
 
-use domain::{Email, GroupName, User, Username, ValidationError};
+use domain::{DisplayName, Email, GroupName, Password, User, Username, ValidationError};
 use storage::{
     AccessEnded, Invitation, InvitationToken, NewInvitation, Session, Store, TokenInfo, UserPage,
     UserQuery,
 };
 
 use super::accounts::FieldErrors;
-use super::cache::SessionCache;
 use super::client::ClientInfo;
 use super::error::CoreError;
 use super::{Authenticated, Services};
@@ -50,16 +49,15 @@ impl Door {
 
 /// An admin at work: the permission, and who to name in the audit log.
 pub struct Admin<'a> {
+    /// The store, this node's session cache (evicted at once on a change; other
+    /// nodes hear of it through the change feed), the admins' group and whether
+    /// notices are mailed (or, from the CLI, queued for the server).
+    services: &'a Services,
     store: &'a Store,
-    /// This node's session cache, evicted at once on a change (other nodes hear
-    /// of it through the change feed); the CLI has none.
-    cache: Option<&'a SessionCache>,
     admins: &'a GroupName,
     by: String,
     door: Door,
     address: String,
-    /// Whether notices can be mailed (the server's `--smtp-url`/`--mail-dir`).
-    mail: bool,
 }
 
 /// A user with their live sessions and API tokens.
@@ -68,6 +66,9 @@ pub struct UserAccess {
     pub user: User,
     pub sessions: Vec<Session>,
     pub tokens: Vec<TokenInfo>,
+    /// A confirmed authenticator app.
+    pub totp: bool,
+    pub passkeys: Vec<storage::StoredPasskey>,
 }
 
 /// A group change: add one, remove one, or set the whole list.
@@ -76,6 +77,38 @@ pub enum GroupEdit {
     Add(GroupName),
     Remove(GroupName),
     Set(Vec<GroupName>),
+}
+
+/// A user an operator adds (`gatehouse user add`, `gatehouse seed`).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub name: Option<DisplayName>,
+    pub groups: Vec<GroupName>,
+    pub password: Password,
+}
+
+impl NewUser {
+    fn into_user(self, password_hash: domain::PasswordHash) -> User {
+        User {
+            username: self.username,
+            email: self.email,
+            name: self.name,
+            password_hash,
+            created_at: storage::now(),
+            groups: self.groups,
+            disabled: false,
+            email_verified: true,
+        }
+    }
+}
+
+/// What of a new user another already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Username,
+    Email,
 }
 
 impl<'a> Admin<'a> {
@@ -89,26 +122,25 @@ impl<'a> Admin<'a> {
     ) -> Option<Self> {
         let admins = &services.config.admin_group;
         (!who.user.disabled && who.user.groups.contains(admins)).then(|| Self {
+            services,
             store: &services.store,
-            cache: Some(&services.sessions),
             admins,
             by: who.user.username.as_str().to_owned(),
             door,
             address: client.address().to_owned(),
-            mail: services.config.mail.enabled(),
         })
     }
 
-    /// The operator at the command line.
-    pub fn cli(store: &'a Store, admins: &'a GroupName) -> Self {
+    /// The operator at the command line, with the CLI's services (see
+    /// [`Services::for_cli`]).
+    pub fn cli(services: &'a Services) -> Self {
         Self {
-            store,
-            cache: None,
-            admins,
+            services,
+            store: &services.store,
+            admins: &services.config.admin_group,
             by: "cli".to_owned(),
             door: Door::Cli,
             address: "-".to_owned(),
-            mail: false,
         }
     }
 
@@ -142,10 +174,18 @@ impl<'a> Admin<'a> {
         let mut sessions = self.store.sessions_of(username).await?;
         sessions.retain(|s| s.expires_at > now);
         let tokens = self.store.api_tokens_of(username).await?;
+        let totp = self
+            .store
+            .totp(username)
+            .await?
+            .is_some_and(|t| t.confirmed);
+        let passkeys = self.store.passkeys(username).await?;
         Ok(Some(UserAccess {
             user,
             sessions,
             tokens,
+            totp,
+            passkeys,
         }))
     }
 
@@ -165,7 +205,7 @@ impl<'a> Admin<'a> {
             if disabled && let Some(user) = self.store.user_by_username(username).await? {
                 super::message::notify(
                     self.store,
-                    self.mail,
+                    self.services.config.mail.enabled(),
                     &user,
                     "Your account was disabled",
                     "An administrator disabled your account: every session and API token of \
@@ -236,7 +276,7 @@ impl<'a> Admin<'a> {
         let Some(user) = self.store.user_by_username(username).await? else {
             return Ok(None);
         };
-        if !self.mail {
+        if !self.services.config.mail.enabled() {
             return Ok(Some(false));
         }
         self.store
@@ -252,7 +292,7 @@ impl<'a> Admin<'a> {
         let Some(user) = self.store.user_by_username(username).await? else {
             return Ok(None);
         };
-        if !self.mail || user.email_verified {
+        if !self.services.config.mail.enabled() || user.email_verified {
             return Ok(Some(false));
         }
         self.store
@@ -288,16 +328,9 @@ impl<'a> Admin<'a> {
         Ok(count)
     }
 
-    /// The CLI's admin, queueing mail for the server's sender to send (the CLI
-    /// itself knows no mail settings).
-    pub fn queueing_mail(mut self) -> Self {
-        self.mail = true;
-        self
-    }
-
     /// Whether this gatehouse mails (notices, reset links).
     pub fn sends_mail(&self) -> bool {
-        self.mail
+        self.services.config.mail.enabled()
     }
 
     /// Changes `username`'s groups; the user as they are now, or `None` when
@@ -333,6 +366,137 @@ impl<'a> Admin<'a> {
             &format!("groups={}", group_list(&user.groups)),
         );
         Ok(Some(user))
+    }
+
+    /// Creates a user with `new`'s password hashed at the configured cost, the
+    /// address taken as verified (the operator vouches for it). A name or address
+    /// already taken is an answer, not an error.
+    pub async fn add_user(&self, new: NewUser) -> Result<Result<User, Taken>, CoreError> {
+        let hash = self.services.hashing.hash(new.password.clone()).await?;
+        let user = new.into_user(hash);
+        match self.store.create_user(&user).await {
+            Ok(()) => {}
+            Err(storage::StorageError::UsernameTaken) => return Ok(Err(Taken::Username)),
+            Err(storage::StorageError::EmailTaken) => return Ok(Err(Taken::Email)),
+            Err(other) => return Err(other.into()),
+        }
+        self.audit(
+            "user_added",
+            user.username.as_str(),
+            &format!("groups=[{}]", group_list(&user.groups)),
+        );
+        Ok(Ok(user))
+    }
+
+    /// Creates `new`'s user, or updates the one of that name to match it
+    /// (`gatehouse seed`: seeding twice gives what seeding once does). An unchanged
+    /// password keeps its hash. `true` when the user was created.
+    pub async fn put_user(&self, new: NewUser) -> Result<bool, CoreError> {
+        let existing = self.store.user_by_username(&new.username).await?;
+        let kept = match existing {
+            Some(user) => match self
+                .services
+                .hashing
+                .verify(new.password.clone(), user.password_hash.clone())
+                .await?
+            {
+                domain::Verdict::Valid {
+                    needs_rehash: false,
+                } => Some(user.password_hash),
+                _ => None,
+            },
+            None => None,
+        };
+        let hash = match kept {
+            Some(hash) => hash,
+            None => self.services.hashing.hash(new.password.clone()).await?,
+        };
+        let user = new.into_user(hash);
+        let created = matches!(
+            self.store.upsert_user(&user).await?,
+            storage::users::Upserted::Created
+        );
+        self.evict(&user.username);
+        let event = if created {
+            "user_added"
+        } else {
+            "user_updated"
+        };
+        self.audit(
+            event,
+            user.username.as_str(),
+            &format!("groups=[{}]", group_list(&user.groups)),
+        );
+        Ok(created)
+    }
+
+    /// Sets `username`'s password as the account page does: every session and
+    /// API token of theirs ends, their pending logins and reset links with them,
+    /// and they get a notice. `None`: no such user.
+    pub async fn set_password(
+        &self,
+        username: &Username,
+        password: Password,
+    ) -> Result<Option<AccessEnded>, CoreError> {
+        if self.store.user_by_username(username).await?.is_none() {
+            return Ok(None);
+        }
+        let hash = self.services.hashing.hash(password).await?;
+        let ended = super::sessions::change_password(self.services, username, &hash, None).await?;
+        self.audit("password_changed", username.as_str(), &ended_detail(ended));
+        Ok(Some(ended))
+    }
+
+    /// `username`'s API tokens. `None`: no such user.
+    pub async fn tokens_of(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Vec<TokenInfo>>, CoreError> {
+        if self.store.user_by_username(username).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            super::tokens::tokens_of(self.services, username).await?,
+        ))
+    }
+
+    /// Revokes `username`'s token `id`; `false` when they have none of that id.
+    pub async fn revoke_token(&self, username: &Username, id: &str) -> Result<bool, CoreError> {
+        let client = self.client();
+        super::tokens::revoke_token(self.services, &client, username, id).await
+    }
+
+    /// A new API token for `username` (`gatehouse token create`): no login made
+    /// it, so it carries no factors and counts as a login now. `None`: no such
+    /// user.
+    pub async fn issue_token(
+        &self,
+        username: &Username,
+        fields: &super::tokens::TokenFields,
+    ) -> Result<Option<(storage::ApiToken, TokenInfo)>, CoreError> {
+        let Some(user) = self.store.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        let login = super::tokens::TokenLogin {
+            factors: Vec::new(),
+            authenticated_at: storage::now(),
+        };
+        let client = self.client();
+        Ok(Some(
+            super::tokens::issue_token(self.services, &client, &user, fields, login).await?,
+        ))
+    }
+
+    /// The client the audit lines name: the admin's address, or `cli`.
+    fn client(&self) -> ClientInfo {
+        ClientInfo {
+            address: Some(if self.door == Door::Cli {
+                "cli".to_owned()
+            } else {
+                self.address.clone()
+            }),
+            user_agent: None,
+        }
     }
 
     /// Makes an invitation; its secret is returned this once.
@@ -381,9 +545,7 @@ impl<'a> Admin<'a> {
     }
 
     fn evict(&self, username: &Username) {
-        if let Some(cache) = self.cache {
-            cache.evict_user(username);
-        }
+        self.services.sessions.evict_user(username);
     }
 
     /// One audit line: who (`by`), what (`event`), to whom (`user`), from where.

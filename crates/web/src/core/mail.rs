@@ -30,7 +30,10 @@ const MAX_BACKOFF: i64 = 300;
 /// Starts the sender (nothing to do without a transport).
 pub fn spawn_sender(services: Services) {
     let settings = services.config.mail.clone();
-    if !settings.enabled() {
+    if matches!(
+        settings.transport,
+        MailTransport::None | MailTransport::Outbox
+    ) {
         return;
     }
     let store = services.store.clone();

@@ -173,8 +173,14 @@ pub async fn load(
     if !is_loopback_url(&config.public_url) {
         return Ok(Err(NO_OPERATOR_KEY.to_owned()));
     }
+    Ok(Ok(development_seal(store).await?))
+}
+
+/// The seal a development gatehouse (no operator key, a loopback public URL) uses:
+/// a key kept in the store.
+pub async fn development_seal(store: &Store) -> Result<FactorSeal, StorageError> {
     let secret = store.shared_secret(STORE_SECRET).await?;
-    Ok(Ok(FactorSeal::from_secret(secret.as_bytes(), false)))
+    Ok(FactorSeal::from_secret(secret.as_bytes(), false))
 }
 
 /// What [`prepare`] found.

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use domain::{GroupName, HashParams};
 use storage::Store;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 
@@ -7,7 +8,7 @@ use super::cache::SessionCache;
 use super::hashing::{Hashing, HashingError};
 use super::health::StoreHealth;
 use super::seal::FactorSeal;
-use crate::config::Config;
+use crate::config::{Config, HashingPolicy, MailSettings, MailTransport};
 
 /// What every use case can reach: the store, the settings, the hashing pool and
 /// the session cache. One `Arc`: cloned per request, never per field.
@@ -44,6 +45,37 @@ impl Services {
             store,
             config: Arc::new(config),
         })))
+    }
+}
+
+impl Services {
+    /// What the command line's use cases reach: `store`, the admins' group,
+    /// the scrypt cost of the hashes it makes, one hashing slot, and notices queued
+    /// in the store's outbox for the server to send. No second factor is sealed or
+    /// opened from here.
+    pub fn for_cli(
+        store: Store,
+        admin_group: GroupName,
+        params: HashParams,
+    ) -> Result<Self, HashingError> {
+        let config = Config {
+            admin_group,
+            hashing: HashingPolicy {
+                params,
+                slots: 1,
+                queue: 1,
+            },
+            mail: MailSettings {
+                transport: MailTransport::Outbox,
+                ..MailSettings::default()
+            },
+            ..Config::default()
+        };
+        Self::new(
+            store,
+            config,
+            Err("the command line opens no second factor".to_owned()),
+        )
     }
 }
 

@@ -2,13 +2,14 @@
 //! The same rules for the API (`POST /me/tokens`, `POST /sessions` with `token`)
 //! and the CLI (`gatehouse token create`).
 
-use domain::Username;
+use domain::{User, Username};
 pub use storage::TokenLogin;
-use storage::{ApiToken, Store, TokenInfo};
+use storage::{ApiToken, TokenInfo};
 
 use super::accounts::FieldErrors;
 use super::client::ClientInfo;
 use super::error::CoreError;
+use super::services::Services;
 
 /// Token lifetimes: a minute to ten years.
 pub const MIN_EXPIRES_IN: i64 = 60;
@@ -57,25 +58,66 @@ impl TokenFields {
     }
 }
 
-/// Creates the token (recording the factors and the time of the login it comes
-/// from, so it is never a fresher login than that one) and returns it with its
-/// secret (the only time it exists outside the client).
+/// A new API token for `user`, recording the login it was made from (`login`),
+/// with one audit line and a notice to the owner (mailed, or queued from the
+/// command line) — whichever door asked.
 pub async fn issue_token(
-    store: &Store,
+    services: &Services,
     client: &ClientInfo,
-    username: &Username,
+    user: &User,
     fields: &TokenFields,
     login: TokenLogin,
 ) -> Result<(ApiToken, TokenInfo), CoreError> {
     let expires_at = fields.expires_in.map(|s| storage::now().saturating_add(s));
-    let (token, info) = store
-        .create_api_token_for_login(username, &fields.name, expires_at, login)
+    let (token, info) = services
+        .store
+        .create_api_token_for_login(&user.username, &fields.name, expires_at, login)
         .await?;
     tracing::info!(
         event = "token_created",
-        user = %username,
+        user = %user.username,
         address = client.address(),
         token = %info.id.get(..16).unwrap_or_default(),
     );
+    super::message::notify(
+        &services.store,
+        services.config.mail.enabled(),
+        user,
+        "A new API token was made for your account",
+        &format!(
+            "The API token \"{}\" was made from {}",
+            info.name,
+            client.address()
+        ),
+    )
+    .await;
     Ok((token, info))
+}
+
+/// Revokes `username`'s token `id`: it stops working at once. `false` when they
+/// have none of that id (someone else's included).
+pub async fn revoke_token(
+    services: &Services,
+    client: &ClientInfo,
+    username: &Username,
+    id: &str,
+) -> Result<bool, CoreError> {
+    if !services.store.delete_api_token(username, id).await? {
+        return Ok(false);
+    }
+    tracing::info!(
+        event = "token_revoked",
+        user = %username,
+        address = client.address(),
+        token = %id.get(..16).unwrap_or_default(),
+    );
+    Ok(true)
+}
+
+/// `username`'s API tokens, newest first (expired ones until revoked).
+pub async fn tokens_of(
+    services: &Services,
+    username: &Username,
+) -> Result<Vec<TokenInfo>, CoreError> {
+    Ok(services.store.api_tokens_of(username).await?)
 }

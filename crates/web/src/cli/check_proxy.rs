@@ -23,6 +23,46 @@ use clap::Args;
 use reqwest::StatusCode;
 use url::Url;
 
+/// `gatehouse check-proxy`: one line per check; fails when any check failed.
+pub async fn run(args: CheckProxyArgs) -> anyhow::Result<()> {
+    let findings = check(&args)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot reach {}: {err}", args.url))?;
+    let mut failed = 0;
+    for finding in &findings {
+        let mark = match finding.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => {
+                failed += 1;
+                "FAIL"
+            }
+            Outcome::Unknown => "??  ",
+        };
+        println!("{mark} {}", finding.message);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} proxy checks failed", findings.len());
+    }
+    Ok(())
+}
+
+/// `gatehouse health URL`: whether a gatehouse (or anything) answers there with
+/// a success, within 3 s — for container health checks.
+pub async fn health(url: Url) -> anyhow::Result<()> {
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()?
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{url} does not answer: {err}"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("{url} answered {}", resp.status());
+    }
+    Ok(())
+}
+
 #[derive(Debug, Args)]
 pub struct CheckProxyArgs {
     /// A URL of an app behind the proxy, ideally one that echoes its request headers.

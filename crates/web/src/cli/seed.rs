@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
-use domain::{DisplayName, Email, Password, PasswordHasher, User, Username};
+use domain::{DisplayName, Email, Password, Username};
 use serde::Deserialize;
-use storage::Store;
-use storage::users::Upserted;
+
+use super::args::SeedArgs;
+use crate::core::CoreError;
+use crate::core::admin::{Admin, NewUser};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,9 +41,7 @@ pub enum SeedError {
         message: String,
     },
     #[error(transparent)]
-    Password(#[from] domain::PasswordError),
-    #[error(transparent)]
-    Storage(#[from] storage::StorageError),
+    Core(#[from] CoreError),
 }
 
 /// How many users a seed run created and updated.
@@ -51,11 +51,28 @@ pub struct SeedReport {
     pub updated: usize,
 }
 
-pub async fn seed_file(
-    store: &Store,
-    hasher: &PasswordHasher,
-    path: &Path,
-) -> Result<SeedReport, SeedError> {
+/// `gatehouse seed FILE`.
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let services = super::services(
+        args.db.clone(),
+        crate::config::default_admin_group(),
+        args.scrypt_log_n,
+    )
+    .await?;
+    let report = seed_file(&Admin::cli(&services), &args.file).await?;
+    println!(
+        "seeded {}: {} created, {} updated",
+        args.file.display(),
+        report.created,
+        report.updated
+    );
+    Ok(())
+}
+
+/// Checks every entry of the file at `path`, then creates or updates each user
+/// through `admin` (an unchanged password keeps its hash, so reseeding does not
+/// churn hashes).
+pub async fn seed_file(admin: &Admin<'_>, path: &Path) -> Result<SeedReport, SeedError> {
     let read_error = |message: String| SeedError::Read {
         path: path.display().to_string(),
         message,
@@ -82,35 +99,17 @@ pub async fn seed_file(
 
     let mut report = SeedReport::default();
     for (username, email, name, password, groups) in parsed {
-        // Keep the stored hash when the password is unchanged, so reseeding does not
-        // churn hashes (or sessions' idea of them).
-        let existing = store.user_by_username(&username).await?;
-        let password_hash = match existing {
-            Some(user)
-                if matches!(
-                    hasher.verify(&password, &user.password_hash),
-                    domain::Verdict::Valid {
-                        needs_rehash: false
-                    }
-                ) =>
-            {
-                user.password_hash
-            }
-            _ => hasher.hash(&password)?,
-        };
-        let user = User {
+        let new = NewUser {
             username,
             email,
             name,
-            password_hash,
-            created_at: storage::now(),
             groups,
-            disabled: false,
-            email_verified: true,
+            password,
         };
-        match store.upsert_user(&user).await? {
-            Upserted::Created => report.created += 1,
-            Upserted::Updated => report.updated += 1,
+        if admin.put_user(new).await? {
+            report.created += 1;
+        } else {
+            report.updated += 1;
         }
     }
     Ok(report)

@@ -1,0 +1,66 @@
+//! `gatehouse serve`: the settings checked, the state built, then listening.
+
+use std::future::Future;
+
+use anyhow::Context;
+
+use super::ServeArgs;
+use crate::AppState;
+
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    if args.print_config {
+        for (name, value) in config.describe() {
+            println!("{name} = {value}");
+        }
+        return Ok(());
+    }
+    let store = storage::Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
+    // The state first: what it refuses (second-factor secrets sealed under another
+    // key, say) is said before anything claims to listen.
+    let state = AppState::new(store, config).await?;
+    let config = &state.config;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        db = %redact_url(&config.db_url),
+        public_url = %config.public_url,
+        secure_cookies = config.secure_cookies(),
+        "gatehouse listening on http://{addr}/"
+    );
+    if let Some(addr) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(addr = %bound, "metrics on http://{bound}/metrics");
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) =
+                crate::app::run_operator(listener, state, std::future::pending()).await
+            {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+    }
+    crate::app::run(listener, state, shutdown).await?;
+    tracing::info!("gatehouse stopped");
+    Ok(())
+}
+
+/// Database URLs may carry credentials: never log them.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}

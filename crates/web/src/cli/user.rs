@@ -1,0 +1,284 @@
+//! `gatehouse user …`: accounts, through [`Admin`] — the admin page's and the
+//! API's code, with the same audit lines and notices.
+
+use anyhow::Context;
+use domain::{DisplayName, Email, GroupName};
+
+use super::args::{AdminGroupArg, DbArgs, GroupChange, UserCommand};
+use super::{no_user, password_from_stdin, services, username};
+use crate::core::Services;
+use crate::core::admin::{Admin, GroupEdit, NewUser, Taken, group_list};
+
+pub async fn run(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Passwd {
+            user,
+            scrypt_log_n,
+            db,
+        } => {
+            let password = password_from_stdin()?;
+            let username = username(&user)?;
+            let services = services(db, crate::config::default_admin_group(), scrypt_log_n).await?;
+            let ended = Admin::cli(&services)
+                .set_password(&username, password)
+                .await?
+                .with_context(|| no_user(&username))?;
+            println!(
+                "password of {username} changed; {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
+        }
+        UserCommand::Add {
+            user,
+            email,
+            name,
+            admin,
+            groups,
+            scrypt_log_n,
+            admin_group,
+            db,
+        } => {
+            let admins = admin_group.group()?;
+            let mut groups = GroupName::parse_list(&groups)?;
+            if admin {
+                groups.push(admins.clone());
+                groups.sort();
+                groups.dedup();
+            }
+            let new = NewUser {
+                username: username(&user)?,
+                email: Email::parse(&email)?,
+                name: DisplayName::parse(&name)?,
+                groups,
+                password: password_from_stdin()?,
+            };
+            let services = services(db, admins, scrypt_log_n).await?;
+            let user = match Admin::cli(&services).add_user(new).await? {
+                Ok(user) => user,
+                Err(Taken::Username) => anyhow::bail!("the username {user} is taken"),
+                Err(Taken::Email) => anyhow::bail!("the address {email} is taken"),
+            };
+            println!(
+                "added {} ({}) in groups [{}]",
+                user.username,
+                user.email,
+                group_list(&user.groups)
+            );
+        }
+        UserCommand::List { search, db } => {
+            let services = super::default_services(db).await?;
+            let admin = Admin::cli(&services);
+            let mut query = storage::UserQuery {
+                search,
+                from: storage::Cursor::Start,
+                limit: 500,
+            };
+            let mut shown = 0;
+            loop {
+                let page = admin.users(&query).await?;
+                for user in &page.users {
+                    println!(
+                        "{}\t{}\t[{}]{}",
+                        user.username,
+                        user.email,
+                        group_list(&user.groups),
+                        if user.disabled { "\tdisabled" } else { "" }
+                    );
+                }
+                shown += page.users.len();
+                match page.users.last() {
+                    Some(last) if page.has_next => {
+                        query.from = storage::Cursor::After(last.username.to_string());
+                    }
+                    _ => break,
+                }
+            }
+            eprintln!("{shown} user(s)");
+        }
+        UserCommand::Show {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            let access = Admin::cli(&services)
+                .access_of(&username)
+                .await?
+                .with_context(|| no_user(&username))?;
+            let user = &access.user;
+            println!("username\t{}", user.username);
+            println!("email\t{}", user.email);
+            println!("email_verified\t{}", user.email_verified);
+            println!("name\t{}", user.name.as_ref().map_or("", |n| n.as_str()));
+            println!("groups\t[{}]", group_list(&user.groups));
+            println!("disabled\t{}", user.disabled);
+            println!("created\t{}", user.created_at);
+            println!("totp\t{}", access.totp);
+            for passkey in &access.passkeys {
+                println!(
+                    "passkey\t{}\t{}\tadded {}\tlast used {}",
+                    &passkey.id[..16],
+                    passkey.name,
+                    passkey.created_at,
+                    passkey
+                        .last_used_at
+                        .map_or("never".to_owned(), |t| t.to_string())
+                );
+            }
+            for session in &access.sessions {
+                println!(
+                    "session\t{}\t{}\t{}\tlast seen {}",
+                    &session.id[..16],
+                    session.address.as_deref().unwrap_or("-"),
+                    crate::core::sessions::describe_browser(session.user_agent.as_deref()),
+                    session.last_seen
+                );
+            }
+            for token in &access.tokens {
+                println!("token\t{}\t{}", token.id, token.name);
+            }
+        }
+        UserCommand::Disable {
+            user,
+            admin_group,
+            db,
+        } => set_disabled(&user, true, &admin_group, db).await?,
+        UserCommand::Enable {
+            user,
+            admin_group,
+            db,
+        } => set_disabled(&user, false, &admin_group, db).await?,
+        UserCommand::Delete {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            let ended = Admin::cli(&services)
+                .delete(&username)
+                .await?
+                .with_context(|| no_user(&username))?;
+            println!(
+                "deleted {username}; {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
+        }
+        UserCommand::ResetFactors {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            let ended = Admin::cli(&services)
+                .reset_factors(&username)
+                .await?
+                .with_context(|| no_user(&username))?;
+            println!(
+                "second factors of {username} removed (authenticator app, recovery codes, passkeys); {} session(s) ended, {} API token(s) revoked",
+                ended.sessions, ended.tokens
+            );
+        }
+        UserCommand::Reset {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            Admin::cli(&services)
+                .start_reset(&username)
+                .await?
+                .with_context(|| no_user(&username))?;
+            println!("reset link for {username} queued: the server sends it if it has mail");
+        }
+        UserCommand::SendVerification {
+            user,
+            admin_group,
+            db,
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            let queued = Admin::cli(&services)
+                .send_verification(&username)
+                .await?
+                .with_context(|| no_user(&username))?;
+            anyhow::ensure!(queued, "the address of {username} is verified already");
+            println!("verification link for {username} queued: the server sends it if it has mail");
+        }
+        UserCommand::VerifyEmail {
+            user: None,
+            admin_group,
+            db,
+            ..
+        } => {
+            let services = services(db, admin_group.group()?, None).await?;
+            let count = Admin::cli(&services).verify_all_emails().await?;
+            println!("{count} address(es) marked verified");
+        }
+        UserCommand::VerifyEmail {
+            user: Some(user),
+            no,
+            admin_group,
+            db,
+            ..
+        } => {
+            let (services, username) = target(&user, &admin_group, db).await?;
+            Admin::cli(&services)
+                .set_email_verified(&username, !no)
+                .await?
+                .with_context(|| no_user(&username))?;
+            let state = if no { "not verified" } else { "verified" };
+            println!("the address of {username} is now {state}");
+        }
+        UserCommand::Groups {
+            user,
+            change,
+            group,
+            admin_group,
+            db,
+        } => {
+            let group = GroupName::parse(&group)?;
+            let (services, username) = target(&user, &admin_group, db).await?;
+            let edit = match change {
+                GroupChange::Add => GroupEdit::Add(group),
+                GroupChange::Remove => GroupEdit::Remove(group),
+            };
+            let user = Admin::cli(&services)
+                .edit_groups(&username, edit)
+                .await?
+                .with_context(|| no_user(&username))?;
+            println!("{username} is in groups [{}]", group_list(&user.groups));
+        }
+    }
+    Ok(())
+}
+
+/// The services and the user a `gatehouse user …` command acts on.
+async fn target(
+    user: &str,
+    admin_group: &AdminGroupArg,
+    db: DbArgs,
+) -> anyhow::Result<(Services, domain::Username)> {
+    let username = username(user)?;
+    Ok((services(db, admin_group.group()?, None).await?, username))
+}
+
+async fn set_disabled(
+    user: &str,
+    disabled: bool,
+    admin_group: &AdminGroupArg,
+    db: DbArgs,
+) -> anyhow::Result<()> {
+    let (services, username) = target(user, admin_group, db).await?;
+    let ended = Admin::cli(&services)
+        .set_disabled(&username, disabled)
+        .await?
+        .with_context(|| no_user(&username))?;
+    if disabled {
+        println!(
+            "disabled {username}; {} session(s) ended, {} API token(s) revoked",
+            ended.sessions, ended.tokens
+        );
+    } else {
+        println!("enabled {username}");
+    }
+    Ok(())
+}
