@@ -6,17 +6,10 @@ use domain::{GroupName, Username};
 use reqwest::StatusCode;
 use serde_json::json;
 use storage::NewInvitation;
-use web::config::{Config, SignupPolicy};
+use web::config::SignupPolicy;
 
-use crate::app::{PASSWORD, TestApp, spawn_app_with, test_config};
-
-async fn spawn(signup: SignupPolicy) -> TestApp {
-    let config = Config {
-        signup,
-        ..test_config()
-    };
-    spawn_app_with(config, storage::Store::memory().await.unwrap()).await
-}
+use crate::app::{PASSWORD, TestApp};
+use crate::support::accounts::spawn;
 
 async fn user_count(app: &TestApp) -> u64 {
     app.store.count_users().await.unwrap()

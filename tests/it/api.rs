@@ -879,7 +879,7 @@ fn schemathesis() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("GATEHOUSE_SCHEMATHESIS") {
         return Some(path.into());
     }
-    crate::proxies::require("st")
+    crate::support::programs::require("st")
 }
 
 /// schemathesis against the live server with all its checks: every operation,

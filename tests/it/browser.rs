@@ -15,7 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::app::{PASSWORD, TestApp, email_of, spawn_app};
-use crate::proxies::require;
+use crate::support::programs::require;
 
 /// chromedriver on a port of its own, killed by PID when dropped.
 struct Driver {
@@ -497,9 +497,9 @@ async fn stored_user(app: &TestApp, name: &str) -> domain::User {
 #[tokio::test]
 async fn the_admin_page_searches_and_changes_rows_in_place_with_javascript() {
     with_browser("admin_js", true, |client, app| async move {
-        crate::admin::add_user(&app, "root", "admins").await;
-        crate::admin::add_user(&app, "bob", "ops").await;
-        crate::admin::add_user(&app, "carl", "").await;
+        crate::support::accounts::add_user(&app, "root", "admins").await;
+        crate::support::accounts::add_user(&app, "bob", "ops").await;
+        crate::support::accounts::add_user(&app, "carl", "").await;
         log_in_as(&client, &app, "root").await;
         // The header links the page for an admin.
         click(&client, "header.site a[href='/admin/users']").await;
@@ -577,8 +577,8 @@ async fn the_admin_page_searches_and_changes_rows_in_place_with_javascript() {
 #[tokio::test]
 async fn the_admin_page_works_with_javascript_off() {
     with_browser("admin_no_js", false, |client, app| async move {
-        crate::admin::add_user(&app, "root", "admins").await;
-        crate::admin::add_user(&app, "bob", "ops").await;
+        crate::support::accounts::add_user(&app, "root", "admins").await;
+        crate::support::accounts::add_user(&app, "bob", "ops").await;
         log_in_as(&client, &app, "root").await;
         client.goto(&app.url("/admin/users")).await.unwrap();
         fill(&client, "#field-q", "bo").await;
@@ -627,8 +627,8 @@ async fn a_login_with_a_second_factor_takes_two_steps_in_the_browser() {
     for javascript in [true, false] {
         let name = if javascript { "totp_js" } else { "totp_no_js" };
         with_browser(name, javascript, |client, app| async move {
-            crate::admin::add_user(&app, "tilda", "").await;
-            let secret = crate::factors::enrol_in_store(&app, "tilda").await;
+            crate::support::accounts::add_user(&app, "tilda", "").await;
+            let secret = crate::support::factors::enrol_in_store(&app, "tilda").await;
             client
                 .goto(&app.url("/login?next=/account/sessions"))
                 .await
@@ -641,7 +641,12 @@ async fn a_login_with_a_second_factor_takes_two_steps_in_the_browser() {
             fill(&client, "#field-code", "000000").await;
             click(&client, "#code-form button[type=submit]").await;
             wait_for_text(&client, "#code-form", "not right").await;
-            fill(&client, "#field-code", &crate::factors::code_now(&secret)).await;
+            fill(
+                &client,
+                "#field-code",
+                &crate::support::factors::code_now(&secret),
+            )
+            .await;
             click(&client, "#code-form button[type=submit]").await;
             wait_for_path(&client, "/account/sessions").await;
             let factors = client
@@ -660,7 +665,7 @@ async fn a_login_with_a_second_factor_takes_two_steps_in_the_browser() {
 #[tokio::test]
 async fn the_authenticator_set_up_shows_its_qr_code_and_takes_a_code() {
     with_browser("totp_setup", true, |client, app| async move {
-        crate::admin::add_user(&app, "theo", "").await;
+        crate::support::accounts::add_user(&app, "theo", "").await;
         log_in_as(&client, &app, "theo").await;
         client.goto(&app.url("/account/security")).await.unwrap();
         click(&client, "#security form button[type=submit]").await;
@@ -675,7 +680,7 @@ async fn the_authenticator_set_up_shows_its_qr_code_and_takes_a_code() {
             .unwrap();
         assert_eq!(size, json!([200, 200]), "{size}");
         let secret = text_of(&client, "#totp-secret").await;
-        fill(&client, "#field-code", &crate::factors::code_now(&secret)).await;
+        fill(&client, "#field-code", &crate::support::factors::code_now(&secret)).await;
         click(&client, "#confirm-form button[type=submit]").await;
         wait_for_text(&client, "#security", "Keep these recovery codes").await;
         assert_eq!(
@@ -703,15 +708,15 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
             "reset_no_js"
         };
         with_browser_on(name, javascript, app, |client, app| async move {
-            crate::admin::add_user(&app, "vera", "").await;
+            crate::support::accounts::add_user(&app, "vera", "").await;
             client.goto(&app.url("/login")).await.unwrap();
             click(&client, "a[href='/forgot']").await;
             wait_for_path(&client, "/forgot").await;
             fill(&client, "#field-email", &email_of("vera")).await;
             click(&client, "#forgot-form button[type=submit]").await;
             wait_for_text(&client, "#forgot-form", "If an account uses that address").await;
-            let sent = crate::mail::wait_for_messages(&maildir, 1).await;
-            let link = crate::mail::reset_link(&sent[0]);
+            let sent = crate::support::mail::wait_for_messages(&maildir, 1).await;
+            let link = crate::support::mail::reset_link(&sent[0]);
             client.goto(&link).await.unwrap();
             fill(&client, "#field-password", "my new password").await;
             fill(&client, "#field-confirm", "my new password").await;
@@ -765,8 +770,8 @@ async fn a_new_address_is_verified_through_the_mailed_link() {
             click(&client, "#signup-form button[type=submit]").await;
             wait_for_path(&client, "/account/email").await;
             wait_for_text(&client, "#email-status", "not verified yet").await;
-            let sent = crate::mail::wait_for_messages(&maildir, 1).await;
-            let path = crate::verify::verify_path(&app, &sent[0]);
+            let sent = crate::support::mail::wait_for_messages(&maildir, 1).await;
+            let path = crate::support::mail::verify_path(&app, &sent[0]);
             client.goto(&app.url(&path)).await.unwrap();
             click(&client, "#verify-form button[type=submit]").await;
             wait_for_text(&client, "#verified", "is verified").await;
@@ -875,11 +880,11 @@ async fn log_out_in_browser(client: &Client) {
 
 #[tokio::test]
 async fn a_passkey_is_registered_then_logs_in_as_a_second_factor_and_alone_then_is_removed() {
-    let app = crate::passkeys::spawn_on_localhost();
+    let app = crate::support::factors::spawn_on_localhost();
     with_browser_on("passkeys", true, app, |client, app| async move {
         let site = |path: &str| format!("http://localhost:{}{path}", app.addr.port());
         let pia = domain::Username::parse("pia").unwrap();
-        crate::admin::add_user(&app, "pia", "").await;
+        crate::support::accounts::add_user(&app, "pia", "").await;
         client.goto(&site("/login")).await.unwrap();
         fill(&client, "#field-email", &email_of("pia")).await;
         fill(&client, "#field-password", PASSWORD).await;
@@ -1045,11 +1050,11 @@ async fn a_passkey_is_registered_then_logs_in_as_a_second_factor_and_alone_then_
 
 #[tokio::test]
 async fn without_javascript_passkeys_are_not_offered_and_the_second_step_says_why() {
-    let app = crate::passkeys::spawn_on_localhost();
+    let app = crate::support::factors::spawn_on_localhost();
     with_browser_on("passkeys_no_js", false, app, |client, app| async move {
         let site = |path: &str| format!("http://localhost:{}{path}", app.addr.port());
-        crate::admin::add_user(&app, "pia", "").await;
-        crate::passkeys::passkey_in_store(&app, "pia", "laptop").await;
+        crate::support::accounts::add_user(&app, "pia", "").await;
+        crate::support::factors::passkey_in_store(&app, "pia", "laptop").await;
         client.goto(&site("/login")).await.unwrap();
         let button = client.find(Locator::Css("#passkey-login")).await.unwrap();
         assert!(!button.is_displayed().await.unwrap());

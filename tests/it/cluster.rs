@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::app::{Browser, PASSWORD, email_of};
-use crate::binary::Server;
+use crate::support::process::Server;
+use crate::support::programs::free_port;
 
 const DB_PASSWORD: &str = "cluster-test-secret";
 
@@ -30,7 +31,7 @@ fn surreal_bin() -> Option<PathBuf> {
             )
         })
         .filter(|p| p.is_file());
-    crate::proxies::found_or_skip(
+    crate::support::programs::found_or_skip(
         found,
         "the SurrealDB server is not built",
         "run `cargo xtask surrealdb`",
@@ -113,14 +114,6 @@ impl Drop for Surreal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn node(db: &Surreal) -> Server {
@@ -563,7 +556,7 @@ async fn the_cli_on_a_served_store_ends_sessions_on_the_node_and_notifies_like_t
     ];
     let mut passwd = vec!["user", "passwd", "tess", "--scrypt-log-n", "10"];
     passwd.extend_from_slice(&store);
-    let out = crate::binary::run_with_input(&passwd, "a whole new secret\n");
+    let out = crate::support::process::run_with_input(&passwd, "a whole new secret\n");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -591,7 +584,7 @@ async fn the_cli_on_a_served_store_ends_sessions_on_the_node_and_notifies_like_t
 
     let mut token = vec!["token", "create", "tess", "--name", "backup"];
     token.extend_from_slice(&store);
-    let out = crate::binary::run(&token);
+    let out = crate::support::process::run(&token);
     assert!(
         out.status.success(),
         "{}",

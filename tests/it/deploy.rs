@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use crate::binary::gatehouse_bin;
-use crate::proxies::require;
+use crate::support::process::gatehouse_bin;
+use crate::support::programs::require;
 
 #[test]
 fn the_systemd_unit_verifies_and_keeps_its_exposure_score() {

@@ -6,61 +6,9 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::app::{Browser, PASSWORD, Page, TestApp, email_of, spawn_app};
-
-/// The code an authenticator app shows at Unix time `at` for a base32 secret.
-pub fn code_at(secret: &str, at: u64) -> String {
-    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes)
-        .unwrap()
-        .generate(at)
-}
-
-fn now() -> u64 {
-    u64::try_from(storage::now()).unwrap()
-}
-
-pub fn code_now(secret: &str) -> String {
-    code_at(secret, now())
-}
-
-/// Enrols `name` straight in the store, as confirmed (no step used yet), the
-/// secret sealed under the app's key as an enrolment seals it; returns the secret.
-pub async fn enrol_in_store(app: &TestApp, name: &str) -> String {
-    let secret = Secret::Raw(b"gatehouse-test-secret-20b".to_vec())
-        .to_encoded()
-        .to_string();
-    let username = domain::Username::parse(name).unwrap();
-    let sealed = app
-        .state
-        .seal
-        .as_ref()
-        .unwrap()
-        .seal(&username, &secret)
-        .unwrap();
-    assert!(app.store.begin_totp(&username, &sealed).await.unwrap());
-    assert!(
-        app.store
-            .confirm_totp(&username, 0, Vec::new())
-            .await
-            .unwrap()
-    );
-    secret
-}
-
-/// The secret an enrolment page shows, as a user types it into their app.
-pub fn shown_secret(body: &str) -> String {
-    between(body, "<code id=\"totp-secret\">", "<").to_owned()
-}
-
-fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
-    body.split(start)
-        .nth(1)
-        .and_then(|rest| rest.split(end).next())
-        .unwrap_or_else(|| panic!("{start:?} not in {body}"))
-}
+use crate::app::{Browser, PASSWORD, Page, email_of, spawn_app};
+use crate::support::factors::{between, code_at, code_now, enrol_in_store, shown_secret};
 
 #[tokio::test]
 async fn totp_enrols_with_a_code_and_then_every_login_takes_two_steps() {
@@ -295,18 +243,18 @@ async fn done_browser_remove(browser: &Browser, password: &str) -> Page {
 
 #[tokio::test]
 async fn an_admin_resets_a_lost_second_factor_and_the_users_sessions_end() {
-    let app = crate::admin::spawn(web::config::SignupPolicy::Open).await;
-    crate::admin::add_user(&app, "root", "admins").await;
-    crate::admin::add_user(&app, "uli", "").await;
+    let app = crate::support::accounts::spawn(web::config::SignupPolicy::Open).await;
+    crate::support::accounts::add_user(&app, "root", "admins").await;
+    crate::support::accounts::add_user(&app, "uli", "").await;
     let secret = enrol_in_store(&app, "uli").await;
-    crate::passkeys::passkey_in_store(&app, "uli", "old phone").await;
+    crate::support::factors::passkey_in_store(&app, "uli", "old phone").await;
     let uli = app.browser();
     uli.get("/login").await;
     uli.login(&email_of("uli"), PASSWORD).await;
     uli.post_form("/login/code", &[("code", &code_now(&secret))])
         .await
         .assert_redirect_to("/user/uli");
-    let root = crate::admin::log_in(&app, "root").await;
+    let root = crate::support::accounts::log_in(&app, "root").await;
     let reset = root
         .api_same_origin("DELETE", "/admin/users/uli/factors", None)
         .await;
@@ -352,9 +300,9 @@ async fn members_of_a_group_that_requires_a_second_factor_set_one_up_before_pass
         ..crate::app::test_config()
     };
     let app = crate::app::spawn_app_with(config, storage::Store::memory().await.unwrap()).await;
-    crate::admin::add_user(&app, "olga", "ops").await;
-    crate::admin::add_user(&app, "paul", "").await;
-    let paul = crate::admin::log_in(&app, "paul").await;
+    crate::support::accounts::add_user(&app, "olga", "ops").await;
+    crate::support::accounts::add_user(&app, "paul", "").await;
+    let paul = crate::support::accounts::log_in(&app, "paul").await;
     assert_eq!(
         crate::app::auth_as_nginx(&app, &paul, "").await.status,
         StatusCode::OK

@@ -518,11 +518,13 @@ async fn reset_link_for(dir: &std::path::Path, name: &str) -> String {
             .unwrap()
             .filter_map(Result::ok)
             .map(|entry| {
-                crate::mail::decoded(&std::fs::read_to_string(entry.path()).unwrap_or_default())
+                crate::support::mail::decoded(
+                    &std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                )
             })
             .find(|message| message.contains(&to) && message.contains("/reset?token=pr_"));
         if let Some(message) = found {
-            return crate::mail::reset_link(&message);
+            return crate::support::mail::reset_link(&message);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -552,8 +554,8 @@ async fn guessing_a_second_factor_is_limited_per_user_whatever_the_password_step
         storage::Store::memory().await.unwrap(),
     )
     .await;
-    crate::admin::add_user(&app, "gus", "").await;
-    let secret = crate::factors::enrol_in_store(&app, "gus").await;
+    crate::support::accounts::add_user(&app, "gus", "").await;
+    let secret = crate::support::factors::enrol_in_store(&app, "gus").await;
     let mut statuses = Vec::new();
     for login in 0..4 {
         let address = format!("203.0.113.{}", login + 1);
@@ -579,11 +581,16 @@ async fn guessing_a_second_factor_is_limited_per_user_whatever_the_password_step
     let owner = log_in_from(&app, &email_of("gus"), "198.51.100.7").await;
     let thief = log_in_from(&app, &email_of("gus"), "203.0.113.99").await;
     code_from(&thief, "000000", "203.0.113.99").await;
-    let resp = code_from(&owner, &crate::factors::code_now(&secret), "198.51.100.7").await;
+    let resp = code_from(
+        &owner,
+        &crate::support::factors::code_now(&secret),
+        "198.51.100.7",
+    )
+    .await;
     assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS, "{}", resp.body);
     assert!(resp.header("retry-after").is_some());
     // The owner heard of it: the fifth wrong code mailed a notice.
-    let sent = crate::mail::wait_for_messages(dir.path(), 1).await;
+    let sent = crate::support::mail::wait_for_messages(dir.path(), 1).await;
     assert!(
         sent.iter()
             .any(|m| m.contains("To: gus@example.com") && m.contains("knows your password")),
@@ -591,8 +598,8 @@ async fn guessing_a_second_factor_is_limited_per_user_whatever_the_password_step
     );
 
     // The same through the API: a wrong `otp` from 20 addresses is not 20 × 401.
-    crate::admin::add_user(&app, "ada", "").await;
-    crate::factors::enrol_in_store(&app, "ada").await;
+    crate::support::accounts::add_user(&app, "ada", "").await;
+    crate::support::factors::enrol_in_store(&app, "ada").await;
     let mut statuses = Vec::new();
     for n in 0..20 {
         let address = format!("192.0.2.{}", n + 1);
@@ -637,23 +644,27 @@ async fn a_half_done_login_dies_with_a_password_change_a_reset_a_disable_and_a_f
         storage::Store::memory().await.unwrap(),
     )
     .await;
-    crate::admin::add_user(&app, "root", "admins").await;
-    let root = crate::admin::log_in(&app, "root").await;
+    crate::support::accounts::add_user(&app, "root", "admins").await;
+    let root = crate::support::accounts::log_in(&app, "root").await;
     for (round, how) in ["password", "reset", "disable", "factors"]
         .iter()
         .enumerate()
     {
         let name = format!("pat{round}");
-        crate::admin::add_user(&app, &name, "").await;
-        let secret = crate::factors::enrol_in_store(&app, &name).await;
+        crate::support::accounts::add_user(&app, &name, "").await;
+        let secret = crate::support::factors::enrol_in_store(&app, &name).await;
         let thief = log_in_from(&app, &email_of(&name), "203.0.113.9").await;
         match *how {
             "password" => {
                 // The owner logs in (with the code) and changes the password.
                 let owner = log_in_from(&app, &email_of(&name), "198.51.100.1").await;
-                code_from(&owner, &crate::factors::code_now(&secret), "198.51.100.1")
-                    .await
-                    .assert_redirect_to(&format!("/user/{name}"));
+                code_from(
+                    &owner,
+                    &crate::support::factors::code_now(&secret),
+                    "198.51.100.1",
+                )
+                .await
+                .assert_redirect_to(&format!("/user/{name}"));
                 owner.get("/account/password").await;
                 let changed = owner
                     .post_form(
@@ -715,7 +726,8 @@ async fn a_half_done_login_dies_with_a_password_change_a_reset_a_disable_and_a_f
             }
         }
         // Codes of the next time step too: the owner's login used the current one.
-        let next = crate::factors::code_at(&secret, u64::try_from(storage::now()).unwrap() + 30);
+        let next =
+            crate::support::factors::code_at(&secret, u64::try_from(storage::now()).unwrap() + 30);
         let resp = code_from(&thief, &next, "203.0.113.9").await;
         assert!(
             resp.cookie_value("gatehouse_session").is_none(),
@@ -797,11 +809,11 @@ async fn setting_up_a_second_factor_does_not_make_an_old_session_fresh() {
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let setup = browser.post_form("/account/security/totp", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
-    let secret = crate::factors::shown_secret(&setup.body);
+    let secret = crate::support::factors::shown_secret(&setup.body);
     let confirmed = browser
         .post_form(
             "/account/security/totp/confirm",
-            &[("code", &crate::factors::code_now(&secret))],
+            &[("code", &crate::support::factors::code_now(&secret))],
         )
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
@@ -829,8 +841,8 @@ async fn a_reset_link_dies_with_a_password_change() {
         storage::Store::memory().await.unwrap(),
     )
     .await;
-    crate::admin::add_user(&app, "rex", "").await;
-    let owner = crate::admin::log_in(&app, "rex").await;
+    crate::support::accounts::add_user(&app, "rex", "").await;
+    let owner = crate::support::accounts::log_in(&app, "rex").await;
     let asker = app.browser();
     asker.get("/forgot").await;
     asker
@@ -890,7 +902,7 @@ async fn two_admins_removing_each_other_at_once_always_leave_one() {
     let app = spawn_app().await;
     let admins = web::config::default_admin_group();
     for name in ["ann", "ben"] {
-        crate::admin::add_user(&app, name, "admins").await;
+        crate::support::accounts::add_user(&app, name, "admins").await;
     }
     let mut both = 0;
     for round in 0..30 {
@@ -964,7 +976,7 @@ async fn two_admins_removing_each_other_at_once_always_leave_one() {
 #[tokio::test]
 async fn next_to_the_public_host_on_another_port_is_not_followed() {
     let app = spawn_app().await;
-    crate::admin::add_user(&app, "nell", "").await;
+    crate::support::accounts::add_user(&app, "nell", "").await;
     let host = app.addr.ip();
     for next in [
         format!("http://{host}/x"),

@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use web::config::{self, Config, MailSettings, MailTransport};
 
 use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app_with, test_config};
+use crate::support::mail::{Smtpd, messages, reset_link, smtpd_python, wait_for_messages};
+use crate::support::programs::free_port;
 
 async fn spawn_with_mail_dir(dir: &Path) -> TestApp {
     let config = Config {
@@ -20,57 +22,6 @@ async fn spawn_with_mail_dir(dir: &Path) -> TestApp {
         ..test_config()
     };
     spawn_app_with(config, storage::Store::memory().await.unwrap()).await
-}
-
-/// The `.eml` files in `dir`.
-fn messages(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
-/// A message's text, quoted-printable soft breaks and `=3D` undone.
-pub fn decoded(raw: &str) -> String {
-    raw.replace("=\r\n", "")
-        .replace("=\n", "")
-        .replace("=3D", "=")
-}
-
-/// Waits for the `count`th message in `dir` and returns all of them, decoded.
-pub async fn wait_for_messages(dir: &Path, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let found = messages(dir);
-        if found.len() >= count {
-            return found
-                .iter()
-                .map(|p| decoded(&std::fs::read_to_string(p).unwrap()))
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} message(s) never came: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The reset link in a message.
-pub fn reset_link(message: &str) -> String {
-    let start = message.find("http").expect("a link");
-    let link: String = message[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
-        .collect();
-    assert!(link.contains("/reset?token=pr_"), "{link}");
-    link
 }
 
 /// `/forgot` with the form, the body with its CSRF tokens (which differ in every
@@ -103,8 +54,8 @@ async fn a_reset_link_by_mail_sets_a_new_password_once_and_ends_every_session() 
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_mail_dir(dir.path()).await;
     // Made by an operator (verified): her only mail is the reset link.
-    crate::admin::add_user(&app, "rosa", "").await;
-    let owner = crate::admin::log_in(&app, "rosa").await;
+    crate::support::accounts::add_user(&app, "rosa", "").await;
+    let owner = crate::support::accounts::log_in(&app, "rosa").await;
     let rosa = domain::Username::parse("rosa").unwrap();
     let (api_token, _) = app.store.create_api_token(&rosa, "ci", None).await.unwrap();
     let bearer = format!("Bearer {}", api_token.expose());
@@ -204,7 +155,7 @@ async fn a_reset_link_by_mail_sets_a_new_password_once_and_ends_every_session() 
 async fn reset_links_come_from_the_public_url_and_a_login_voids_them() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_mail_dir(dir.path()).await;
-    crate::admin::add_user(&app, "hugo", "").await;
+    crate::support::accounts::add_user(&app, "hugo", "").await;
     // A forged Host header changes nothing in the link.
     let forger = app.browser();
     forger.get("/forgot").await;
@@ -260,92 +211,10 @@ async fn without_a_mail_transport_the_page_says_to_ask_an_administrator() {
     assert!(body.contains("ask an administrator"));
 }
 
-/// The Python that has aiosmtpd (`.ci/run` installs it from PyPI, pinned, into
-/// the virtual environment it keeps): `$GATEHOUSE_SMTPD_PYTHON`.
-pub(crate) fn smtpd_python() -> Option<PathBuf> {
-    crate::proxies::found_or_skip(
-        std::env::var_os("GATEHOUSE_SMTPD_PYTHON").map(PathBuf::from),
-        "GATEHOUSE_SMTPD_PYTHON is not set",
-        "point it at a python with aiosmtpd 1.4.6, or run .ci/run",
-    )
-}
-
-/// `tests/smtpd.py` (aiosmtpd) on `port`, delivering into the maildir `dir`, with
-/// `extra` flags (TLS, AUTH, refusals); its event lines go to a file the test
-/// reads. Killed when dropped.
-pub(crate) struct Smtpd {
-    child: std::process::Child,
-    events: PathBuf,
-    maildir: PathBuf,
-}
-
-impl Smtpd {
-    pub(crate) fn start(python: &Path, port: u16, dir: &Path) -> Self {
-        Self::start_with(python, port, dir, &[])
-    }
-
-    fn start_with(python: &Path, port: u16, dir: &Path, extra: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtpd.py");
-        let events = dir.with_extension("events");
-        let child = std::process::Command::new(python)
-            .arg(script)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--maildir")
-            .arg(dir)
-            .args(extra)
-            .stdout(std::fs::File::create(&events).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            events,
-            maildir: dir.to_owned(),
-        }
-    }
-
-    /// What the server logged so far.
-    fn events(&self) -> String {
-        std::fs::read_to_string(&self.events).unwrap_or_default()
-    }
-
-    /// Waits for the first delivered message, decoded.
-    pub(crate) async fn delivered(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(file) = std::fs::read_dir(self.maildir.join("new"))
-                .ok()
-                .and_then(|mut d| d.next())
-                .and_then(Result::ok)
-            {
-                return decoded(&std::fs::read_to_string(file.path()).unwrap());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never delivered; the server saw:\n{}",
-                self.events()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1 (made with
 /// the `openssl` command): `(ca.pem, cert.pem, key.pem)`.
 fn certificates(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
-    let openssl = crate::proxies::require("openssl")?;
+    let openssl = crate::support::programs::require("openssl")?;
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&openssl)
             .current_dir(dir)
@@ -430,7 +299,7 @@ async fn spawn_with_smtp(smtp: config::SmtpSettings) -> TestApp {
 /// Asks for a reset link for `name`'s account (made first, by an operator: no
 /// verification mail).
 async fn ask_for_a_reset(app: &TestApp, name: &str) {
-    crate::admin::add_user(app, name, "").await;
+    crate::support::accounts::add_user(app, name, "").await;
     let browser = app.browser();
     browser.get("/forgot").await;
     let page = browser
@@ -559,14 +428,6 @@ async fn a_message_refused_for_now_is_sent_again_after_a_wait() {
     assert_eq!(app.store.outbox_len().await.unwrap(), 0);
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Reset requests are throttled per address given: five free, then a wait. (That
 /// they take the same time for any address is `timing::a_reset_request_*`.)
 #[tokio::test]
@@ -597,14 +458,14 @@ async fn reset_requests_are_throttled() {
 async fn the_owner_hears_of_a_new_factor_a_new_token_a_new_password_and_a_disable() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_mail_dir(dir.path()).await;
-    crate::admin::add_user(&app, "root", "admins").await;
-    crate::admin::add_user(&app, "nina", "").await;
-    let nina = crate::admin::log_in(&app, "nina").await;
+    crate::support::accounts::add_user(&app, "root", "admins").await;
+    crate::support::accounts::add_user(&app, "nina", "").await;
+    let nina = crate::support::accounts::log_in(&app, "nina").await;
     let setup = nina.post_form("/account/security/totp", &[]).await;
-    let secret = crate::factors::shown_secret(&setup.body);
+    let secret = crate::support::factors::shown_secret(&setup.body);
     nina.post_form(
         "/account/security/totp/confirm",
-        &[("code", &crate::factors::code_now(&secret))],
+        &[("code", &crate::support::factors::code_now(&secret))],
     )
     .await;
     let made = nina
@@ -627,7 +488,7 @@ async fn the_owner_hears_of_a_new_factor_a_new_token_a_new_password_and_a_disabl
         )
         .await;
     assert!(changed.status.is_redirection(), "{}", changed.body);
-    let root = crate::admin::log_in(&app, "root").await;
+    let root = crate::support::accounts::log_in(&app, "root").await;
     let disabled = root
         .api_same_origin("POST", "/admin/users/nina/disable", None)
         .await;
@@ -653,9 +514,9 @@ async fn the_owner_hears_of_a_new_factor_a_new_token_a_new_password_and_a_disabl
 async fn an_admin_mails_a_user_a_reset_link() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_mail_dir(dir.path()).await;
-    crate::admin::add_user(&app, "root", "admins").await;
-    crate::admin::add_user(&app, "olaf", "").await;
-    let root = crate::admin::log_in(&app, "root").await;
+    crate::support::accounts::add_user(&app, "root", "admins").await;
+    crate::support::accounts::add_user(&app, "olaf", "").await;
+    let root = crate::support::accounts::log_in(&app, "root").await;
     root.get("/admin/users")
         .await
         .assert_contains("Mail a reset link");
@@ -677,10 +538,10 @@ async fn an_admin_mails_a_user_a_reset_link() {
         .assert_redirect_to("/admin/users");
     wait_for_messages(dir.path(), 2).await;
 
-    let plain = crate::admin::spawn(web::config::SignupPolicy::Open).await;
-    crate::admin::add_user(&plain, "root", "admins").await;
-    crate::admin::add_user(&plain, "olaf", "").await;
-    let root = crate::admin::log_in(&plain, "root").await;
+    let plain = crate::support::accounts::spawn(web::config::SignupPolicy::Open).await;
+    crate::support::accounts::add_user(&plain, "root", "admins").await;
+    crate::support::accounts::add_user(&plain, "olaf", "").await;
+    let root = crate::support::accounts::log_in(&plain, "root").await;
     assert!(
         !root
             .get("/admin/users")

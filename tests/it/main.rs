@@ -22,6 +22,7 @@ mod persistence;
 pub mod proxies;
 mod security;
 mod site;
+mod support;
 mod tidy;
 mod timing;
 mod verify;

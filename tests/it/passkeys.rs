@@ -6,33 +6,9 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use storage::StoredPasskey;
 
-use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app, spawn_app_with, test_config};
-
-/// The app on `http://localhost:PORT/`: passkeys need a host name.
-pub async fn spawn_on_localhost() -> TestApp {
-    let mut config = test_config();
-    config.public_url = "http://localhost/".parse().unwrap();
-    spawn_app_with(config, storage::Store::memory().await.unwrap()).await
-}
-
-/// Gives `name` a passkey straight in the store (its credential is not one an
-/// authenticator made: enough for the account to have a passkey).
-pub async fn passkey_in_store(app: &TestApp, name: &str, label: &str) -> String {
-    let id = storage::passkeys::passkey_key(label.as_bytes());
-    let passkey = StoredPasskey {
-        id: id.clone(),
-        username: domain::Username::parse(name).unwrap(),
-        handle: "00000000-0000-4000-8000-000000000000".into(),
-        name: label.into(),
-        credential: "{}".into(),
-        created_at: storage::now(),
-        last_used_at: None,
-    };
-    assert!(app.store.add_passkey(&passkey).await.unwrap());
-    id
-}
+use crate::app::{Browser, PASSWORD, email_of, spawn_app};
+use crate::support::factors::{passkey_in_store, spawn_on_localhost};
 
 /// A well-formed assertion that no authenticator signed.
 fn forged_assertion() -> serde_json::Value {
@@ -177,7 +153,7 @@ async fn passkeys_are_off_when_the_public_url_is_an_address() {
 #[tokio::test]
 async fn a_password_for_a_passkey_account_opens_nothing_and_the_api_says_why() {
     let app = spawn_on_localhost().await;
-    crate::admin::add_user(&app, "pia", "").await;
+    crate::support::accounts::add_user(&app, "pia", "").await;
     passkey_in_store(&app, "pia", "laptop").await;
     let browser = app.browser();
     browser.get("/login").await;
@@ -245,8 +221,8 @@ async fn a_password_for_a_passkey_account_opens_nothing_and_the_api_says_why() {
 async fn passkeys_are_listed_and_removed_with_the_password_only_by_their_owner() {
     let app = spawn_on_localhost().await;
     // Pia logs in with her authenticator app: a session that may change factors.
-    crate::admin::add_user(&app, "pia", "").await;
-    let secret = crate::factors::enrol_in_store(&app, "pia").await;
+    crate::support::accounts::add_user(&app, "pia", "").await;
+    let secret = crate::support::factors::enrol_in_store(&app, "pia").await;
     let pia = app.browser();
     pia.get("/login").await;
     pia.login(&email_of("pia"), PASSWORD)
@@ -254,7 +230,7 @@ async fn passkeys_are_listed_and_removed_with_the_password_only_by_their_owner()
         .assert_redirect_to("/login/code");
     pia.post_form(
         "/login/code",
-        &[("code", &crate::factors::code_now(&secret))],
+        &[("code", &crate::support::factors::code_now(&secret))],
     )
     .await
     .assert_redirect_to("/user/pia");
@@ -350,9 +326,9 @@ async fn a_session_without_the_second_factor_cannot_change_the_factors() {
     // a second factor — must not add a factor of its own (and be upgraded by it)
     // nor remove the user's: with the password alone it would get past them.
     let app = spawn_on_localhost().await;
-    crate::admin::add_user(&app, "vic", "").await;
-    let stale = crate::admin::log_in(&app, "vic").await;
-    crate::factors::enrol_in_store(&app, "vic").await;
+    crate::support::accounts::add_user(&app, "vic", "").await;
+    let stale = crate::support::accounts::log_in(&app, "vic").await;
+    crate::support::factors::enrol_in_store(&app, "vic").await;
     let key = passkey_in_store(&app, "vic", "vic's key").await;
     let begun = post_json(&stale, "/account/security/passkeys/begin", &json!({})).await;
     assert_eq!(begun.status, StatusCode::FORBIDDEN, "{}", begun.body);
@@ -395,8 +371,8 @@ async fn a_session_without_the_second_factor_cannot_change_the_factors() {
 #[tokio::test]
 async fn a_password_only_session_cannot_set_up_an_app_on_a_passkey_account() {
     let app = spawn_on_localhost().await;
-    crate::admin::add_user(&app, "pia", "").await;
-    let stale = crate::admin::log_in(&app, "pia").await;
+    crate::support::accounts::add_user(&app, "pia", "").await;
+    let stale = crate::support::accounts::log_in(&app, "pia").await;
     passkey_in_store(&app, "pia", "pia's key").await;
     let pia = domain::Username::parse("pia").unwrap();
 
@@ -414,7 +390,7 @@ async fn a_password_only_session_cannot_set_up_an_app_on_a_passkey_account() {
     let confirmed = stale
         .post_form(
             "/account/security/totp/confirm",
-            &[("code", &crate::factors::code_now(secret))],
+            &[("code", &crate::support::factors::code_now(secret))],
         )
         .await;
     assert_eq!(

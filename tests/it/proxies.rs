@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,50 +17,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::app::{Browser, PASSWORD, Page, TestApp, browser_resolving, email_of, spawn_app_with};
+use crate::support::programs::{free_port, require};
 
 const HOSTS: [&str; 2] = ["app.example.com", "auth.example.com"];
-
-/// `program`'s path, or `None` (with the reason printed) when it is not installed
-/// and the end-to-end tests are not required.
-pub fn require(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file());
-    found_or_skip(
-        found,
-        &format!("{program} is not installed"),
-        "apt-get install it, or run .ci/run",
-    )
-}
-
-/// `found`, or — when a test's outside program is missing — a skip said on the
-/// process's stderr (the harness captures `eprintln!` of a passing test, and a
-/// skip must not be invisible); a failure under `GATEHOUSE_REQUIRE_E2E=1`.
-pub fn found_or_skip(found: Option<PathBuf>, missing: &str, hint: &str) -> Option<PathBuf> {
-    if found.is_none() {
-        assert!(
-            std::env::var("GATEHOUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "{missing} and GATEHOUSE_REQUIRE_E2E=1"
-        );
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "skipped: {missing} ({hint})");
-    }
-    found
-}
 
 fn deploy_file(path: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     std::fs::read_to_string(root.join(path)).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The app behind the proxy: answers every request with the headers it received,
@@ -515,7 +478,7 @@ async fn gates_an_app(kind: Kind) {
             .await,
     );
     assert_eq!(seen["x-auth-factors"], "pwd", "{seen:?}");
-    let secret = crate::factors::enrol_in_store(&setup.gatehouse, "alice").await;
+    let secret = crate::support::factors::enrol_in_store(&setup.gatehouse, "alice").await;
     let asked = auth.login(&email_of("alice"), PASSWORD).await;
     asked.assert_redirect_to("/login/code");
     assert_eq!(
@@ -525,7 +488,7 @@ async fn gates_an_app(kind: Kind) {
     );
     auth.post_form(
         "/login/code",
-        &[("code", &crate::factors::code_now(&secret))],
+        &[("code", &crate::support::factors::code_now(&secret))],
     )
     .await
     .assert_redirect_to("/user/alice");
@@ -649,7 +612,7 @@ async fn check_proxy(kind: Kind, edit: impl Fn(String) -> String) -> Option<(boo
     let url = format!("{}/wiki/page", setup.base("app.example.com"));
     let token = token.expose().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        crate::binary::run(&[
+        crate::support::process::run(&[
             "check-proxy",
             &url,
             "--resolve",

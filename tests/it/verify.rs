@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use web::config::{Config, MailSettings, MailTransport};
 
 use crate::app::{Browser, PASSWORD, TestApp, email_of, spawn_app_with, test_config};
-use crate::mail::{decoded, wait_for_messages};
+use crate::support::mail::verify_path;
+use crate::support::mail::{decoded, wait_for_messages};
 
 fn with_mail(dir: &Path) -> Config {
     Config {
@@ -25,21 +26,6 @@ fn with_mail(dir: &Path) -> Config {
 
 async fn spawn(config: Config) -> TestApp {
     spawn_app_with(config, storage::Store::memory().await.unwrap()).await
-}
-
-/// The verification link in a message, as a path on the app.
-pub(crate) fn verify_path(app: &TestApp, message: &str) -> String {
-    let start = message.find("/verify?token=ev_").expect(message);
-    let link: String = message[..start]
-        .rsplit(|c: char| c.is_whitespace() || c == '"')
-        .next()
-        .map(|head| format!("{head}{}", &message[start..]))
-        .unwrap()
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
-        .collect();
-    assert!(link.starts_with(&app.url("/verify")), "{link}");
-    link.strip_prefix(&app.url("")).unwrap().to_owned()
 }
 
 /// The messages in `dir` with `subject`, waiting for `count` of them.
@@ -234,8 +220,8 @@ async fn required_verification_keeps_the_unverified_out_of_auth_and_the_api() {
     let sessions = browser.api_same_origin("GET", "/me/sessions", None).await;
     assert_eq!(sessions.status, StatusCode::OK, "{}", sessions.body);
     // An operator-made account (the CLI, seeding) counts as verified.
-    crate::admin::add_user(&app, "otto", "").await;
-    let otto = crate::admin::log_in(&app, "otto").await;
+    crate::support::accounts::add_user(&app, "otto", "").await;
+    let otto = crate::support::accounts::log_in(&app, "otto").await;
     assert_eq!(gate(&app, &otto, "").await.0, StatusCode::OK);
 }
 
@@ -272,9 +258,9 @@ async fn signup_domains_limit_who_may_sign_up_and_write_nothing_else() {
 async fn a_new_address_needs_the_password_and_starts_unverified() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn(with_mail(dir.path())).await;
-    crate::admin::add_user(&app, "carl", "").await;
-    crate::admin::add_user(&app, "dora", "").await;
-    let carl = crate::admin::log_in(&app, "carl").await;
+    crate::support::accounts::add_user(&app, "carl", "").await;
+    crate::support::accounts::add_user(&app, "dora", "").await;
+    let carl = crate::support::accounts::log_in(&app, "carl").await;
     assert_eq!(gate(&app, &carl, "").await.2, "true");
     let page = carl.get("/account/email").await;
     page.assert_contains("verified");
@@ -333,10 +319,10 @@ async fn a_new_address_needs_the_password_and_starts_unverified() {
 async fn an_admin_mails_a_verification_link_from_the_users_page() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn(with_mail(dir.path())).await;
-    crate::admin::add_user(&app, "root", "admins").await;
+    crate::support::accounts::add_user(&app, "root", "admins").await;
     app.logged_in("ulla").await;
     messages_about(dir.path(), "Verify your email address", 1).await;
-    let root = crate::admin::log_in(&app, "root").await;
+    let root = crate::support::accounts::log_in(&app, "root").await;
     let page = root.get("/admin/users").await;
     page.assert_contains("not verified");
     page.assert_contains("Mail a verification link");
@@ -371,15 +357,15 @@ async fn an_admin_mails_a_verification_link_from_the_users_page() {
 /// after a restart of gatehouse too. Then the CLI queues links and vouches.
 #[tokio::test]
 async fn a_signup_while_the_mail_server_is_down_gets_its_link_later_and_the_cli_helps() {
-    let Some(python) = crate::mail::smtpd_python() else {
+    let Some(python) = crate::support::mail::smtpd_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let db = format!("surrealkv://{}", dir.path().join("db").display());
-    let port = crate::mail::free_port();
+    let port = crate::support::programs::free_port();
     let smtp = format!("smtp://127.0.0.1:{port}");
     let args = ["--scrypt-log-n", "10", "--smtp-url", &smtp];
-    let server = crate::binary::Server::start_with(&db, &args);
+    let server = crate::support::process::Server::start_with(&db, &args);
     let started = Instant::now();
     let page = server
         .browser()
@@ -399,8 +385,8 @@ async fn a_signup_while_the_mail_server_is_down_gets_its_link_later_and_the_cli_
     assert!(server.terminate().success());
 
     let maildir = dir.path().join("maildir");
-    let smtpd = crate::mail::Smtpd::start(&python, port, &maildir);
-    let server = crate::binary::Server::start_with(&db, &args);
+    let smtpd = crate::support::mail::Smtpd::start(&python, port, &maildir);
+    let server = crate::support::process::Server::start_with(&db, &args);
     let message = smtpd.delivered().await;
     assert!(message.contains("Verify your email address"), "{message}");
     assert!(message.contains("To: sam@example.com"), "{message}");
@@ -418,7 +404,7 @@ async fn a_signup_while_the_mail_server_is_down_gets_its_link_later_and_the_cli_
 
     // The CLI, with the server stopped (one process per surrealkv folder).
     let cli = |args: &[&str]| {
-        let out = Command::new(crate::binary::gatehouse_bin())
+        let out = Command::new(crate::support::process::gatehouse_bin())
             .args(args)
             .args(["--db", &db])
             .output()
@@ -448,7 +434,7 @@ async fn a_signup_while_the_mail_server_is_down_gets_its_link_later_and_the_cli_
     assert!(shown.contains("email_verified\tfalse"), "{shown}");
 
     // Started again: both queued messages go out.
-    let server = crate::binary::Server::start_with(&db, &args);
+    let server = crate::support::process::Server::start_with(&db, &args);
     let deadline = Instant::now() + Duration::from_secs(20);
     let delivered = loop {
         let all: Vec<String> = std::fs::read_dir(maildir.join("new"))

@@ -19,6 +19,7 @@
 //!   tests (`GATEHOUSE_SURREAL_BIN`). Never part of the shipped binary.
 
 mod bench;
+mod load;
 mod scale;
 
 use std::path::{Path, PathBuf};

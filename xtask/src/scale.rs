@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use domain::{HashParams, Password, PasswordHasher};
 use serde_json::{Value, json};
 
-use crate::bench::{
+use crate::load::{
     PASSWORD, Server, Session, http, median, oha_run, print_rows, row, signup, sorted,
 };
 
@@ -132,13 +132,13 @@ impl Surreal {
 
     /// A clean shutdown (SIGTERM): what an operator's restart does.
     fn stop(mut self) -> anyhow::Result<()> {
-        crate::bench::terminate(&mut self.child)
+        crate::load::terminate(&mut self.child)
     }
 
     /// Waits for the server's background work (compaction after a fill) to end.
     fn settle(&self) -> anyhow::Result<Duration> {
         let pid = self.child.id();
-        crate::bench::settle(|| crate::bench::process_cpu_seconds(pid), SETTLE_LIMIT)
+        crate::load::settle(|| crate::load::process_cpu_seconds(pid), SETTLE_LIMIT)
     }
 }
 

@@ -13,9 +13,9 @@ use std::fmt;
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::users::{returned, user_id};
 use crate::{StorageError, Store};
 
 /// A user's TOTP enrolment.

@@ -9,9 +9,10 @@ use std::fmt;
 use domain::{Email, GroupName, User};
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::user_id;
+use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
-use crate::users::{UserRecord, group_strings, user_id};
+use crate::users::{UserRecord, group_strings};
 use crate::{StorageError, Store};
 
 /// The secret in an invitation link: `inv_` and 64 lowercase hex characters.

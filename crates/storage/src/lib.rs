@@ -21,6 +21,7 @@ pub mod factors;
 pub mod invitations;
 pub mod mail;
 pub mod passkeys;
+mod record;
 mod schema;
 pub mod sessions;
 mod settings;

@@ -11,9 +11,10 @@
 use domain::{PasswordHash, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{random_hex, record_key};
+use crate::record::{random_hex, record_key};
+use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::users::{AccessEnded, returned, user_id};
+use crate::users::AccessEnded;
 use crate::{StorageError, Store};
 
 /// A message to send.
@@ -51,10 +52,7 @@ struct OutboxRecord {
     kind: Option<String>,
 }
 
-/// Messages the outbox holds at most: past that, queueing fails with
-/// [`StorageError::OutboxFull`] instead of letting a flood of requests (or a mail
-/// server gone for days) grow the store without end.
-pub const OUTBOX_LIMIT: i64 = 10_000;
+pub use crate::store::OUTBOX_LIMIT;
 
 /// How long a claim holds a message against other senders.
 const CLAIM_SECONDS: i64 = 60;
@@ -69,12 +67,12 @@ macro_rules! link_token {
 
         impl $name {
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, $crate::sessions::random_hex()))
+                Self(format!("{}{}", $prefix, $crate::record::random_hex()))
             }
 
             pub fn parse(value: &str) -> Option<Self> {
                 let hex = value.strip_prefix($prefix)?;
-                $crate::sessions::is_random_hex(hex).then(|| Self(value.to_owned()))
+                $crate::record::is_random_hex(hex).then(|| Self(value.to_owned()))
             }
 
             pub fn expose(&self) -> &str {
@@ -82,7 +80,7 @@ macro_rules! link_token {
             }
 
             fn id(&self) -> String {
-                $crate::sessions::sha256_hex(&self.0)
+                $crate::record::sha256_hex(&self.0)
             }
         }
 

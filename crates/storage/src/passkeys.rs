@@ -12,9 +12,9 @@
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::users::{returned, user_id};
 use crate::{StorageError, Store};
 
 /// Passkeys one user may have.

@@ -5,12 +5,13 @@
 use std::fmt;
 
 use domain::Username;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
-use surrealdb::types::{RecordId, RecordIdKey, SurrealValue};
+use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::record::{
+    is_random_hex, random_hex, record_key, session_record_id, sha256_hex, user_id,
+};
 use crate::store::retry_conflicts;
-use crate::users::user_id;
 use crate::{StorageError, Store};
 
 /// The secret a browser holds: 32 random bytes as 64 lowercase hex characters.
@@ -42,42 +43,6 @@ impl SessionToken {
     /// for lookups that need no string (the session cache, on every request).
     pub fn session_digest(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
-    }
-}
-
-/// Whether `value` has the shape [`random_hex`] makes: 64 lowercase hex characters.
-pub(crate) fn is_random_hex(value: &str) -> bool {
-    value.len() == 64
-        && value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// 32 random bytes as 64 lowercase hex characters.
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// SHA-256 of `secret`, hex: the id under which a secret's record is stored.
-pub(crate) fn sha256_hex(secret: &str) -> String {
-    // On every authenticated request: into a buffer, not char by char.
-    let mut buf = [0u8; 64];
-    let digest = Sha256::digest(secret.as_bytes());
-    match hex::encode_to_slice(digest, &mut buf) {
-        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        Err(_) => hex::encode(digest),
-    }
-}
-
-/// The string key of a record id such as `session:⟨hex⟩`.
-pub(crate) fn record_key(id: &RecordId) -> Result<String, StorageError> {
-    match &id.key {
-        RecordIdKey::String(key) => Ok(key.clone()),
-        other => Err(StorageError::Corrupt(format!(
-            "unexpected record key {other:?}"
-        ))),
     }
 }
 
@@ -161,10 +126,6 @@ impl SessionRecord {
             authenticated_at: self.authenticated_at.unwrap_or(self.created_at),
         })
     }
-}
-
-pub(crate) fn session_record_id(id: &str) -> RecordId {
-    RecordId::new("session", id)
 }
 
 impl Store {

@@ -3,7 +3,7 @@
 
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::random_hex;
+use crate::record::random_hex;
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 

@@ -8,6 +8,11 @@ use surrealdb::opt::auth::Root;
 use crate::StorageError;
 use crate::schema::SCHEMA;
 
+/// Messages the outbox holds at most: past that, queueing fails with
+/// [`StorageError::OutboxFull`] instead of letting a flood of requests (or a mail
+/// server gone for days) grow the store without end.
+pub const OUTBOX_LIMIT: i64 = 10_000;
+
 /// Runs a query and checks its statements, running it again (up to 10 times) when
 /// the store reports a transaction conflict — two writes to one record at once,
 /// which SurrealDB asks the caller to retry.
@@ -118,7 +123,7 @@ impl Store {
             .map_err(|e| open_error(url, &format!("applying the schema failed: {e}")))?;
         Ok(Self {
             db: Arc::new(db),
-            outbox_limit: crate::mail::OUTBOX_LIMIT,
+            outbox_limit: OUTBOX_LIMIT,
         })
     }
 

@@ -8,9 +8,9 @@ use std::fmt;
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::sessions::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::user_id;
+use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
-use crate::users::user_id;
 use crate::{StorageError, Store};
 
 /// Prefix that makes a token recognisable (in logs that must not hold it, and to

@@ -4,6 +4,7 @@
 use domain::{DisplayName, Email, GroupName, PasswordHash, User, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
@@ -63,10 +64,6 @@ impl UserRecord {
 
 pub(crate) fn group_strings(groups: &[GroupName]) -> Vec<String> {
     groups.iter().map(|g| g.as_str().to_owned()).collect()
-}
-
-pub(crate) fn user_id(username: &Username) -> RecordId {
-    RecordId::new("user", username.as_str())
 }
 
 #[derive(Debug, SurrealValue)]
@@ -244,7 +241,7 @@ impl Store {
                 )
                 .bind(("user", user_id(username)))
                 .bind(("hash", hash.as_str().to_owned()))
-                .bind(("keep", keep.map(crate::sessions::session_record_id)))
+                .bind(("keep", keep.map(crate::record::session_record_id)))
         )?;
         // The RETURN's result: the last statement's, or the one before it when the
         // COMMIT counts as a statement.
@@ -500,14 +497,6 @@ fn last_admin(
         }
         other => other,
     }
-}
-
-/// The `RETURN` of a transaction, scanned from the end (the COMMIT may count as a
-/// statement).
-pub(crate) fn returned<T: SurrealValue>(mut response: surrealdb::IndexedResults) -> Option<T> {
-    (0..response.num_statements())
-        .rev()
-        .find_map(|index| response.take::<Option<T>>(index).ok().flatten())
 }
 
 fn found(response: surrealdb::IndexedResults) -> Result<Option<()>, StorageError> {

@@ -7,8 +7,9 @@ use domain::{Email, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::mail::link_token;
+use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::users::{returned, taken_from_message, user_id};
+use crate::users::taken_from_message;
 use crate::{StorageError, Store};
 
 link_token!(

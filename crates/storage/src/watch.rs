@@ -29,7 +29,7 @@ impl Store {
                 return Change::Lost;
             };
             let key = match notification.data.get("id") {
-                Value::RecordId(id) => crate::sessions::record_key(id).ok(),
+                Value::RecordId(id) => crate::record::record_key(id).ok(),
                 _ => None,
             };
             match (notification.action, key) {

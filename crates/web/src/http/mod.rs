@@ -6,6 +6,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod csrf_key;
 pub mod deadline;
 pub mod form;
 pub mod htmx;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use storage::{StorageError, Store};
 
-use super::csrf::CsrfKey;
+use super::csrf_key::CsrfKey;
 use super::metrics::Metrics;
 use crate::config::Config;
 use crate::core::Services;
