@@ -138,7 +138,7 @@ fn answer(req: &Request, state: &AppState) -> Response {
         config,
         &principal,
         Door::Gate(&rules.access),
-        storage::now(),
+        crate::core::records::now(),
     )
     .err()
     .map(|refusal| refusal.message(&principal));

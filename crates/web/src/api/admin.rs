@@ -4,6 +4,7 @@
 //! else who is logged in gets 403. The operations are `core::admin`'s, as on the
 //! admin page and in the CLI, audit events included.
 
+use crate::core::records::{Cursor, UserQuery};
 use domain::Username;
 use poem::Request;
 use poem::http::StatusCode;
@@ -11,7 +12,6 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use storage::{Cursor, StorageError, UserQuery};
 
 use super::models::{
     AccessEndedView, AdminUser, AdminUserDetail, GroupsRequest, InvitationRequest, InvitationView,
@@ -165,7 +165,7 @@ impl AdminApi {
         let ended = admin
             .set_disabled(&self::username(&username.0)?, true)
             .await
-            .map_err(last_admin)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(Found::Ok(Json(ended.into())))
     }
@@ -187,7 +187,7 @@ impl AdminApi {
         admin
             .set_disabled(&self::username(&username.0)?, false)
             .await
-            .map_err(last_admin)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(Done::default())
     }
@@ -212,7 +212,7 @@ impl AdminApi {
         let ended = admin
             .delete(&self::username(&username.0)?)
             .await
-            .map_err(last_admin)?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(Found::Ok(Json(ended.into())))
     }
@@ -318,7 +318,7 @@ impl AdminApi {
         let user = match admin.edit_groups(&username, GroupEdit::Set(groups)).await {
             Ok(user) => user.ok_or_else(|| ApiError::not_found("user"))?,
             Err(GroupsError::Invalid(err)) => return Err(field_error(err).into()),
-            Err(GroupsError::Core(err)) => return Err(last_admin(err).into()),
+            Err(GroupsError::Core(err)) => return Err(ApiError::from(err).into()),
         };
         Ok(Found::Ok(Json(AdminUser::new(
             &user,
@@ -342,7 +342,7 @@ impl AdminApi {
         state: Data<&AppState>,
     ) -> Result<Found<Vec<InvitationView>>, Problems<AdminReadStatuses>> {
         let admin = admin(req, &state, &caller)?;
-        let now = storage::now();
+        let now = crate::core::records::now();
         let list = admin.invitations().await?;
         Ok(Found::Ok(Json(
             list.iter().map(|i| InvitationView::new(i, now)).collect(),
@@ -378,7 +378,7 @@ impl AdminApi {
         let (token, invitation) = admin.invite(fields).await?;
         Ok(InvitationCreated::Created(Json(NewInvitationView {
             link: invitation_link(&state.config.public_url, &token),
-            invitation: InvitationView::new(&invitation, storage::now()),
+            invitation: InvitationView::new(&invitation, crate::core::records::now()),
         })))
     }
 
@@ -407,15 +407,4 @@ fn field_error(err: domain::ValidationError) -> ApiError {
     let mut errors = crate::core::accounts::FieldErrors::default();
     errors.push(err);
     ApiError::from(errors)
-}
-
-/// The last admin protected: `409`; anything else as usual.
-fn last_admin(err: crate::core::CoreError) -> ApiError {
-    match err {
-        crate::core::CoreError::Storage(StorageError::LastAdmin) => ApiError::new(
-            StatusCode::CONFLICT,
-            "The last enabled admin cannot be disabled, deleted or taken out of the admins' group.",
-        ),
-        other => other.into(),
-    }
 }

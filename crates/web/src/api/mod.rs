@@ -460,7 +460,9 @@ impl<'a, const API_DOOR: bool> ApiExtractor<'a> for CallerOf<API_DOOR> {
         if let Some(state) = req.data::<AppState>() {
             let door = if API_DOOR { Door::Api } else { Door::Account };
             let principal = Principal::of(&who);
-            if let Err(refusal) = access::admit(&state.config, &principal, door, storage::now()) {
+            if let Err(refusal) =
+                access::admit(&state.config, &principal, door, crate::core::records::now())
+            {
                 return Err(
                     ApiError::new(StatusCode::FORBIDDEN, refusal.message(&principal)).into(),
                 );

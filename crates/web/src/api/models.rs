@@ -3,12 +3,12 @@
 
 use std::borrow::Cow;
 
+use crate::core::records::{ApiToken, Session, TokenInfo};
 use domain::User;
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
 use serde_json::Value;
-use storage::{ApiToken, Session, TokenInfo};
 
 /// A JSON string, and only a string. poem-openapi's `String` also takes `false` or
 /// `12345678` and makes text of them, which the schema (`type: string`) does not
@@ -369,8 +369,8 @@ pub struct AccessEndedView {
     pub tokens_revoked: usize,
 }
 
-impl From<storage::AccessEnded> for AccessEndedView {
-    fn from(ended: storage::AccessEnded) -> Self {
+impl From<crate::core::records::AccessEnded> for AccessEndedView {
+    fn from(ended: crate::core::records::AccessEnded) -> Self {
         Self {
             sessions_ended: ended.sessions,
             tokens_revoked: ended.tokens,
@@ -406,7 +406,7 @@ pub struct InvitationView {
 }
 
 impl InvitationView {
-    pub fn new(invitation: &storage::Invitation, now: i64) -> Self {
+    pub fn new(invitation: &crate::core::records::Invitation, now: i64) -> Self {
         Self {
             id: invitation.id.clone(),
             email: invitation.email.as_ref().map(ToString::to_string),

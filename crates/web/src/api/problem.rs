@@ -17,10 +17,9 @@ use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaRespon
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
-use storage::StorageError;
-
 use crate::core::CoreError;
 use crate::core::accounts::FieldErrors;
+use crate::core::error::StoreRefusal;
 use crate::http::response::Failure;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -348,7 +347,22 @@ impl From<CoreError> for ApiError {
                 "Too many logins at once. Try again in a few seconds.",
             )
             .with_retry_after(2),
-            CoreError::Storage(err) => err.into(),
+            CoreError::Refused(refusal) => refusal.into(),
+            CoreError::Unavailable(message) => {
+                tracing::error!(error = %message, "storage failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The user database is not answering. Try again shortly.",
+                )
+                .with_retry_after(5)
+            }
+            CoreError::Corrupt(message) => {
+                tracing::error!(error = %message, "stored data does not read back");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
             CoreError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 Self::new(
@@ -360,22 +374,34 @@ impl From<CoreError> for ApiError {
     }
 }
 
-impl From<StorageError> for ApiError {
-    fn from(err: StorageError) -> Self {
-        if matches!(err, StorageError::OutboxFull) {
-            tracing::warn!(error = %err, "mail refused");
-            return Self::new(
+impl From<StoreRefusal> for ApiError {
+    fn from(refusal: StoreRefusal) -> Self {
+        match refusal {
+            StoreRefusal::UsernameTaken | StoreRefusal::EmailTaken => {
+                Self::new(StatusCode::CONFLICT, refusal.to_string())
+            }
+            StoreRefusal::InvitationInvalid => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "This invitation is not valid: it was used, revoked or has expired.",
+            ),
+            StoreRefusal::LastAdmin => Self::new(
+                StatusCode::CONFLICT,
+                "The last enabled admin cannot be disabled, deleted or taken out of the admins' group.",
+            ),
+            StoreRefusal::OutboxFull => {
+                tracing::warn!("mail refused: the outbox is full");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too much mail is waiting to be sent. Try again later.",
+                )
+                .with_retry_after(300)
+            }
+            StoreRefusal::CeremoniesFull => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Too much mail is waiting to be sent. Try again later.",
+                "Too many passkey ceremonies are under way. Try again in a minute.",
             )
-            .with_retry_after(300);
+            .with_retry_after(60),
         }
-        tracing::error!(error = %err, "storage failure");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The user database is not answering. Try again shortly.",
-        )
-        .with_retry_after(5)
     }
 }
 
@@ -383,5 +409,33 @@ impl From<FieldErrors> for ApiError {
     /// Malformed fields: `422` with each field's message.
     fn from(errors: FieldErrors) -> Self {
         Self::fields(StatusCode::UNPROCESSABLE_ENTITY, &errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store's answer (a name taken, the last admin, a full outbox) is said as
+    /// itself, never as the outage it would fall through to.
+    #[test]
+    fn store_refusals_are_answers_not_outages() {
+        let outage = ApiError::from(CoreError::Unavailable("down".into()));
+        assert_eq!(outage.problem.status, 503);
+        for (refusal, status) in [
+            (StoreRefusal::UsernameTaken, 409),
+            (StoreRefusal::EmailTaken, 409),
+            (StoreRefusal::InvitationInvalid, 422),
+            (StoreRefusal::LastAdmin, 409),
+            (StoreRefusal::OutboxFull, 503),
+            (StoreRefusal::CeremoniesFull, 503),
+        ] {
+            let answer = ApiError::from(CoreError::Refused(refusal));
+            assert_eq!(answer.problem.status, status, "{refusal:?}");
+            assert_ne!(answer.problem.detail, outage.problem.detail, "{refusal:?}");
+        }
+        let corrupt = ApiError::from(CoreError::Corrupt("a bad record".into()));
+        assert_eq!(corrupt.problem.status, 500);
+        assert!(!corrupt.problem.detail.contains("bad record"));
     }
 }

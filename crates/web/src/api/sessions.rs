@@ -17,6 +17,7 @@ use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
 use crate::core::factors::{self, CodeOutcome, OTP_WRONG};
+use crate::core::sessions::revoke_own_session;
 use crate::core::tokens::{TokenFields, TokenLogin, issue_token};
 use crate::http::AppState;
 use crate::http::identity::client_info;
@@ -111,16 +112,21 @@ impl Sessions {
         let principal = Principal {
             user: &user,
             factors: &factors,
-            authenticated_at: storage::now(),
+            authenticated_at: crate::core::records::now(),
         };
-        if let Err(refusal) = access::admit(&state.config, &principal, Door::Api, storage::now()) {
+        if let Err(refusal) = access::admit(
+            &state.config,
+            &principal,
+            Door::Api,
+            crate::core::records::now(),
+        ) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, refusal.message(&principal)).into());
         }
         let account = Account::from(&user);
         if let Some(token) = token {
             let login = TokenLogin {
                 factors,
-                authenticated_at: storage::now(),
+                authenticated_at: crate::core::records::now(),
             };
             let (token, info) = issue_token(&state, &client, &user, &token, login).await?;
             let token = NewToken::new(&token, info);
@@ -207,21 +213,10 @@ impl Sessions {
         state: Data<&AppState>,
         id: Path<String>,
     ) -> Result<Done, Problems<RevokeStatuses>> {
-        let me = &caller.0;
-        let session = state
-            .store
-            .session_by_id(&id.0)
+        let client = client_info(req, &state);
+        let own = revoke_own_session(&state, &client, &caller.0, &id.0)
             .await?
-            .filter(|s| s.username == me.user.username)
             .ok_or_else(|| ApiError::not_found("session"))?;
-        crate::core::sessions::end_session(&state, &session.id).await?;
-        tracing::info!(
-            event = "session_revoked",
-            user = %me.user.username,
-            address = crate::http::proxy::client_address(req, &state.config).as_deref().unwrap_or("-"),
-            session = &session.id[..16.min(session.id.len())],
-        );
-        let own = me.session().is_some_and(|s| s.id == session.id);
         Ok(Done {
             clear_cookie: own.then(|| crate::http::cookies::clear_cookie(&state.config)),
         })

@@ -144,9 +144,7 @@ impl Users {
     ) -> Result<Found<Profile>, Problems<LookupStatuses>> {
         let not_found = || ApiError::not_found("user");
         let username = Username::parse(&username.0).map_err(|_| not_found())?;
-        let user = state
-            .store
-            .user_by_username(&username)
+        let user = crate::core::accounts::user(&state, &username)
             .await?
             .ok_or_else(not_found)?;
         Ok(Found::Ok(Json(Profile::from(&user))))

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::core::records::DbCredentials;
 use clap::{Args, Parser, Subcommand};
-use storage::DbCredentials;
 use url::Url;
 
 use super::settings::ServeArgs;
@@ -334,7 +334,7 @@ impl DbArgs {
     pub fn resolve(self) -> (String, Option<DbCredentials>) {
         let url = self
             .db
-            .unwrap_or_else(|| storage::DEFAULT_DB_URL.to_owned());
+            .unwrap_or_else(|| crate::core::records::DEFAULT_DB_URL.to_owned());
         let credentials = self.db_user.map(|username| DbCredentials {
             username,
             password: self.db_password.unwrap_or_default(),

@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 
 use super::args::FactorsCommand;
 use super::secret_key_from;
-use crate::core::seal::{self, FactorSeal};
+use crate::core::seal::FactorSeal;
 
 pub async fn run(command: FactorsCommand) -> anyhow::Result<()> {
     let FactorsCommand::Reseal {
@@ -18,19 +18,9 @@ pub async fn run(command: FactorsCommand) -> anyhow::Result<()> {
     let old = secret_key_from(old_secret_key_file.as_deref(), "GATEHOUSE_OLD_SECRET_KEY")?;
     let services = super::default_services(db).await?;
     let new = FactorSeal::from_secret(new.expose_secret().as_bytes(), true);
-    let old = match old {
-        Some(old) => FactorSeal::from_secret(old.expose_secret().as_bytes(), true),
-        // A development gatehouse sealed them under the key it kept in its store.
-        None => seal::development_seal(&services.store).await?,
-    };
-    match seal::reseal(&services.store, Some(&old), &new).await? {
+    let old = old.map(|old| FactorSeal::from_secret(old.expose_secret().as_bytes(), true));
+    match crate::core::factors::reseal(&services, old, &new).await? {
         Ok(done) => {
-            tracing::info!(
-                event = "factors_resealed",
-                moved = done.moved,
-                current = done.current,
-                key = new.id()
-            );
             println!(
                 "{} secret(s) sealed under the new key (id {}), {} already were",
                 done.moved,

@@ -37,7 +37,7 @@ pub async fn run(command: InviteCommand) -> anyhow::Result<()> {
         }
         InviteCommand::List { db } => {
             let services = default_services(db).await?;
-            let now = storage::now();
+            let now = crate::core::records::now();
             for invitation in Admin::cli(&services).invitations().await? {
                 println!(
                     "{}\t{}\t[{}]\t{}",

@@ -55,12 +55,11 @@ pub async fn run(
 /// admins' group, `log_n` the scrypt cost of the hashes a command makes.
 async fn services(db: DbArgs, admins: GroupName, log_n: Option<u8>) -> anyhow::Result<Services> {
     let (url, credentials) = db.resolve();
-    let store = storage::Store::open(&url, credentials.as_ref()).await?;
     let params = HashParams {
         log_n: log_n.unwrap_or(HashParams::DEFAULT.log_n),
         ..HashParams::DEFAULT
     };
-    Ok(Services::for_cli(store, admins, params)?)
+    Ok(Services::open_for_cli(&url, credentials.as_ref(), admins, params).await?)
 }
 
 /// `services` with the default admins' group and hashing cost.

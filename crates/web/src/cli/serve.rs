@@ -18,10 +18,9 @@ pub async fn serve(
         }
         return Ok(());
     }
-    let store = storage::Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
     // The state first: what it refuses (second-factor secrets sealed under another
     // key, say) is said before anything claims to listen.
-    let state = AppState::new(store, config).await?;
+    let state = AppState::open(config).await?;
     let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

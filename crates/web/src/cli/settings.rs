@@ -6,13 +6,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::core::records::DbCredentials;
 use clap::Args;
 use domain::HashParams;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use storage::DbCredentials;
 use url::Url;
 
 use crate::config::{
@@ -573,7 +573,7 @@ impl Settings {
             metrics_listen: self.metrics_listen,
             db_url: self
                 .db
-                .unwrap_or_else(|| storage::DEFAULT_DB_URL.to_owned()),
+                .unwrap_or_else(|| crate::core::records::DEFAULT_DB_URL.to_owned()),
             db_credentials,
             public_url,
             insecure_cookies: self.insecure_cookies.unwrap_or(false),

@@ -68,9 +68,9 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { search, db } => {
             let services = super::default_services(db).await?;
             let admin = Admin::cli(&services);
-            let mut query = storage::UserQuery {
+            let mut query = crate::core::records::UserQuery {
                 search,
-                from: storage::Cursor::Start,
+                from: crate::core::records::Cursor::Start,
                 limit: 500,
             };
             let mut shown = 0;
@@ -88,7 +88,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 shown += page.users.len();
                 match page.users.last() {
                     Some(last) if page.has_next => {
-                        query.from = storage::Cursor::After(last.username.to_string());
+                        query.from = crate::core::records::Cursor::After(last.username.to_string());
                     }
                     _ => break,
                 }

@@ -218,7 +218,7 @@ pub fn next_step(config: &Config, who: &Principal<'_>, has: &SecondFactors) -> N
 /// What follows a right password for `user` (already checked, enabled): reads the
 /// second factors they have.
 pub async fn after_password(services: &Services, user: &User) -> Result<NextStep, CoreError> {
-    let has = factors::second_factors(&services.store, &user.username).await?;
+    let has = factors::second_factors(services, &user.username).await?;
     let used = [factors::PASSWORD.to_owned()];
     let who = Principal {
         user,

@@ -97,6 +97,11 @@ pub enum SignupAccess {
     Refused(&'static str),
 }
 
+/// The user `username` names, if any (a profile page, the API's user lookup).
+pub async fn user(services: &Services, username: &Username) -> Result<Option<User>, CoreError> {
+    Ok(services.store.user_by_username(username).await?)
+}
+
 /// Whether a sign-up may go ahead under the configured policy, with the
 /// invitation secret the visitor brought (if any). An invitation is honoured under
 /// every policy but `closed`.

@@ -12,11 +12,12 @@
 use domain::{User, Username};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use storage::{PendingLogin, PendingToken, StorageError, Store};
+use storage::{PendingLogin, PendingToken};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use super::client::ClientInfo;
 use super::error::CoreError;
+use super::seal;
 use super::services::Services;
 
 pub const PASSWORD: &str = "pwd";
@@ -311,25 +312,76 @@ pub fn may_change_factors(has: &SecondFactors, used: &[String]) -> bool {
 
 /// The second factors `username` has.
 pub async fn second_factors(
-    store: &Store,
+    services: &Services,
     username: &Username,
-) -> Result<SecondFactors, StorageError> {
+) -> Result<SecondFactors, CoreError> {
+    let listed = list(services, username).await?;
     Ok(SecondFactors {
-        totp: store.totp(username).await?.is_some_and(|t| t.confirmed),
-        passkeys: store.passkeys(username).await?.len(),
+        totp: listed.totp.is_some_and(|t| t.confirmed),
+        passkeys: listed.passkeys.len(),
     })
+}
+
+/// A user's second factors as their security page lists them.
+#[derive(Debug, Clone)]
+pub struct FactorList {
+    /// The authenticator app, confirmed or still being set up.
+    pub totp: Option<storage::Totp>,
+    pub passkeys: Vec<storage::StoredPasskey>,
+}
+
+/// `username`'s authenticator app and passkeys.
+pub async fn list(services: &Services, username: &Username) -> Result<FactorList, CoreError> {
+    Ok(FactorList {
+        totp: services.store.totp(username).await?,
+        passkeys: services.store.passkeys(username).await?,
+    })
+}
+
+/// The pending login `token` names, if it is still live.
+pub async fn pending_login(
+    services: &Services,
+    token: &str,
+) -> Result<Option<PendingLogin>, CoreError> {
+    let Some(token) = PendingToken::parse(token) else {
+        return Ok(None);
+    };
+    Ok(services.store.pending_login(&token).await?)
+}
+
+/// The enabled user of `pending`; a pending login of a user disabled or deleted
+/// since is ended.
+pub async fn pending_user(
+    services: &Services,
+    pending: &PendingLogin,
+) -> Result<Option<User>, CoreError> {
+    let user = services
+        .store
+        .user_by_username(&pending.username)
+        .await?
+        .filter(|u| !u.disabled);
+    if user.is_none() {
+        services.store.delete_pending_login(&pending.id).await?;
+    }
+    Ok(user)
+}
+
+/// Ends `pending` for the second step that used it: `false` when a racing second
+/// step ended it first (of two, one wins).
+pub async fn end_pending(services: &Services, pending: &PendingLogin) -> Result<bool, CoreError> {
+    Ok(services.store.delete_pending_login(&pending.id).await?)
 }
 
 /// Removes `username`'s second factors and ends every session and token of
 /// theirs (a reset by an admin or the CLI, or the user's own removal, which keeps
 /// `keep`). `false` when there were none.
 pub async fn remove_totp(
-    store: &Store,
+    services: &Services,
     username: &Username,
     by: &str,
     address: &str,
-) -> Result<bool, StorageError> {
-    let removed = store.remove_totp(username).await?;
+) -> Result<bool, CoreError> {
+    let removed = services.store.remove_totp(username).await?;
     if removed {
         tracing::info!(event = "factors_removed", user = %username, by, address);
     }
@@ -464,6 +516,30 @@ fn recovery_hash(code: &str) -> String {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+/// `gatehouse factors reseal`: every TOTP secret moved to `new` from `old` — or,
+/// without one, from the key a development gatehouse kept in its store — with an
+/// audit line.
+pub async fn reseal(
+    services: &Services,
+    old: Option<seal::FactorSeal>,
+    new: &seal::FactorSeal,
+) -> Result<Result<seal::Resealed, String>, CoreError> {
+    let old = match old {
+        Some(old) => old,
+        None => seal::development_seal(&services.store).await?,
+    };
+    let done = seal::reseal(&services.store, Some(&old), new).await?;
+    if let Ok(done) = &done {
+        tracing::info!(
+            event = "factors_resealed",
+            moved = done.moved,
+            current = done.current,
+            key = new.id()
+        );
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

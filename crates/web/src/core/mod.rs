@@ -17,6 +17,7 @@ pub mod message;
 pub mod next;
 pub mod passkeys;
 pub mod principal;
+pub mod records;
 pub mod reset;
 pub mod seal;
 pub mod services;

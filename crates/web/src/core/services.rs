@@ -5,6 +5,7 @@ use storage::Store;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
 
 use super::cache::SessionCache;
+use super::error::CoreError;
 use super::hashing::{Hashing, HashingError};
 use super::health::StoreHealth;
 use super::seal::FactorSeal;
@@ -49,6 +50,17 @@ impl Services {
 }
 
 impl Services {
+    /// [`Services::for_cli`] on the store at `url`.
+    pub async fn open_for_cli(
+        url: &str,
+        credentials: Option<&storage::DbCredentials>,
+        admin_group: GroupName,
+        params: HashParams,
+    ) -> Result<Self, CoreError> {
+        let store = Store::open(url, credentials).await?;
+        Ok(Self::for_cli(store, admin_group, params)?)
+    }
+
     /// What the command line's use cases reach: `store`, the admins' group,
     /// the scrypt cost of the hashes it makes, one hashing slot, and notices queued
     /// in the store's outbox for the server to send. No second factor is sealed or

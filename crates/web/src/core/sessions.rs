@@ -8,6 +8,7 @@ use domain::Username;
 use storage::{ApiToken, NewSession, Session, SessionToken, StorageError};
 
 use super::client::ClientInfo;
+use super::error::CoreError;
 use super::principal::{Authenticated, Credential};
 use super::services::Services;
 
@@ -98,7 +99,7 @@ pub async fn load_token(
 
 /// Ends one session: in the store, and at once in this node's cache (other nodes
 /// hear of it through the change feed).
-pub async fn end_session(services: &Services, id: &str) -> Result<(), StorageError> {
+pub async fn end_session(services: &Services, id: &str) -> Result<(), CoreError> {
     services.store.delete_session(id).await?;
     services.sessions.evict(id);
     Ok(())
@@ -109,7 +110,7 @@ pub async fn end_other_sessions(
     services: &Services,
     username: &Username,
     keep: Option<&str>,
-) -> Result<(), StorageError> {
+) -> Result<(), CoreError> {
     services.store.delete_other_sessions(username, keep).await?;
     services.sessions.evict_user(username);
     Ok(())
@@ -124,7 +125,7 @@ pub async fn change_password(
     username: &Username,
     hash: &domain::PasswordHash,
     keep: Option<&str>,
-) -> Result<storage::AccessEnded, StorageError> {
+) -> Result<storage::AccessEnded, CoreError> {
     let ended = services.store.change_password(username, hash, keep).await?;
     services.sessions.evict_user(username);
     if services.config.mail.enabled()
@@ -165,7 +166,7 @@ pub async fn start_session(
     username: &Username,
     login: Login,
     previous: Option<&Session>,
-) -> Result<(SessionToken, Session, Option<i64>), StorageError> {
+) -> Result<(SessionToken, Session, Option<i64>), CoreError> {
     if let Some(old) = previous {
         end_session(services, &old.id).await?;
     }
@@ -222,11 +223,38 @@ pub fn describe_browser(user_agent: Option<&str>) -> String {
     }
 }
 
+/// Ends `me`'s session `id` (from their list of sessions), with an audit line.
+/// `None` when they have no session of that id (someone else's included);
+/// `Some(true)` when it was the session of this request.
+pub async fn revoke_own_session(
+    services: &Services,
+    client: &ClientInfo,
+    me: &Authenticated,
+    id: &str,
+) -> Result<Option<bool>, CoreError> {
+    let Some(session) = services
+        .store
+        .session_by_id(id)
+        .await?
+        .filter(|s| s.username == me.user.username)
+    else {
+        return Ok(None);
+    };
+    end_session(services, &session.id).await?;
+    tracing::info!(
+        event = "session_revoked",
+        user = %me.user.username,
+        address = client.address(),
+        session = &session.id[..16.min(session.id.len())],
+    );
+    Ok(Some(me.session().is_some_and(|s| s.id == session.id)))
+}
+
 /// The user's sessions that are still live, newest first.
 pub async fn live_sessions(
     services: &Services,
     me: &Authenticated,
-) -> Result<Vec<Session>, StorageError> {
+) -> Result<Vec<Session>, CoreError> {
     let now = storage::now();
     let idle = services.config.sessions.idle_timeout;
     Ok(services

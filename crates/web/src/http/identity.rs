@@ -19,6 +19,7 @@ use storage::{ApiToken, Session, StorageError};
 use super::cookies::{clear_cookie, cookie, parse_session_token, session_cookie, sets_cookie};
 use super::deadline::bounded;
 use super::state::AppState;
+use crate::core::CoreError;
 use crate::core::client::ClientInfo;
 use crate::core::principal::Authenticated;
 use crate::core::sessions;
@@ -221,7 +222,7 @@ pub async fn log_in(
     username: &Username,
     remember: bool,
     factors: Vec<String>,
-) -> Result<(String, Session), StorageError> {
+) -> Result<(String, Session), CoreError> {
     start(state, req, username, remember, factors, None).await
 }
 
@@ -235,7 +236,7 @@ pub async fn restart_session(
     username: &Username,
     remember: bool,
     factors: Vec<String>,
-) -> Result<(String, Session), StorageError> {
+) -> Result<(String, Session), CoreError> {
     let carried = current(req).map(|me| me.authenticated_at());
     start(state, req, username, remember, factors, carried).await
 }
@@ -247,7 +248,7 @@ async fn start(
     remember: bool,
     factors: Vec<String>,
     authenticated_at: Option<i64>,
-) -> Result<(String, Session), StorageError> {
+) -> Result<(String, Session), CoreError> {
     // The middleware loaded the cookie's session if it is live; a dead one has
     // nothing left to end (and costs no write).
     let previous = current(req).and_then(Authenticated::session);

@@ -35,6 +35,12 @@ impl AppState {
     /// else from the store, where the first node to start generates it; likewise
     /// the key that seals second factors (see [`crate::core::seal`]), which must
     /// open the store's.
+    /// The state on the store `config` names.
+    pub async fn open(config: Config) -> Result<Self, StateError> {
+        let store = Store::open(&config.db_url, config.db_credentials.as_ref()).await?;
+        Self::new(store, config).await
+    }
+
     pub async fn new(store: Store, config: Config) -> Result<Self, StateError> {
         let secret = match &config.secret_key {
             Some(secret) => secrecy::ExposeSecret::expose_secret(secret).to_owned(),

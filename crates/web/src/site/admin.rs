@@ -7,13 +7,13 @@
 //! admin gets 403; a visitor goes to the login page. The operations and their
 //! audit events are `core::admin`'s, as in the API and the CLI.
 
+use crate::core::records::{AccessEnded, Cursor, Invitation, UserPage, UserQuery};
 use domain::{User, Username};
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
-use storage::{AccessEnded, Cursor, Invitation, UserPage, UserQuery};
 
 use super::error::{WebError, require_login};
 use super::user::date_time;
@@ -241,7 +241,7 @@ fn invitations_section(
     new_link: Option<&str>,
     errors: &super::FieldErrors,
 ) -> Markup {
-    let now = storage::now();
+    let now = crate::core::records::now();
     let lifetimes = [
         (86_400, "1 day"),
         (DEFAULT_INVITATION_LIFETIME, "7 days"),

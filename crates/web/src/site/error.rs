@@ -4,9 +4,9 @@
 use maud::html;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
-use storage::StorageError;
 
 use super::layout;
+use crate::core::error::StoreRefusal;
 use crate::core::{Authenticated, CoreError};
 use crate::http::form::FormError;
 use crate::http::htmx::{HX_REDIRECT, HX_RESWAP, HX_RETARGET, is_htmx};
@@ -33,12 +33,6 @@ pub enum WebError {
     Form(#[from] FormError),
     #[error(transparent)]
     Core(#[from] CoreError),
-}
-
-impl From<StorageError> for WebError {
-    fn from(err: StorageError) -> Self {
-        Self::Core(err.into())
-    }
 }
 
 /// The logged-in user, or the error that sends the visitor to the login page
@@ -102,20 +96,7 @@ impl IntoResponse for WebError {
                 message,
             } => error_page(status, title, &message),
             Self::Form(err) => error_page(err.status(), "Bad request", &err.to_string()),
-            Self::Core(CoreError::Storage(StorageError::LastAdmin)) => error_page(
-                StatusCode::CONFLICT,
-                "Refused",
-                "The last enabled admin cannot be disabled, deleted or taken out of the \
-                 admins' group.",
-            ),
-            Self::Core(CoreError::Storage(StorageError::OutboxFull)) => with_retry_after(
-                error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Mail is backed up",
-                    "Too much mail is waiting to be sent. Try again later.",
-                ),
-                300,
-            ),
+            Self::Core(CoreError::Refused(refusal)) => refused_page(refusal),
             Self::Core(CoreError::Busy) => {
                 let resp = error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -124,8 +105,8 @@ impl IntoResponse for WebError {
                 );
                 with_retry_after(resp, 2)
             }
-            Self::Core(CoreError::Storage(err)) => {
-                tracing::error!(error = %err, "storage failure");
+            Self::Core(CoreError::Unavailable(message)) => {
+                tracing::error!(error = %message, "storage failure");
                 with_retry_after(
                     error_page(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -133,6 +114,14 @@ impl IntoResponse for WebError {
                         "The user database is not answering. Try again shortly.",
                     ),
                     5,
+                )
+            }
+            Self::Core(CoreError::Corrupt(message)) => {
+                tracing::error!(error = %message, "stored data does not read back");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Error",
+                    "Something went wrong on our side.",
                 )
             }
             Self::Core(CoreError::Internal(message)) => {
@@ -144,6 +133,42 @@ impl IntoResponse for WebError {
                 )
             }
         }
+    }
+}
+
+/// The store's answer to a change no use case turned into an outcome of its own.
+fn refused_page(refusal: StoreRefusal) -> Response {
+    match refusal {
+        StoreRefusal::UsernameTaken | StoreRefusal::EmailTaken => {
+            error_page(StatusCode::CONFLICT, "Refused", &refusal.to_string())
+        }
+        StoreRefusal::InvitationInvalid => error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invitation not valid",
+            "This invitation was used, revoked or has expired.",
+        ),
+        StoreRefusal::LastAdmin => error_page(
+            StatusCode::CONFLICT,
+            "Refused",
+            "The last enabled admin cannot be disabled, deleted or taken out of the \
+             admins' group.",
+        ),
+        StoreRefusal::OutboxFull => with_retry_after(
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Mail is backed up",
+                "Too much mail is waiting to be sent. Try again later.",
+            ),
+            300,
+        ),
+        StoreRefusal::CeremoniesFull => with_retry_after(
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Too many passkey ceremonies are under way. Try again in a minute.",
+            ),
+            60,
+        ),
     }
 }
 

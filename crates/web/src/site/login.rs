@@ -19,6 +19,7 @@ use crate::core::accounts::{
 use crate::core::access::{self, NextStep};
 use crate::core::factors::{self, CodeOutcome};
 use crate::core::passkeys::{self as core_passkeys, PASSKEY, PasskeyRefusal, PasswordlessOutcome};
+use crate::core::records::{self, PendingLogin};
 use crate::http::AppState;
 use crate::http::cookies::pending_cookie;
 use crate::http::form::read_form;
@@ -193,7 +194,7 @@ pub fn landing(state: &AppState, user: &User, factors: &[String], next: Option<S
     let who = access::Principal {
         user,
         factors,
-        authenticated_at: storage::now(),
+        authenticated_at: records::now(),
     };
     // The factors are those the login used, so what it has is no longer asked.
     let step = access::next_step(&state.config, &who, &Default::default());
@@ -263,16 +264,11 @@ fn code_page(req: &Request, status: StatusCode, content: Markup) -> Response {
 }
 
 /// The pending login this browser holds, if it is still live.
-pub async fn pending(
-    req: &Request,
-    state: &AppState,
-) -> Result<Option<storage::PendingLogin>, WebError> {
-    let Some(token) = crate::http::cookies::cookie(req, state.config.pending_cookie_name())
-        .and_then(storage::PendingToken::parse)
-    else {
+pub async fn pending(req: &Request, state: &AppState) -> Result<Option<PendingLogin>, WebError> {
+    let Some(token) = crate::http::cookies::cookie(req, state.config.pending_cookie_name()) else {
         return Ok(None);
     };
-    Ok(state.store.pending_login(&token).await?)
+    Ok(factors::pending_login(state, token).await?)
 }
 
 /// Back to the first step, forgetting the pending login.
@@ -283,21 +279,12 @@ fn start_again(req: &Request, state: &AppState) -> Response {
     )
 }
 
-/// The enabled user of `pending`; a pending login of a user disabled or deleted
-/// since is ended.
+/// The enabled user of `pending` (see [`factors::pending_user`]).
 pub async fn pending_user(
     state: &AppState,
-    pending: &storage::PendingLogin,
+    pending: &PendingLogin,
 ) -> Result<Option<User>, WebError> {
-    let user = state
-        .store
-        .user_by_username(&pending.username)
-        .await?
-        .filter(|u| !u.disabled);
-    if user.is_none() {
-        state.store.delete_pending_login(&pending.id).await?;
-    }
-    Ok(user)
+    Ok(factors::pending_user(state, pending).await?)
 }
 
 /// A second step done: where to go, and the cookies that start the session and
@@ -322,10 +309,10 @@ pub async fn complete_second_step(
     state: &AppState,
     req: &Request,
     user: &User,
-    pending: &storage::PendingLogin,
+    pending: &PendingLogin,
     factors: Vec<String>,
 ) -> Result<Option<SecondStepDone>, WebError> {
-    if !state.store.delete_pending_login(&pending.id).await? {
+    if !factors::end_pending(state, pending).await? {
         return Ok(None);
     }
     let (cookie, _) = crate::http::identity::log_in(
@@ -348,7 +335,7 @@ pub async fn code_get(req: &Request, Data(state): Data<&AppState>) -> Result<Res
     let Some(pending) = pending(req, state).await? else {
         return Ok(start_again(req, state));
     };
-    let has = factors::second_factors(&state.store, &pending.username).await?;
+    let has = factors::second_factors(state, &pending.username).await?;
     let csrf = crate::http::csrf::token(req);
     Ok(code_page(
         req,

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use storage::Session;
+use crate::core::records::Session;
 
 use super::user::date;
 use super::{CsrfField, SubmitButton};
@@ -59,7 +59,11 @@ pub fn passkey_button(
 /// The security page's passkey section: the list, each with its removal form
 /// (the password), and the form the script runs to add one — or why passkeys are
 /// off here.
-pub fn passkeys_view(state: &AppState, csrf: &str, passkeys: &[storage::StoredPasskey]) -> Markup {
+pub fn passkeys_view(
+    state: &AppState,
+    csrf: &str,
+    passkeys: &[crate::core::records::StoredPasskey],
+) -> Markup {
     html! {
         h2 { "Passkeys" }
         @if passkeys.is_empty() {

@@ -66,8 +66,7 @@ fn setup_view(setup: &TotpSetup, csrf: &str, alert: Option<&str>) -> Markup {
 
 async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result<Markup, WebError> {
     let csrf = crate::http::csrf::token(req);
-    let totp = state.store.totp(&me.user.username).await?;
-    let passkeys = state.store.passkeys(&me.user.username).await?;
+    let factors::FactorList { totp, passkeys } = factors::list(state, &me.user.username).await?;
     Ok(html! {
         h2 { "Authenticator app" }
         @match totp.filter(|t| t.confirmed) {
@@ -211,7 +210,7 @@ async fn setup_again(
 /// Whether this login may not change `me`'s second factors (see
 /// [`factors::may_change_factors`]).
 async fn factors_locked(state: &AppState, me: &Authenticated) -> Result<bool, WebError> {
-    let has = factors::second_factors(&state.store, &me.user.username).await?;
+    let has = factors::second_factors(state, &me.user.username).await?;
     Ok(!factors::may_change_factors(&has, me.factors()))
 }
 
@@ -275,7 +274,7 @@ pub async fn remove(
         Err(resp) => return Ok(resp),
     };
     factors::remove_totp(
-        &state.store,
+        state,
         &me.user.username,
         me.user.username.as_str(),
         client.address(),

@@ -3,11 +3,11 @@
 //! With htmx a revoked row disappears in place; without JavaScript the forms post
 //! and come back here with `303`.
 
+use crate::core::records::Session;
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
-use storage::Session;
 
 use super::CsrfField;
 use super::user::date_time;
@@ -110,19 +110,10 @@ pub async fn revoke(
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
     let me = super::error::require_login(req)?;
-    let session = state
-        .store
-        .session_by_id(&id)
+    let client = crate::http::identity::client_info(req, state);
+    crate::core::sessions::revoke_own_session(state, &client, me, &id)
         .await?
-        .filter(|s| s.username == me.user.username)
         .ok_or(WebError::NotFound)?;
-    crate::core::sessions::end_session(state, &session.id).await?;
-    tracing::info!(
-        event = "session_revoked",
-        user = %me.user.username,
-        address = crate::http::proxy::client_address(req, &state.config).as_deref().unwrap_or("-"),
-        session = &session.id[..16],
-    );
     if super::is_htmx(req) {
         // The row is replaced by nothing.
         return Ok(Response::builder().status(StatusCode::OK).body(""));

@@ -106,7 +106,7 @@ pub async fn check(
             Ok(_) if !may_sign_up(state, query.get("invite")).await? => {
                 (None, Some("Looks right."))
             }
-            Ok(username) => match state.store.user_by_username(&username).await? {
+            Ok(username) => match crate::core::accounts::user(state, &username).await? {
                 Some(_) => (Some(USERNAME_TAKEN.to_owned()), None),
                 None => (None, Some("Available.")),
             },

@@ -21,7 +21,7 @@ pub async fn get(
     if username.as_str() != name {
         return Ok(super::see_other(&format!("/user/{username}")));
     }
-    let Some(user) = state.store.user_by_username(&username).await? else {
+    let Some(user) = crate::core::accounts::user(state, &username).await? else {
         return Err(WebError::NotFound);
     };
     let own = user.username == me.username;
