@@ -1005,3 +1005,82 @@ async fn factor_secrets_are_sealed_and_move_to_a_new_key_with_factors_reseal() {
         secret
     );
 }
+
+/// The commands read the server's settings: `GATEHOUSE_CONFIG` (or `--config`)
+/// names the store and the scrypt cost for `user add` as for `serve`, so a user
+/// added from another folder lands in the server's store, not in a new
+/// `./data/gatehouse` beside the operator; and a taken name is said as such.
+#[tokio::test]
+async fn the_commands_act_on_the_store_the_configuration_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let db = format!("surrealkv://{}", dir.path().join("db").display());
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, format!("db = \"{db}\"\nscrypt_log_n = 10\n")).unwrap();
+    let config = config.display().to_string();
+    let gatehouse = |args: &[&str], input: &str| {
+        let mut child = Command::new(gatehouse_bin())
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env("GATEHOUSE_CONFIG", &config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let added = gatehouse(
+        &[
+            "user",
+            "add",
+            "root",
+            "--email",
+            "root@example.com",
+            "--admin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "the command made a store of its own in the working folder"
+    );
+    let again = gatehouse(
+        &["user", "add", "root", "--email", "other@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("the username root is taken"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // The server started on the same file sees the user, and its scrypt cost.
+    let server = Server::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-cookies",
+            "--config",
+            &config,
+        ],
+        None,
+    );
+    let browser = server.browser();
+    browser.get("/login").await;
+    browser
+        .login("root@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/root");
+}

@@ -127,7 +127,7 @@ impl Server {
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for setting in web::cli::SETTINGS {
+        for setting in web::cli::setting_keys() {
             command.env_remove(format!("GATEHOUSE_{}", setting.to_uppercase()));
         }
         command.env_remove("GATEHOUSE_CONFIG");

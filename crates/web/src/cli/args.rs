@@ -1,13 +1,12 @@
 //! The argument tree of `gatehouse`: its commands and their flags. The settings
-//! of `serve` are [`super::settings::ServeArgs`].
+//! of `serve` are [`super::settings::Settings`].
 
 use std::path::PathBuf;
 
-use crate::core::records::DbCredentials;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
-use super::settings::ServeArgs;
+use super::settings::Settings;
 
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about = "Login and forward-auth server")]
@@ -26,7 +25,7 @@ pub enum Command {
         Flags win over the environment, the environment over the file. The CSRF secret \
         itself is read only from GATEHOUSE_SECRET_KEY or the file's secret_key."
     )]
-    Serve(Box<ServeArgs>),
+    Serve(Box<Settings>),
     /// Load users from a TOML file (`[[users]]` with username, email, password,
     /// name); an existing user is updated, not duplicated.
     Seed(SeedArgs),
@@ -210,7 +209,7 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct AdminGroupArg {
     /// The group whose members administer users [default: admins].
-    #[arg(long, env = "GATEHOUSE_ADMIN_GROUP", value_name = "GROUP")]
+    #[arg(long, value_name = "GROUP")]
     pub admin_group: Option<String>,
 }
 
@@ -288,34 +287,24 @@ pub enum TokenCommand {
     },
 }
 
-impl AdminGroupArg {
-    pub fn group(&self) -> Result<domain::GroupName, domain::ValidationError> {
-        match &self.admin_group {
-            Some(raw) => domain::GroupName::parse(raw),
-            None => Ok(crate::config::default_admin_group()),
-        }
-    }
-}
-
-/// Where the store is, for the commands other than `serve` (which reads the same
-/// settings through its layered configuration).
+/// Where the store is, for the commands other than `serve`. These flags go into
+/// the same [`super::Settings`] as `serve`'s, over the same `GATEHOUSE_*` variables
+/// and configuration file: a command acts on the store the server uses.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DbArgs {
     /// Database URL: surrealkv://PATH (embedded, default surrealkv://./data/gatehouse),
     /// mem:// (nothing kept), ws://HOST:PORT or wss://… (a SurrealDB server or cluster).
-    #[arg(long, env = "GATEHOUSE_DB", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub db: Option<String>,
     /// Root user for a ws:// or wss:// database.
-    #[arg(long, env = "GATEHOUSE_DB_USER", value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub db_user: Option<String>,
-    /// Password for --db-user (prefer the environment variable to the flag).
-    #[arg(
-        long,
-        env = "GATEHOUSE_DB_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true
-    )]
+    /// Password for --db-user (prefer GATEHOUSE_DB_PASSWORD to the flag).
+    #[arg(long, value_name = "PASSWORD")]
     pub db_password: Option<String>,
+    /// The server's TOML configuration file, read like `serve` reads it.
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -330,15 +319,14 @@ pub struct SeedArgs {
 }
 
 impl DbArgs {
-    /// The database URL (default: the embedded store) and credentials.
-    pub fn resolve(self) -> (String, Option<DbCredentials>) {
-        let url = self
-            .db
-            .unwrap_or_else(|| crate::core::records::DEFAULT_DB_URL.to_owned());
-        let credentials = self.db_user.map(|username| DbCredentials {
-            username,
-            password: self.db_password.unwrap_or_default(),
-        });
-        (url, credentials)
+    /// These flags as settings, for [`super::Settings::resolve`] to merge.
+    pub fn settings(self) -> super::Settings {
+        super::Settings {
+            db: self.db,
+            db_user: self.db_user,
+            db_password: self.db_password.map(secrecy::SecretString::from),
+            config: self.config,
+            ..super::Settings::default()
+        }
     }
 }

@@ -19,11 +19,11 @@ mod user;
 use std::future::Future;
 
 use anyhow::Context;
-use domain::{GroupName, HashParams, Username};
+use domain::Username;
 
 pub use args::{Cli, Command};
 pub use seed::{SeedError, SeedReport};
-pub use settings::{ConfigError, SETTINGS, ServeArgs, Settings, secret_key_from};
+pub use settings::{ConfigError, Settings, secret_key_from, setting_keys};
 
 use crate::core::Services;
 use args::DbArgs;
@@ -35,7 +35,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match cli.command {
         // `gatehouse` alone is `gatehouse serve`: defaults, file and environment.
-        None => serve::serve(ServeArgs::default(), shutdown).await,
+        None => serve::serve(Settings::default(), shutdown).await,
         Some(Command::Serve(args)) => serve::serve(*args, shutdown).await,
         Some(Command::Seed(args)) => seed::run(args).await,
         Some(Command::Token(command)) => token::run(command).await,
@@ -51,20 +51,33 @@ pub async fn run(
     }
 }
 
-/// The store `db` names, with the CLI's services around it: `admins` is the
-/// admins' group, `log_n` the scrypt cost of the hashes a command makes.
-async fn services(db: DbArgs, admins: GroupName, log_n: Option<u8>) -> anyhow::Result<Services> {
-    let (url, credentials) = db.resolve();
-    let params = HashParams {
-        log_n: log_n.unwrap_or(HashParams::DEFAULT.log_n),
-        ..HashParams::DEFAULT
+/// The store `db` names — with the flags given over `GATEHOUSE_*` and the
+/// configuration file, merged and checked as `serve` does — and the CLI's services
+/// around it. `admins` overrides the admins' group, `log_n` the scrypt cost of the
+/// hashes a command makes.
+async fn services(
+    db: DbArgs,
+    admins: Option<String>,
+    log_n: Option<u8>,
+) -> anyhow::Result<Services> {
+    let settings = Settings {
+        admin_group: admins,
+        scrypt_log_n: log_n,
+        ..db.settings()
     };
-    Ok(Services::open_for_cli(&url, credentials.as_ref(), admins, params).await?)
+    let config = settings.resolve()?;
+    Ok(Services::open_for_cli(
+        &config.db_url,
+        config.db_credentials.as_ref(),
+        config.admin_group.clone(),
+        config.hashing.params,
+    )
+    .await?)
 }
 
-/// `services` with the default admins' group and hashing cost.
+/// `services` with the configured admins' group and hashing cost.
 async fn default_services(db: DbArgs) -> anyhow::Result<Services> {
-    services(db, crate::config::default_admin_group(), None).await
+    services(db, None, None).await
 }
 
 /// `name` as a username, or an error saying what is wrong with it.

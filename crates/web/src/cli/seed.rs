@@ -53,12 +53,7 @@ pub struct SeedReport {
 
 /// `gatehouse seed FILE`.
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
-    let services = super::services(
-        args.db.clone(),
-        crate::config::default_admin_group(),
-        args.scrypt_log_n,
-    )
-    .await?;
+    let services = super::services(args.db.clone(), None, args.scrypt_log_n).await?;
     let report = seed_file(&Admin::cli(&services), &args.file).await?;
     println!(
         "seeded {}: {} created, {} updated",

@@ -4,11 +4,11 @@ use std::future::Future;
 
 use anyhow::Context;
 
-use super::ServeArgs;
+use super::Settings;
 use crate::AppState;
 
 pub async fn serve(
-    args: ServeArgs,
+    args: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let config = args.resolve()?;

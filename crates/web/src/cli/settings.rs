@@ -1,10 +1,11 @@
-//! The settings of `gatehouse serve`. They come from flags, then `GATEHOUSE_*`
-//! environment variables, then an optional TOML file, then defaults — in that
-//! order of precedence, merged by figment in [`ServeArgs::settings`] into the one
-//! shape [`Settings`], then checked into a [`Config`].
+//! The settings of `gatehouse serve`, declared once in [`Settings`]: they come
+//! from flags, then `GATEHOUSE_*` environment variables, then an optional TOML
+//! file, then defaults — in that order of precedence, merged by figment in
+//! [`Settings::merged`], then checked into a [`Config`] by [`Settings::check`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use crate::core::records::DbCredentials;
 use clap::Args;
@@ -35,13 +36,16 @@ pub fn secret_key_from(
     }
 }
 
-/// The settings of `gatehouse serve` as flags. Every one of them is also read from
-/// the environment (`GATEHOUSE_` and the name in capitals) and from the TOML file
-/// (`--config`, the name with `_`); [`ServeArgs::resolve`] merges them in one place,
-/// flags over environment over file over defaults. A flag left out is not
-/// serialized, so it hides nothing below it.
-#[derive(Debug, Clone, Args, Default, Serialize)]
-pub struct ServeArgs {
+/// Every setting of `gatehouse serve`, declared once: its flag (clap), its
+/// `GATEHOUSE_*` variable and its key in the TOML file (`--config`, the flag's name
+/// with `_` for `-`) are this struct's fields. [`Settings::resolve`] merges the
+/// sources in one place — flags over environment over file over defaults (a flag
+/// left out is not serialized, so it hides nothing below it) — and
+/// [`Settings::check`] turns the result into a [`Config`]. Unknown keys in the
+/// file are refused by name.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,18 +66,22 @@ pub struct ServeArgs {
     pub db_user: Option<String>,
     /// Password for --db-user (prefer GATEHOUSE_DB_PASSWORD to the flag: flags show
     /// in the process list).
-    #[arg(long, value_name = "PASSWORD")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub db_password: Option<String>,
+    #[arg(long, value_name = "PASSWORD", value_parser = secret_arg)]
+    #[serde(serialize_with = "expose", skip_serializing_if = "Option::is_none")]
+    pub db_password: Option<SecretString>,
     /// The URL users reach gatehouse at; its host is where `next` may point
     /// [default: http://LISTEN/].
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<Url>,
     /// Plain-HTTP development only: session cookies without Secure or __Host-.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_cookies: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(
+        default,
+        deserialize_with = "flag",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_cookies: Option<bool>,
     /// Cookie domain for single sign-on across subdomains (e.g. example.com).
     #[arg(long, value_name = "DOMAIN")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,38 +90,66 @@ pub struct ServeArgs {
     /// the public URL's host and the cookie domain (comma-separated; `d:PORT` for
     /// apps on another port).
     #[arg(long, value_name = "DOMAIN,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allowed_domains: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_domains: Option<Vec<String>>,
     /// Addresses or CIDR ranges of proxies whose X-Forwarded-*/X-Original-* headers
     /// are believed (comma-separated) [default: 127.0.0.0/8,::1/128].
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trusted_proxies: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Headers naming the user on an allowed /auth answer
     /// [default: X-Auth-User,Remote-User]; X-Auth-User is always sent.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub auth_user_headers: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_user_headers: Option<Vec<String>>,
     /// Headers carrying the user's email on an allowed /auth answer
     /// [default: X-Auth-Email,Remote-Email].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub auth_email_headers: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_email_headers: Option<Vec<String>>,
     /// Headers carrying the user's groups (comma-separated) on an allowed /auth
     /// answer [default: X-Auth-Groups,Remote-Groups].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub auth_groups_headers: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_groups_headers: Option<Vec<String>>,
     /// Headers carrying how the user logged in (`pwd`, `pwd,otp`, …) on an allowed
     /// /auth answer [default: X-Auth-Factors].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub auth_factors_headers: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_factors_headers: Option<Vec<String>>,
     /// Headers saying `true` or `false`: whether the user's email is verified (the
     /// email headers are empty until it is) [default: X-Auth-Email-Verified].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub auth_email_verified_headers: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_email_verified_headers: Option<Vec<String>>,
     /// Who may sign up: open, invite (holders of an invitation link) or closed
     /// [default: open when the public URL is a loopback address; required otherwise].
     #[arg(long, value_name = "POLICY")]
@@ -127,18 +163,30 @@ pub struct ServeArgs {
     /// password-only sessions and the login sends them to set one up
     /// (comma-separated) [default: none].
     #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub require_mfa_for_groups: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_mfa_for_groups: Option<Vec<String>>,
     /// Users must verify their email (a link by mail) before /auth and the API let
     /// them through; needs mail (--smtp-url or --mail-dir).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub require_verified_email: bool,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(
+        default,
+        deserialize_with = "flag",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_verified_email: Option<bool>,
     /// Only addresses at these domains may sign up (comma-separated, exact
     /// domains); needs --require-verified-email [default: any].
     #[arg(long, value_name = "DOMAIN,...", value_delimiter = ',')]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub signup_domains: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signup_domains: Option<Vec<String>>,
     /// Seconds of inactivity after which a session ends [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,100 +255,68 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,
+    /// The secret key itself (environment or file only: a flag would show it in
+    /// the process list); prefer --secret-key-file.
+    #[arg(skip)]
+    #[serde(serialize_with = "expose", skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<SecretString>,
 }
 
-/// Every setting of `gatehouse serve` once merged, before it is checked: the one
-/// shape of the flags, the environment and the TOML file. Unknown keys in the file
-/// are refused by name.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    listen: Option<SocketAddr>,
-    metrics_listen: Option<SocketAddr>,
-    db: Option<String>,
-    db_user: Option<String>,
-    db_password: Option<SecretString>,
-    public_url: Option<Url>,
-    #[serde(default, deserialize_with = "flag")]
-    insecure_cookies: Option<bool>,
-    cookie_domain: Option<String>,
-    #[serde(default, deserialize_with = "list")]
-    allowed_domains: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    trusted_proxies: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    auth_user_headers: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    auth_email_headers: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    auth_groups_headers: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    auth_factors_headers: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "list")]
-    auth_email_verified_headers: Option<Vec<String>>,
-    signup: Option<String>,
-    admin_group: Option<String>,
-    #[serde(default, deserialize_with = "list")]
-    require_mfa_for_groups: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "flag")]
-    require_verified_email: Option<bool>,
-    #[serde(default, deserialize_with = "list")]
-    signup_domains: Option<Vec<String>>,
-    session_idle_timeout: Option<i64>,
-    session_lifetime: Option<i64>,
-    remember_lifetime: Option<i64>,
-    scrypt_log_n: Option<u8>,
-    scrypt_r: Option<u32>,
-    scrypt_p: Option<u32>,
-    hash_slots: Option<usize>,
-    secret_key_file: Option<PathBuf>,
-    secret_key: Option<SecretString>,
-    smtp_url: Option<Url>,
-    smtp_password_file: Option<PathBuf>,
-    smtp_ca_file: Option<PathBuf>,
-    mail_dir: Option<PathBuf>,
-    mail_from: Option<String>,
+/// The keys of [`Settings`], read from its serde shape (never typed again): the
+/// `GATEHOUSE_*` variables read are exactly these (others, such as
+/// `GATEHOUSE_LOG_FORMAT`, belong to something else) and the file may hold only
+/// these.
+pub fn setting_keys() -> &'static [&'static str] {
+    static KEYS: LazyLock<&'static [&'static str]> = LazyLock::new(|| {
+        let mut names = FieldNames(&[]);
+        let _ = Settings::deserialize(&mut names);
+        names.0
+    });
+    &KEYS
 }
 
-/// The keys of [`Settings`]: the `GATEHOUSE_*` variables read are exactly these
-/// (others, such as `GATEHOUSE_LOG_FORMAT`, belong to something else). A test
-/// checks that the list and the struct agree.
-pub const SETTINGS: &[&str] = &[
-    "listen",
-    "metrics_listen",
-    "db",
-    "db_user",
-    "db_password",
-    "public_url",
-    "insecure_cookies",
-    "cookie_domain",
-    "allowed_domains",
-    "trusted_proxies",
-    "auth_user_headers",
-    "auth_email_headers",
-    "auth_groups_headers",
-    "auth_factors_headers",
-    "auth_email_verified_headers",
-    "signup",
-    "admin_group",
-    "require_mfa_for_groups",
-    "require_verified_email",
-    "signup_domains",
-    "session_idle_timeout",
-    "session_lifetime",
-    "remember_lifetime",
-    "scrypt_log_n",
-    "scrypt_r",
-    "scrypt_p",
-    "hash_slots",
-    "secret_key_file",
-    "smtp_url",
-    "smtp_password_file",
-    "smtp_ca_file",
-    "mail_dir",
-    "mail_from",
-    "secret_key",
-];
+/// A deserializer that only notes the field names a struct asks for.
+struct FieldNames(&'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for &mut FieldNames {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("only the field names are read"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0 = fields;
+        Err(serde::de::Error::custom("only the field names are read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        identifier ignored_any
+    }
+}
+
+/// A secret flag's value (`--db-password`).
+fn secret_arg(raw: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(raw))
+}
+
+/// A secret as the flags hand it to figment (in memory only: never printed).
+fn expose<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
+}
 
 /// A list from a TOML array, or from a comma-separated string (the environment).
 fn list<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -368,10 +384,10 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
-impl ServeArgs {
+impl Settings {
     /// The settings from every source, merged: defaults < TOML file < environment
-    /// < flags.
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
+    /// < these flags.
+    pub fn merged(&self) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = &self.config {
             // A file named but missing is an error, not an empty file.
@@ -382,17 +398,16 @@ impl ServeArgs {
             figment = figment.merge(Toml::file_exact(path));
         }
         let figment = figment
-            .merge(Env::prefixed("GATEHOUSE_").only(SETTINGS))
+            .merge(Env::prefixed("GATEHOUSE_").only(setting_keys()))
             .merge(Serialized::defaults(self));
         Ok(figment.extract()?)
     }
 
+    /// Every source merged, then checked.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        self.settings()?.check()
+        self.merged()?.check()
     }
-}
 
-impl Settings {
     /// Checks the merged settings and fills in the defaults.
     pub fn check(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
@@ -682,10 +697,10 @@ mod tests {
     #[derive(Parser)]
     struct Serve {
         #[command(flatten)]
-        args: ServeArgs,
+        args: Settings,
     }
 
-    fn serve(args: &[&str]) -> ServeArgs {
+    fn serve(args: &[&str]) -> Settings {
         let argv = std::iter::once("serve").chain(args.iter().copied());
         Serve::try_parse_from(argv).unwrap().args
     }
@@ -921,7 +936,7 @@ mod tests {
             .collect();
         covered.sort_unstable();
         covered.dedup();
-        let mut known = SETTINGS.to_vec();
+        let mut known = setting_keys().to_vec();
         known.sort_unstable();
         assert_eq!(
             covered, known,
@@ -929,7 +944,7 @@ mod tests {
         );
         let mut fields = settings_fields();
         fields.sort_unstable();
-        assert_eq!(fields, known, "SETTINGS and the Settings struct disagree");
+        assert_eq!(fields, known, "the keys and the Settings struct disagree");
 
         for row in &rows {
             Jail::expect_with(|jail| {
@@ -997,7 +1012,7 @@ mod tests {
             assert_eq!(config.cookie_domain.as_deref(), Some("example.com"));
             assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9100/");
             // `gatehouse` alone: the same, without flags.
-            let config = ServeArgs::default().resolve().unwrap();
+            let config = Settings::default().resolve().unwrap();
             assert_eq!(config.listen.port(), 9050);
             // The flag that motivated all this: --insecure-cookies is never dropped.
             jail.clear_env();
@@ -1097,7 +1112,7 @@ mod tests {
             jail.set_env("GATEHOUSE_SECRET_KEY", SECRET);
             jail.set_env("GATEHOUSE_DB_PASSWORD", "hunter2-db");
             jail.set_env("GATEHOUSE_DB_USER", "root");
-            let settings = serve(&[]).settings().unwrap();
+            let settings = serve(&[]).merged().unwrap();
             let config = settings_debug_and_check(settings);
             let described = format!("{:?}", config.describe());
             for shown in [format!("{config:?}"), described] {

@@ -18,7 +18,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
         } => {
             let password = password_from_stdin()?;
             let username = username(&user)?;
-            let services = services(db, crate::config::default_admin_group(), scrypt_log_n).await?;
+            let services = services(db, None, scrypt_log_n).await?;
             let ended = Admin::cli(&services)
                 .set_password(&username, password)
                 .await?
@@ -38,25 +38,28 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             admin_group,
             db,
         } => {
-            let admins = admin_group.group()?;
             let mut groups = GroupName::parse_list(&groups)?;
+            let username = username(&user)?;
+            let email = Email::parse(&email)?;
+            let name = DisplayName::parse(&name)?;
+            let password = password_from_stdin()?;
+            let services = services(db, admin_group.admin_group, scrypt_log_n).await?;
             if admin {
-                groups.push(admins.clone());
+                groups.push(services.config.admin_group.clone());
                 groups.sort();
                 groups.dedup();
             }
             let new = NewUser {
-                username: username(&user)?,
-                email: Email::parse(&email)?,
-                name: DisplayName::parse(&name)?,
+                username,
+                email,
+                name,
                 groups,
-                password: password_from_stdin()?,
+                password,
             };
-            let services = services(db, admins, scrypt_log_n).await?;
             let user = match Admin::cli(&services).add_user(new).await? {
                 Ok(user) => user,
                 Err(Taken::Username) => anyhow::bail!("the username {user} is taken"),
-                Err(Taken::Email) => anyhow::bail!("the address {email} is taken"),
+                Err(Taken::Email) => anyhow::bail!("that address is taken"),
             };
             println!(
                 "added {} ({}) in groups [{}]",
@@ -209,7 +212,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             db,
             ..
         } => {
-            let services = services(db, admin_group.group()?, None).await?;
+            let services = services(db, admin_group.admin_group.clone(), None).await?;
             let count = Admin::cli(&services).verify_all_emails().await?;
             println!("{count} address(es) marked verified");
         }
@@ -258,7 +261,10 @@ async fn target(
     db: DbArgs,
 ) -> anyhow::Result<(Services, domain::Username)> {
     let username = username(user)?;
-    Ok((services(db, admin_group.group()?, None).await?, username))
+    Ok((
+        services(db, admin_group.admin_group.clone(), None).await?,
+        username,
+    ))
 }
 
 async fn set_disabled(
