@@ -118,64 +118,22 @@ pub enum UserCommand {
         db: DbArgs,
     },
     /// Show USER: email, groups, whether disabled, their sessions and API tokens.
-    Show {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Show(UserTarget),
     /// Disable USER: every session and API token of theirs ends at once, and they
     /// can no longer log in.
-    Disable {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Disable(UserTarget),
     /// Enable USER again.
-    Enable {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Enable(UserTarget),
     /// Delete USER with their sessions and API tokens.
-    Delete {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Delete(UserTarget),
     /// Remove USER's second factor (a lost authenticator) and end every session and
     /// API token of theirs.
-    ResetFactors {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    ResetFactors(UserTarget),
     /// Queue a password-reset link for USER: the server sends it when it has mail
     /// (--smtp-url or --mail-dir).
-    Reset {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Reset(UserTarget),
     /// Queue a new email verification link for USER (sent like `user reset`).
-    SendVerification {
-        user: String,
-        #[command(flatten)]
-        admin_group: AdminGroupArg,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    SendVerification(UserTarget),
     /// Vouch for USER's email address (mark it verified), or with --no take that
     /// back; --all vouches for every account (after upgrading from a version
     /// without verification, whose accounts start unverified).
@@ -203,6 +161,16 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// The user a `gatehouse user …` command acts on, and where.
+#[derive(Debug, Args)]
+pub struct UserTarget {
+    pub user: String,
+    #[command(flatten)]
+    pub admin_group: AdminGroupArg,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// The admins' group, for the commands that must never leave it empty.

@@ -4,10 +4,11 @@
 use anyhow::Context;
 use domain::{DisplayName, Email, GroupName};
 
-use super::args::{AdminGroupArg, DbArgs, GroupChange, UserCommand};
+use super::args::{GroupChange, UserCommand, UserTarget};
 use super::{no_user, password_from_stdin, services, username};
 use crate::core::Services;
 use crate::core::admin::{Admin, GroupEdit, NewUser, Taken, group_list};
+use crate::core::records::AccessEnded;
 
 pub async fn run(command: UserCommand) -> anyhow::Result<()> {
     match command {
@@ -19,14 +20,11 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             let password = password_from_stdin()?;
             let username = username(&user)?;
             let services = services(db, None, scrypt_log_n).await?;
-            let ended = Admin::cli(&services)
+            let access = Admin::cli(&services)
                 .set_password(&username, password)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!(
-                "password of {username} changed; {} session(s) ended, {} API token(s) revoked",
-                ended.sessions, ended.tokens
-            );
+            println!("password of {username} changed; {}", ended(access));
         }
         UserCommand::Add {
             user,
@@ -98,12 +96,8 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             }
             eprintln!("{shown} user(s)");
         }
-        UserCommand::Show {
-            user,
-            admin_group,
-            db,
-        } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
+        UserCommand::Show(target) => {
+            let (services, username) = open(target).await?;
             let access = Admin::cli(&services)
                 .access_of(&username)
                 .await?
@@ -141,64 +135,37 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 println!("token\t{}\t{}", token.id, token.name);
             }
         }
-        UserCommand::Disable {
-            user,
-            admin_group,
-            db,
-        } => set_disabled(&user, true, &admin_group, db).await?,
-        UserCommand::Enable {
-            user,
-            admin_group,
-            db,
-        } => set_disabled(&user, false, &admin_group, db).await?,
-        UserCommand::Delete {
-            user,
-            admin_group,
-            db,
-        } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
-            let ended = Admin::cli(&services)
+        UserCommand::Disable(target) => set_disabled(target, true).await?,
+        UserCommand::Enable(target) => set_disabled(target, false).await?,
+        UserCommand::Delete(target) => {
+            let (services, username) = open(target).await?;
+            let access = Admin::cli(&services)
                 .delete(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!(
-                "deleted {username}; {} session(s) ended, {} API token(s) revoked",
-                ended.sessions, ended.tokens
-            );
+            println!("deleted {username}; {}", ended(access));
         }
-        UserCommand::ResetFactors {
-            user,
-            admin_group,
-            db,
-        } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
-            let ended = Admin::cli(&services)
+        UserCommand::ResetFactors(target) => {
+            let (services, username) = open(target).await?;
+            let access = Admin::cli(&services)
                 .reset_factors(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
             println!(
-                "second factors of {username} removed (authenticator app, recovery codes, passkeys); {} session(s) ended, {} API token(s) revoked",
-                ended.sessions, ended.tokens
+                "second factors of {username} removed (authenticator app, recovery codes, passkeys); {}",
+                ended(access)
             );
         }
-        UserCommand::Reset {
-            user,
-            admin_group,
-            db,
-        } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
+        UserCommand::Reset(target) => {
+            let (services, username) = open(target).await?;
             Admin::cli(&services)
                 .start_reset(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
             println!("reset link for {username} queued: the server sends it if it has mail");
         }
-        UserCommand::SendVerification {
-            user,
-            admin_group,
-            db,
-        } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
+        UserCommand::SendVerification(target) => {
+            let (services, username) = open(target).await?;
             let queued = Admin::cli(&services)
                 .send_verification(&username)
                 .await?
@@ -223,7 +190,12 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             db,
             ..
         } => {
-            let (services, username) = target(&user, &admin_group, db).await?;
+            let (services, username) = open(UserTarget {
+                user,
+                admin_group,
+                db,
+            })
+            .await?;
             Admin::cli(&services)
                 .set_email_verified(&username, !no)
                 .await?
@@ -239,7 +211,12 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             db,
         } => {
             let group = GroupName::parse(&group)?;
-            let (services, username) = target(&user, &admin_group, db).await?;
+            let (services, username) = open(UserTarget {
+                user,
+                admin_group,
+                db,
+            })
+            .await?;
             let edit = match change {
                 GroupChange::Add => GroupEdit::Add(group),
                 GroupChange::Remove => GroupEdit::Remove(group),
@@ -255,34 +232,28 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
 }
 
 /// The services and the user a `gatehouse user …` command acts on.
-async fn target(
-    user: &str,
-    admin_group: &AdminGroupArg,
-    db: DbArgs,
-) -> anyhow::Result<(Services, domain::Username)> {
-    let username = username(user)?;
-    Ok((
-        services(db, admin_group.admin_group.clone(), None).await?,
-        username,
-    ))
+async fn open(target: UserTarget) -> anyhow::Result<(Services, domain::Username)> {
+    let username = username(&target.user)?;
+    let admins = target.admin_group.admin_group;
+    Ok((services(target.db, admins, None).await?, username))
 }
 
-async fn set_disabled(
-    user: &str,
-    disabled: bool,
-    admin_group: &AdminGroupArg,
-    db: DbArgs,
-) -> anyhow::Result<()> {
-    let (services, username) = target(user, admin_group, db).await?;
-    let ended = Admin::cli(&services)
+/// "N session(s) ended, M API token(s) revoked".
+fn ended(ended: AccessEnded) -> String {
+    format!(
+        "{} session(s) ended, {} API token(s) revoked",
+        ended.sessions, ended.tokens
+    )
+}
+
+async fn set_disabled(target: UserTarget, disabled: bool) -> anyhow::Result<()> {
+    let (services, username) = open(target).await?;
+    let access = Admin::cli(&services)
         .set_disabled(&username, disabled)
         .await?
         .with_context(|| no_user(&username))?;
     if disabled {
-        println!(
-            "disabled {username}; {} session(s) ended, {} API token(s) revoked",
-            ended.sessions, ended.tokens
-        );
+        println!("disabled {username}; {}", ended(access));
     } else {
         println!("enabled {username}");
     }

@@ -408,6 +408,25 @@ enum RowChange {
     MailVerification,
 }
 
+impl RowChange {
+    /// The last segment of each change's path, as the row's forms post them.
+    const PATHS: [(&'static str, Self); 6] = [
+        ("disable", Self::Disable),
+        ("enable", Self::Enable),
+        ("revoke", Self::EndAccess),
+        ("factors", Self::ResetFactors),
+        ("reset", Self::MailReset),
+        ("verification", Self::MailVerification),
+    ];
+
+    fn from_path(segment: &str) -> Option<Self> {
+        Self::PATHS
+            .iter()
+            .find(|(path, _)| *path == segment)
+            .map(|(_, change)| *change)
+    }
+}
+
 /// Makes `change` to user `raw` and answers with the row again (htmx) or a
 /// redirect back to the list the form came from.
 async fn change_row(
@@ -464,68 +483,19 @@ async fn change_row(
     after_change(req, &admin, &username, &back, note.as_deref()).await
 }
 
+/// One button of a user's row, `POST /admin/users/{name}/{change}`: the route
+/// table names each of [`RowChange::PATHS`], and this one handler reads which
+/// from the path.
 #[handler]
-pub async fn disable(
+pub async fn row_change(
     req: &Request,
     body: Body,
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::Disable).await
-}
-
-#[handler]
-pub async fn enable(
-    req: &Request,
-    body: Body,
-    Path(name): Path<String>,
-    Data(state): Data<&AppState>,
-) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::Enable).await
-}
-
-/// Ends every session and token of the user.
-#[handler]
-pub async fn revoke(
-    req: &Request,
-    body: Body,
-    Path(name): Path<String>,
-    Data(state): Data<&AppState>,
-) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::EndAccess).await
-}
-
-/// Mails the user a new verification link.
-#[handler]
-pub async fn send_verification(
-    req: &Request,
-    body: Body,
-    Path(name): Path<String>,
-    Data(state): Data<&AppState>,
-) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::MailVerification).await
-}
-
-/// Mails the user a password-reset link.
-#[handler]
-pub async fn start_reset(
-    req: &Request,
-    body: Body,
-    Path(name): Path<String>,
-    Data(state): Data<&AppState>,
-) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::MailReset).await
-}
-
-/// Removes the user's second factors and ends their sessions and tokens.
-#[handler]
-pub async fn reset_factors(
-    req: &Request,
-    body: Body,
-    Path(name): Path<String>,
-    Data(state): Data<&AppState>,
-) -> Result<Response, WebError> {
-    change_row(req, body, state, &name, RowChange::ResetFactors).await
+    let segment = req.uri().path().rsplit('/').next().unwrap_or_default();
+    let change = RowChange::from_path(segment).ok_or(WebError::NotFound)?;
+    change_row(req, body, state, &name, change).await
 }
 
 #[handler]
