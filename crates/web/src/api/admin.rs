@@ -6,12 +6,14 @@
 
 use crate::core::records::{Cursor, UserQuery};
 use domain::Username;
-use poem::Request;
+use std::sync::Arc;
+
 use poem::http::StatusCode;
-use poem::web::Data;
+use poem::{Request, RequestBody};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi};
 
 use super::models::{
     AccessEndedView, AdminUser, AdminUserDetail, GroupsRequest, InvitationRequest, InvitationView,
@@ -23,11 +25,11 @@ use super::problem::{
 };
 use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
-use crate::core::Credential;
 use crate::core::admin::{
     Admin, Door, GroupEdit, GroupsError, InvitationFields, PAGE_SIZE, groups_from_names,
     invitation_link,
 };
+use crate::core::{Authenticated, ClientInfo, Credential};
 use crate::http::AppState;
 use crate::http::identity::client_info;
 
@@ -40,14 +42,72 @@ pub enum InvitationCreated {
     Created(Json<NewInvitationView>),
 }
 
-/// The caller as an admin, or 403.
-fn admin<'a>(req: &Request, state: &'a AppState, caller: &Caller) -> Result<Admin<'a>, ApiError> {
-    Admin::of(state, &caller.0, Door::Api, &client_info(req, state)).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Admins only: you are not a member of the admins' group.",
-        )
-    })
+/// The caller of an admin operation: logged in and admitted like any [`Caller`],
+/// and a member of the admins' group — anyone else gets 403 before the operation
+/// runs.
+pub struct AdminCaller {
+    state: AppState,
+    who: Arc<Authenticated>,
+    client: ClientInfo,
+}
+
+impl AdminCaller {
+    /// The caller as an admin (checked when the request was read).
+    fn admin(&self) -> Result<Admin<'_>, ApiError> {
+        Admin::of(&self.state, &self.who, Door::Api, &self.client).ok_or_else(not_admin)
+    }
+
+    /// The admin and the user `raw` names (a name that cannot be one is a 404,
+    /// like a user who does not exist).
+    fn on(&self, raw: &str) -> Result<(Admin<'_>, Username), ApiError> {
+        Ok((self.admin()?, username(raw)?))
+    }
+}
+
+/// A user operation's outcome, or 404 when there is no such user.
+fn user_found<T>(found: Option<T>) -> Result<T, ApiError> {
+    found.ok_or_else(|| ApiError::not_found("user"))
+}
+
+fn not_admin() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "Admins only: you are not a member of the admins' group.",
+    )
+}
+
+impl<'a> ApiExtractor<'a> for AdminCaller {
+    const TYPES: &'static [ApiExtractorType] = <Caller as ApiExtractor<'a>>::TYPES;
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Caller as ApiExtractor<'a>>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        <Caller as ApiExtractor<'a>>::security_schemes()
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let caller = Caller::from_request(req, body, param_opts).await?;
+        let state = req
+            .data::<AppState>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no state"))?;
+        let client = client_info(req, &state);
+        let found = Self {
+            state,
+            who: caller.0,
+            client,
+        };
+        found.admin()?;
+        Ok(found)
+    }
 }
 
 fn username(raw: &str) -> Result<Username, ApiError> {
@@ -68,9 +128,7 @@ impl AdminApi {
     )]
     async fn list(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         /// The start of a username or email address (any case).
         search: Query<Option<String>>,
         /// The users after this username.
@@ -81,7 +139,7 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,
     ) -> Result<Found<UserList>, Problems<AdminReadStatuses>> {
-        let admin = admin(req, &state, &caller)?;
+        let admin = caller.admin()?;
         let from = match (after.0, before.0) {
             (Some(after), _) => Cursor::After(after),
             (None, Some(before)) => Cursor::Before(before),
@@ -116,17 +174,12 @@ impl AdminApi {
     )]
     async fn get(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Found<AdminUserDetail>, Problems<AdminLookupStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        let access = admin
-            .access_of(&self::username(&username.0)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        let (my_session, my_token) = match &caller.0.via {
+        let (admin, user) = caller.on(&username.0)?;
+        let access = user_found(admin.access_of(&user).await?)?;
+        let (my_session, my_token) = match &caller.who.via {
             Credential::Session(s) => (Some(s.id.as_str()), None),
             Credential::Token(t) => (None, Some(t.id.as_str())),
         };
@@ -156,17 +209,11 @@ impl AdminApi {
     )]
     async fn disable(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Found<AccessEndedView>, Problems<AdminChangeStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        let ended = admin
-            .set_disabled(&self::username(&username.0)?, true)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (admin, user) = caller.on(&username.0)?;
+        let ended = user_found(admin.set_disabled(&user, true).await?)?;
         Ok(Found::Ok(Json(ended.into())))
     }
 
@@ -178,17 +225,11 @@ impl AdminApi {
     )]
     async fn enable(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Done, Problems<AdminChangeStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        admin
-            .set_disabled(&self::username(&username.0)?, false)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (admin, user) = caller.on(&username.0)?;
+        user_found(admin.set_disabled(&user, false).await?)?;
         Ok(Done::default())
     }
 
@@ -203,17 +244,11 @@ impl AdminApi {
     )]
     async fn delete(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Found<AccessEndedView>, Problems<AdminChangeStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        let ended = admin
-            .delete(&self::username(&username.0)?)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (admin, user) = caller.on(&username.0)?;
+        let ended = user_found(admin.delete(&user).await?)?;
         Ok(Found::Ok(Json(ended.into())))
     }
 
@@ -228,16 +263,11 @@ impl AdminApi {
     )]
     async fn end_access(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Found<AccessEndedView>, Problems<AdminLookupStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        let ended = admin
-            .end_access(&self::username(&username.0)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (admin, user) = caller.on(&username.0)?;
+        let ended = user_found(admin.end_access(&user).await?)?;
         Ok(Found::Ok(Json(ended.into())))
     }
 
@@ -253,16 +283,11 @@ impl AdminApi {
     )]
     async fn reset_factors(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Found<AccessEndedView>, Problems<AdminLookupStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        let ended = admin
-            .reset_factors(&self::username(&username.0)?)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (admin, user) = caller.on(&username.0)?;
+        let ended = user_found(admin.reset_factors(&user).await?)?;
         Ok(Found::Ok(Json(ended.into())))
     }
 
@@ -277,13 +302,11 @@ impl AdminApi {
     )]
     async fn start_reset(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
     ) -> Result<Done, Problems<AdminChangeStatuses>> {
-        let admin = admin(req, &state, &caller)?;
-        match admin.start_reset(&self::username(&username.0)?).await? {
+        let (admin, user) = caller.on(&username.0)?;
+        match admin.start_reset(&user).await? {
             Some(true) => Ok(Done::default()),
             Some(false) => Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -305,13 +328,11 @@ impl AdminApi {
     )]
     async fn set_groups(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         username: Path<String>,
         body: Json<GroupsRequest>,
     ) -> Result<Found<AdminUser>, Problems<AdminGroupsStatuses>> {
-        let admin = admin(req, &state, &caller)?;
+        let admin = caller.admin()?;
         let username = self::username(&username.0)?;
         let names: Vec<&str> = body.groups.iter().map(|g| &**g).collect();
         let groups = groups_from_names(&names).map_err(field_error)?;
@@ -337,11 +358,9 @@ impl AdminApi {
     )]
     async fn invitations(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
     ) -> Result<Found<Vec<InvitationView>>, Problems<AdminReadStatuses>> {
-        let admin = admin(req, &state, &caller)?;
+        let admin = caller.admin()?;
         let now = crate::core::records::now();
         let list = admin.invitations().await?;
         Ok(Found::Ok(Json(
@@ -361,12 +380,10 @@ impl AdminApi {
     )]
     async fn invite(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         body: Json<InvitationRequest>,
     ) -> Result<InvitationCreated, Problems<InvitationStatuses>> {
-        let admin = admin(req, &state, &caller)?;
+        let admin = caller.admin()?;
         let body = body.0;
         let names: Vec<&str> = body.groups.iter().flatten().map(|g| &**g).collect();
         let fields = InvitationFields::check(
@@ -377,7 +394,7 @@ impl AdminApi {
         .map_err(ApiError::from)?;
         let (token, invitation) = admin.invite(fields).await?;
         Ok(InvitationCreated::Created(Json(NewInvitationView {
-            link: invitation_link(&state.config.public_url, &token),
+            link: invitation_link(&caller.state.config.public_url, &token),
             invitation: InvitationView::new(&invitation, crate::core::records::now()),
         })))
     }
@@ -390,12 +407,10 @@ impl AdminApi {
     )]
     async fn revoke_invitation(
         &self,
-        req: &Request,
-        caller: Caller,
-        state: Data<&AppState>,
+        caller: AdminCaller,
         id: Path<String>,
     ) -> Result<Done, Problems<AdminLookupStatuses>> {
-        let admin = admin(req, &state, &caller)?;
+        let admin = caller.admin()?;
         if !admin.revoke_invitation(&id.0).await? {
             return Err(ApiError::not_found("invitation").into());
         }
