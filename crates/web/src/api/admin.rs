@@ -17,7 +17,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOpti
 
 use super::models::{
     AccessEndedView, AdminUser, AdminUserDetail, GroupsRequest, InvitationRequest, InvitationView,
-    NewInvitationView, SessionView, TokenView, UserList,
+    NewInvitationView, SessionView, TokenView, UserList, marked,
 };
 use super::problem::{
     AdminChangeStatuses, AdminGroupsStatuses, AdminLookupStatuses, AdminReadStatuses, ApiError,
@@ -185,16 +185,8 @@ impl AdminApi {
         };
         Ok(Found::Ok(Json(AdminUserDetail {
             user: AdminUser::new(&access.user, admin.is_admin(&access.user)),
-            sessions: access
-                .sessions
-                .iter()
-                .map(|s| SessionView::new(s, Some(s.id.as_str()) == my_session))
-                .collect(),
-            tokens: access
-                .tokens
-                .iter()
-                .map(|t| TokenView::new(t, Some(t.id.as_str()) == my_token))
-                .collect(),
+            sessions: marked(&access.sessions, my_session, SessionView::new),
+            tokens: marked(&access.tokens, my_token, TokenView::new),
         })))
     }
 

@@ -218,6 +218,36 @@ pub struct SessionView {
     pub remember: bool,
 }
 
+/// A record with an id a list can mark as the caller's own.
+pub trait Listed {
+    fn id(&self) -> &str;
+}
+
+impl Listed for Session {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Listed for TokenInfo {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The views of `items`, the one whose id is `current` (this request's session
+/// or token) marked as such.
+pub fn marked<T: Listed, V>(
+    items: &[T],
+    current: Option<&str>,
+    view: impl Fn(&T, bool) -> V,
+) -> Vec<V> {
+    items
+        .iter()
+        .map(|item| view(item, Some(item.id()) == current))
+        .collect()
+}
+
 impl SessionView {
     pub fn new(session: &Session, current: bool) -> Self {
         Self {

@@ -8,7 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView};
+use super::models::{Account, LoginRequest, LoginResult, NewToken, SessionView, marked};
 use super::problem::{ApiError, LoginStatuses, Problems, ReadStatuses, RevokeStatuses};
 use super::responses::{Done, Found};
 use super::{AnyCaller, ApiTags, Caller};
@@ -190,11 +190,11 @@ impl Sessions {
     ) -> Result<Found<Vec<SessionView>>, Problems<ReadStatuses>> {
         let current = caller.0.session().map(|s| s.id.as_str());
         let sessions = crate::core::sessions::live_sessions(&state, &caller.0).await?;
-        let views = sessions
-            .iter()
-            .map(|s| SessionView::new(s, Some(s.id.as_str()) == current))
-            .collect();
-        Ok(Found::Ok(Json(views)))
+        Ok(Found::Ok(Json(marked(
+            &sessions,
+            current,
+            SessionView::new,
+        ))))
     }
 
     /// Revoke a session

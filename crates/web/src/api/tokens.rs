@@ -8,7 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::models::{NewToken, TokenRequest, TokenView};
+use super::models::{NewToken, TokenRequest, TokenView, marked};
 use super::problem::{ApiError, Problems, ReadStatuses, RevokeStatuses, TokenStatuses};
 use super::responses::{Done, Found};
 use super::{ApiTags, Caller};
@@ -76,11 +76,7 @@ impl Tokens {
             Credential::Session(_) => None,
         };
         let tokens = tokens_of(&state, &caller.0.user.username).await?;
-        let views = tokens
-            .iter()
-            .map(|t| TokenView::new(t, Some(t.id.as_str()) == current))
-            .collect();
-        Ok(Found::Ok(Json(views)))
+        Ok(Found::Ok(Json(marked(&tokens, current, TokenView::new))))
     }
 
     /// Revoke an API token

@@ -9,7 +9,7 @@
 
 use crate::core::records::{AccessEnded, Cursor, Invitation, UserPage, UserQuery};
 use domain::{User, Username};
-use maud::{Markup, html};
+use maud::{Markup, Render, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
@@ -135,51 +135,45 @@ fn user_row(admin: &Admin<'_>, user: &User, csrf: &str, back: &str, note: Option
             }
             td.actions {
                 @let (toggle, label) = if user.disabled { ("enable", "Enable") } else { ("disable", "Disable") };
-                form.inline method="post" action=(action(toggle))
-                    hx-post=(action(toggle)) hx-target="closest tr" hx-swap="outerHTML"
-                    hx-disabled-elt="find button" {
-                    (CsrfField(csrf))
-                    input type="hidden" name="back" value=(back);
-                    button.link type="submit" { (label) }
-                }
+                (RowButton { action: &action(toggle), csrf, back, label, title: None })
                 " · "
-                form.inline method="post" action=(action("revoke"))
-                    hx-post=(action("revoke")) hx-target="closest tr" hx-swap="outerHTML"
-                    hx-disabled-elt="find button" {
-                    (CsrfField(csrf))
-                    input type="hidden" name="back" value=(back);
-                    button.link type="submit" { "End sessions" }
-                }
+                (RowButton { action: &action("revoke"), csrf, back, label: "End sessions", title: None })
                 " · "
-                form.inline method="post" action=(action("factors"))
-                    hx-post=(action("factors")) hx-target="closest tr" hx-swap="outerHTML"
-                    hx-disabled-elt="find button" {
-                    (CsrfField(csrf))
-                    input type="hidden" name="back" value=(back);
-                    button.link type="submit" title="For a lost phone or key: removes the authenticator app, recovery codes and passkeys and ends every session" { "Reset 2FA" }
-                }
+                (RowButton { action: &action("factors"), csrf, back, label: "Reset 2FA", title: Some("For a lost phone or key: removes the authenticator app, recovery codes and passkeys and ends every session") })
                 @if admin.sends_mail() {
                     " · "
-                    form.inline method="post" action=(action("reset"))
-                        hx-post=(action("reset")) hx-target="closest tr" hx-swap="outerHTML"
-                        hx-disabled-elt="find button" {
-                        (CsrfField(csrf))
-                        input type="hidden" name="back" value=(back);
-                        button.link type="submit" { "Mail a reset link" }
-                    }
+                    (RowButton { action: &action("reset"), csrf, back, label: "Mail a reset link", title: None })
                     @if !user.email_verified {
                         " · "
-                        form.inline method="post" action=(action("verification"))
-                            hx-post=(action("verification")) hx-target="closest tr" hx-swap="outerHTML"
-                            hx-disabled-elt="find button" {
-                            (CsrfField(csrf))
-                            input type="hidden" name="back" value=(back);
-                            button.link type="submit" { "Mail a verification link" }
-                        }
+                        (RowButton { action: &action("verification"), csrf, back, label: "Mail a verification link", title: None })
                     }
                 }
                 " · "
                 a href={ (action("delete")) "?back=" (urlencode(back)) } { "Delete…" }
+            }
+        }
+    }
+}
+
+/// One button of a user's row: a form that posts to `action` (and, with htmx,
+/// swaps the row for the answer).
+struct RowButton<'a> {
+    action: &'a str,
+    csrf: &'a str,
+    back: &'a str,
+    label: &'a str,
+    title: Option<&'a str>,
+}
+
+impl Render for RowButton<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            form.inline method="post" action=(self.action)
+                hx-post=(self.action) hx-target="closest tr" hx-swap="outerHTML"
+                hx-disabled-elt="find button" {
+                (CsrfField(self.csrf))
+                input type="hidden" name="back" value=(self.back);
+                button.link type="submit" title=[self.title] { (self.label) }
             }
         }
     }

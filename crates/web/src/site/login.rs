@@ -66,18 +66,19 @@ pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) ->
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    super::respond(req, status, "Log in", content, |content| {
-        html! {
-            section.card {
-                h1 { "Log in" }
-                (content)
-                p.muted {
-                    "No account yet? " a href="/signup" { "Sign up" } ". "
-                    a href=(super::reset::FORGOT_PATH) { "Forgot your password?" }
-                }
-            }
+    let footer = html! {
+        p.muted {
+            "No account yet? " a href="/signup" { "Sign up" } ". "
+            a href=(super::reset::FORGOT_PATH) { "Forgot your password?" }
         }
-    })
+    };
+    let card = super::Card {
+        title: "Log in",
+        heading: "Log in",
+        intro: None,
+        footer,
+    };
+    card.respond(req, status, content)
 }
 
 #[handler]
@@ -252,15 +253,14 @@ fn code_form(csrf: &str, alert: Option<&str>) -> Markup {
 }
 
 fn code_page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    super::respond(req, status, "Second step", content, |content| {
-        html! {
-            section.card {
-                h1 { "One more step" }
-                (content)
-                p.muted { a href="/login" { "Start again" } }
-            }
-        }
-    })
+    let footer = html! { p.muted { a href="/login" { "Start again" } } };
+    let card = super::Card {
+        title: "Second step",
+        heading: "One more step",
+        intro: None,
+        footer,
+    };
+    card.respond(req, status, content)
 }
 
 /// The pending login this browser holds, if it is still live.

@@ -136,6 +136,30 @@ pub fn respond(
     }
 }
 
+/// A page of one card — its heading, an optional line before the form, the
+/// form, a footer line — or the form alone for htmx (see [`respond`]).
+pub struct Card<'a> {
+    pub title: &'a str,
+    pub heading: &'a str,
+    pub intro: Option<&'a str>,
+    pub footer: Markup,
+}
+
+impl Card<'_> {
+    pub fn respond(self, req: &Request, status: StatusCode, content: Markup) -> Response {
+        respond(req, status, self.title, content, |content| {
+            html! {
+                section.card {
+                    h1 { (self.heading) }
+                    @if let Some(intro) = self.intro { p.muted { (intro) } }
+                    (content)
+                    (self.footer)
+                }
+            }
+        })
+    }
+}
+
 /// After a successful form: htmx is told to navigate (`HX-Redirect`: a 303 would be
 /// followed by the browser and swapped into the form), a plain form gets `303`.
 pub fn redirect_after_form(req: &Request, location: &str) -> Response {

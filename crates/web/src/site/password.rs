@@ -40,15 +40,16 @@ pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    super::respond(req, status, "Change password", content, |content| {
-        html! {
-            section.card {
-                h1 { "Change password" }
-                p.muted { "When the password changes, every other session of yours ends and every API token of yours is revoked." }
-                (content)
-            }
-        }
-    })
+    let card = super::Card {
+        title: "Change password",
+        heading: "Change password",
+        intro: Some(
+            "When the password changes, every other session of yours ends and every API \
+             token of yours is revoked.",
+        ),
+        footer: html! {},
+    };
+    card.respond(req, status, content)
 }
 
 #[handler]

@@ -36,15 +36,14 @@ fn forgot_form(csrf: &str, email: &str, errors: &FieldErrors, note: Option<Marku
 }
 
 fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
-    super::respond(req, status, title, content, |content| {
-        html! {
-            section.card {
-                h1 { (title) }
-                (content)
-                p.muted { a href="/login" { "Back to the login page" } }
-            }
-        }
-    })
+    let footer = html! { p.muted { a href="/login" { "Back to the login page" } } };
+    let card = super::Card {
+        title,
+        heading: title,
+        intro: None,
+        footer,
+    };
+    card.respond(req, status, content)
 }
 
 #[handler]

@@ -76,15 +76,14 @@ pub fn form(input: &SignupForm<'_>, errors: &FieldErrors, alert: Option<&str>) -
 }
 
 fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
-    super::respond(req, status, "Sign up", content, |content| {
-        html! {
-            section.card {
-                h1 { "Create an account" }
-                (content)
-                p.muted { "Already have one? " a href="/login" { "Log in" } "." }
-            }
-        }
-    })
+    let footer = html! { p.muted { "Already have one? " a href="/login" { "Log in" } "." } };
+    let card = super::Card {
+        title: "Sign up",
+        heading: "Create an account",
+        intro: None,
+        footer,
+    };
+    card.respond(req, status, content)
 }
 
 /// `GET /signup/check/{field}?{field}=…`: the hint under a signup field while the
