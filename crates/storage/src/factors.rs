@@ -13,7 +13,7 @@ use std::fmt;
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
+use crate::record::record_key;
 use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
@@ -57,36 +57,11 @@ fn factor_id(username: &Username) -> RecordId {
     RecordId::new("factor", username.as_str())
 }
 
-/// The secret of a pending login's cookie: `pl_` and 64 hex characters.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PendingToken(String);
-
-const PENDING_PREFIX: &str = "pl_";
-
-impl PendingToken {
-    pub fn generate() -> Self {
-        Self(format!("{PENDING_PREFIX}{}", random_hex()))
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        let hex = value.strip_prefix(PENDING_PREFIX)?;
-        is_random_hex(hex).then(|| Self(value.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn id(&self) -> String {
-        sha256_hex(&self.0)
-    }
-}
-
-impl fmt::Debug for PendingToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PendingToken(<redacted>)")
-    }
-}
+crate::record::secret_token!(
+    /// The secret of a pending login's cookie: `pl_` and 64 hex characters.
+    PendingToken,
+    "pl_"
+);
 
 /// A right password waiting for its second factor.
 #[derive(Debug, Clone, PartialEq, Eq)]

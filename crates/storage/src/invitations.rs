@@ -9,45 +9,17 @@ use std::fmt;
 use domain::{Email, GroupName, User};
 use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::record::record_key;
 use crate::record::user_id;
-use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
 use crate::users::{UserRecord, group_strings};
 use crate::{StorageError, Store};
 
-/// The secret in an invitation link: `inv_` and 64 lowercase hex characters.
-/// `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct InvitationToken(String);
-
-const PREFIX: &str = "inv_";
-
-impl InvitationToken {
-    pub fn generate() -> Self {
-        Self(format!("{PREFIX}{}", random_hex()))
-    }
-
-    /// Accepts only what [`generate`](Self::generate) makes.
-    pub fn parse(value: &str) -> Option<Self> {
-        let hex = value.strip_prefix(PREFIX)?;
-        is_random_hex(hex).then(|| Self(value.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The invitation's id in the store: SHA-256 of the secret, hex.
-    pub fn id(&self) -> String {
-        sha256_hex(&self.0)
-    }
-}
-
-impl fmt::Debug for InvitationToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("InvitationToken(<redacted>)")
-    }
-}
+crate::record::secret_token!(
+    /// The secret of an invitation link: `inv_` and 64 hex characters.
+    InvitationToken,
+    "inv_"
+);
 
 /// A stored invitation. `id` is the hash of the secret: safe to show and revoke by.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,43 +57,7 @@ pub use crate::store::OUTBOX_LIMIT;
 /// How long a claim holds a message against other senders.
 const CLAIM_SECONDS: i64 = 60;
 
-/// A secret sent in a link by mail: a prefix and 64 hex characters, of which the
-/// store keeps only the SHA-256. `Debug` hides it.
-macro_rules! link_token {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, $crate::record::random_hex()))
-            }
-
-            pub fn parse(value: &str) -> Option<Self> {
-                let hex = value.strip_prefix($prefix)?;
-                $crate::record::is_random_hex(hex).then(|| Self(value.to_owned()))
-            }
-
-            pub fn expose(&self) -> &str {
-                &self.0
-            }
-
-            fn id(&self) -> String {
-                $crate::record::sha256_hex(&self.0)
-            }
-        }
-
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(concat!(stringify!($name), "(<redacted>)"))
-            }
-        }
-    };
-}
-pub(crate) use link_token;
-
-link_token!(
+crate::record::secret_token!(
     /// The secret in a reset link: `pr_` and 64 hex characters.
     ResetToken,
     "pr_"

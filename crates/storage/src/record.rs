@@ -61,3 +61,42 @@ pub(crate) fn returned<T: SurrealValue>(mut response: surrealdb::IndexedResults)
         .rev()
         .find_map(|index| response.take::<Option<T>>(index).ok().flatten())
 }
+
+/// A secret a client holds — a session cookie, an API token, a pending login, a
+/// link sent by mail —: a prefix and 64 random hex characters, of which the store
+/// keeps only the SHA-256 (`id`). `parse` accepts only what `generate` makes, so
+/// nothing else reaches the store; `Debug` hides it.
+macro_rules! secret_token {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, $crate::record::random_hex()))
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                let hex = value.strip_prefix($prefix)?;
+                $crate::record::is_random_hex(hex).then(|| Self(value.to_owned()))
+            }
+
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+
+            /// Its id in the store: SHA-256 of the secret, hex.
+            pub fn id(&self) -> String {
+                $crate::record::sha256_hex(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+pub(crate) use secret_token;

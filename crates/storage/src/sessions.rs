@@ -2,53 +2,30 @@
 //! session by the token's SHA-256 (`session:⟨hex⟩`), so a leaked database does not
 //! hand out live sessions and every lookup is a select by record id.
 
-use std::fmt;
-
 use domain::Username;
 use sha2::{Digest, Sha256};
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::record::{
-    is_random_hex, random_hex, record_key, session_record_id, sha256_hex, user_id,
-};
+use crate::record::{record_key, session_record_id, user_id};
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
-/// The secret a browser holds: 32 random bytes as 64 lowercase hex characters.
-/// `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionToken(String);
+crate::record::secret_token!(
+    /// The secret a browser holds: 32 random bytes as 64 lowercase hex characters.
+    SessionToken,
+    ""
+);
 
 impl SessionToken {
-    pub fn generate() -> Self {
-        Self(random_hex())
-    }
-
-    /// Accepts only what [`generate`](Self::generate) makes, so nothing else ever
-    /// reaches the store.
-    pub fn parse(value: &str) -> Option<Self> {
-        is_random_hex(value).then(|| Self(value.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// The session's id in the store: SHA-256 of the token, hex.
     pub fn session_id(&self) -> String {
-        sha256_hex(&self.0)
+        self.id()
     }
 
     /// The SHA-256 of the token as bytes: the session id before its hex encoding,
     /// for lookups that need no string (the session cache, on every request).
     pub fn session_digest(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionToken(<redacted>)")
     }
 }
 

@@ -3,51 +3,20 @@
 //! keys it by its SHA-256 (`api_token:⟨hex⟩`), so a lookup is a select by record id
 //! and a leaked database holds no usable token.
 
-use std::fmt;
-
 use domain::Username;
 use surrealdb::types::{RecordId, SurrealValue};
 
+use crate::record::record_key;
 use crate::record::user_id;
-use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::store::retry_conflicts;
 use crate::{StorageError, Store};
 
-/// Prefix that makes a token recognisable (in logs that must not hold it, and to
-/// secret scanners).
-const PREFIX: &str = "gh_";
-
-/// The secret a client holds: `gh_` and 64 lowercase hex characters. `Debug` never
-/// shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiToken(String);
-
-impl ApiToken {
-    pub fn generate() -> Self {
-        Self(format!("{PREFIX}{}", random_hex()))
-    }
-
-    /// Accepts only what [`generate`](Self::generate) makes.
-    pub fn parse(value: &str) -> Option<Self> {
-        let hex = value.strip_prefix(PREFIX)?;
-        is_random_hex(hex).then(|| Self(value.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The token's id in the store: SHA-256 of the token, hex.
-    pub fn token_id(&self) -> String {
-        sha256_hex(&self.0)
-    }
-}
-
-impl fmt::Debug for ApiToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiToken(<redacted>)")
-    }
-}
+crate::record::secret_token!(
+    /// The secret a client holds: `gh_` (which makes a token recognisable, in logs
+    /// that must not hold it and to secret scanners) and 64 lowercase hex characters.
+    ApiToken,
+    "gh_"
+);
 
 /// A stored token. `id` is the hash of the secret: safe to show and to revoke by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +114,7 @@ impl Store {
     ) -> Result<(ApiToken, TokenInfo), StorageError> {
         let token = ApiToken::generate();
         let info = TokenInfo {
-            id: token.token_id(),
+            id: token.id(),
             username: username.clone(),
             name: name.to_owned(),
             created_at: crate::now(),
@@ -175,8 +144,7 @@ impl Store {
     /// The token's record, expired or not; the caller decides with
     /// [`TokenInfo::is_live`].
     pub async fn api_token(&self, token: &ApiToken) -> Result<Option<TokenInfo>, StorageError> {
-        let record: Option<TokenRecord> =
-            self.db.select(token_record_id(&token.token_id())).await?;
+        let record: Option<TokenRecord> = self.db.select(token_record_id(&token.id())).await?;
         record.map(TokenRecord::into_info).transpose()
     }
 
@@ -232,7 +200,7 @@ mod tests {
         assert_eq!(ApiToken::parse(a.expose()), Some(a.clone()));
         assert_eq!(ApiToken::parse(&a.expose()[3..]), None);
         assert_eq!(ApiToken::parse("gh_zz"), None);
-        assert_ne!(a.token_id(), a.expose());
+        assert_ne!(a.id(), a.expose());
         assert!(!format!("{a:?}").contains(a.expose()));
     }
 

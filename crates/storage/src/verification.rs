@@ -6,13 +6,12 @@
 use domain::{Email, Username};
 use surrealdb::types::{RecordId, SurrealValue};
 
-use crate::mail::link_token;
 use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
 use crate::users::taken_from_message;
 use crate::{StorageError, Store};
 
-link_token!(
+crate::record::secret_token!(
     /// The secret in a verification link: `ev_` and 64 hex characters.
     VerifyToken,
     "ev_"

@@ -20,6 +20,7 @@ use crate::core::access;
 use crate::core::accounts::{LoginOutcome, check_login, retry_in};
 use crate::core::factors::{self, CodeOutcome, SecondFactors, TotpSetup};
 use crate::core::passkeys::{self as core_passkeys, PASSKEY};
+use crate::core::records::Session;
 use crate::core::{Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::http::form::read_form;
@@ -299,21 +300,35 @@ pub async fn refused(
     ))
 }
 
+/// The logged-in browser that may add a passkey now, or the ceremony's refusal:
+/// not a browser session, or a login that did not use the second factor the
+/// user has.
+async fn may_change_passkeys<'r>(
+    req: &'r Request,
+    state: &AppState,
+) -> Result<Result<(&'r Authenticated, &'r Session), Response>, WebError> {
+    let (me, session) = match passkeys::logged_in_browser(req) {
+        Ok(browser) => browser,
+        Err(why) => return Ok(Err(why.answer())),
+    };
+    if factors_locked(state, me).await? {
+        return Ok(Err(passkeys::error(
+            StatusCode::FORBIDDEN,
+            factors::SECOND_FACTOR_NEEDED,
+        )));
+    }
+    Ok(Ok((me, session)))
+}
+
 #[handler]
 pub async fn passkey_begin(
     req: &Request,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let (me, _) = match passkeys::logged_in_browser(req) {
+    let (me, _) = match may_change_passkeys(req, state).await? {
         Ok(browser) => browser,
-        Err(why) => return Ok(why.answer()),
+        Err(refused) => return Ok(refused),
     };
-    if factors_locked(state, me).await? {
-        return Ok(passkeys::error(
-            StatusCode::FORBIDDEN,
-            factors::SECOND_FACTOR_NEEDED,
-        ));
-    }
     Ok(passkeys::begun(
         core_passkeys::begin_registration(state, &me.user).await?,
     ))
@@ -333,16 +348,10 @@ pub async fn passkey_finish(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let (me, session) = match passkeys::logged_in_browser(req) {
+    let (me, session) = match may_change_passkeys(req, state).await? {
         Ok(browser) => browser,
-        Err(why) => return Ok(why.answer()),
+        Err(refused) => return Ok(refused),
     };
-    if factors_locked(state, me).await? {
-        return Ok(passkeys::error(
-            StatusCode::FORBIDDEN,
-            factors::SECOND_FACTOR_NEEDED,
-        ));
-    }
     let input: Registration = match passkeys::read_json(req, body).await {
         Ok(input) => input,
         Err(resp) => return Ok(resp),
