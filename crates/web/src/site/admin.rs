@@ -15,6 +15,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
+use super::View;
 use super::error::{WebError, require_login};
 use super::user::date_time;
 use super::{CsrfField, SubmitButton, is_htmx};
@@ -312,6 +313,7 @@ async fn render(
     new_link: Option<&str>,
     invitation_errors: &super::FieldErrors,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let page = admin
         .users(&UserQuery {
             search: query.search().map(str::to_owned),
@@ -320,10 +322,10 @@ async fn render(
         })
         .await?;
     let total = admin.count_users().await?;
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     let fragment = users_fragment(admin, query, &page, total, csrf);
     if is_htmx(req) {
-        return Ok(super::respond(req, status, "Users", fragment, |f| f));
+        return Ok(super::respond(&view, status, "Users", fragment, |f| f));
     }
     let invitations = admin.invitations().await?;
     let search = query.search().unwrap_or_default();
@@ -343,7 +345,7 @@ async fn render(
         }
         (invitations_section(&invitations, csrf, new_link, invitation_errors))
     };
-    Ok(super::page(req, status, "Users", content))
+    Ok(super::page(&view, status, "Users", content))
 }
 
 #[handler]
@@ -372,12 +374,13 @@ async fn after_change(
     back: &str,
     note: Option<&str>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     if !is_htmx(req) {
         return Ok(super::see_other(back));
     }
     let user = admin.user(username).await?.ok_or(WebError::NotFound)?;
-    let row = user_row(admin, &user, crate::http::csrf::token(req), back, note);
-    Ok(super::respond(req, StatusCode::OK, "Users", row, |r| r))
+    let row = user_row(admin, &user, view.csrf, back, note);
+    Ok(super::respond(&view, StatusCode::OK, "Users", row, |r| r))
 }
 
 fn ended_note(ended: AccessEnded) -> String {
@@ -531,6 +534,7 @@ pub async fn confirm_delete(
     Query(query): Query<BackQuery>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let admin = require_admin(req, state)?;
     let user = admin
         .user(&username(&name)?)
@@ -547,7 +551,7 @@ pub async fn confirm_delete(
                 "to stop them for now, disable them instead."
             }
             form method="post" action=(action) {
-                (CsrfField(crate::http::csrf::token(req)))
+                (CsrfField(view.csrf))
                 input type="hidden" name="back" value=(back);
                 button.danger type="submit" { "Delete " (user.username.as_str()) }
                 " "
@@ -555,7 +559,7 @@ pub async fn confirm_delete(
             }
         }
     };
-    Ok(super::page(req, StatusCode::OK, "Delete user", content))
+    Ok(super::page(&view, StatusCode::OK, "Delete user", content))
 }
 
 #[handler]
@@ -565,6 +569,7 @@ pub async fn delete(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let admin = require_admin(req, state)?;
     let form = read_form(req, body, &["back"]).await?;
     let back = back_to(form.optional("back"));
@@ -572,7 +577,7 @@ pub async fn delete(
         .delete(&username(&name)?)
         .await?
         .ok_or(WebError::NotFound)?;
-    Ok(super::redirect_after_form(req, &back))
+    Ok(super::redirect_after_form(&view, &back))
 }
 
 /// Makes an invitation and shows its link once: in the invitations section
@@ -583,6 +588,7 @@ pub async fn invite(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let admin = require_admin(req, state)?;
     let form = read_form(req, body, &["email", "groups", "expires_in"]).await?;
     let expires_in = match form.optional("expires_in").map(str::trim) {
@@ -608,13 +614,8 @@ pub async fn invite(
     };
     if is_htmx(req) {
         let invitations = admin.invitations().await?;
-        let section = invitations_section(
-            &invitations,
-            crate::http::csrf::token(req),
-            link.as_deref(),
-            &errors,
-        );
-        return Ok(super::respond(req, status, "Users", section, |s| s));
+        let section = invitations_section(&invitations, view.csrf, link.as_deref(), &errors);
+        return Ok(super::respond(&view, status, "Users", section, |s| s));
     }
     render(
         req,

@@ -9,6 +9,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
+use super::View;
 use super::error::{WebError, require_login};
 use super::reset::TokenQuery;
 use super::{CsrfField, Field, FieldErrors, SubmitButton, form_alert};
@@ -33,7 +34,7 @@ enum Note<'a> {
     Alert(&'a str),
 }
 
-fn view(
+fn email_view(
     state: &AppState,
     me: &Authenticated,
     csrf: &str,
@@ -86,7 +87,7 @@ fn view(
 
 /// The email page for one request: the logged-in user and what the page says.
 struct Page<'a> {
-    req: &'a Request,
+    view: View<'a>,
     state: &'a AppState,
     me: &'a Authenticated,
 }
@@ -94,9 +95,9 @@ struct Page<'a> {
 impl Page<'_> {
     /// The page with `note` above its forms and the change form holding `form`.
     fn show(&self, status: StatusCode, note: Note<'_>, form: (&str, &FieldErrors)) -> Response {
-        let csrf = crate::http::csrf::token(self.req);
-        let content = view(self.state, self.me, csrf, note, form);
-        super::page(self.req, status, "Email", content)
+        let csrf = self.view.csrf;
+        let content = email_view(self.state, self.me, csrf, note, form);
+        super::page(&self.view, status, "Email", content)
     }
 
     /// `429` with `alert` and `Retry-After: wait`.
@@ -115,7 +116,11 @@ pub fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebE
     } else {
         Note::None
     };
-    let page = Page { req, state, me };
+    let page = Page {
+        view: View::of(req),
+        state,
+        me,
+    };
     Ok(page.show(StatusCode::OK, note, ("", &FieldErrors::default())))
 }
 
@@ -123,7 +128,11 @@ pub fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebE
 #[handler]
 pub async fn send(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
     let me = require_login(req)?;
-    let page = Page { req, state, me };
+    let page = Page {
+        view: View::of(req),
+        state,
+        me,
+    };
     let none = FieldErrors::default();
     Ok(
         match verify::resend(state, &client_info(req, state), &me.user).await? {
@@ -153,7 +162,11 @@ pub async fn change(
     let email = form.required("email")?;
     let password = form.required("password")?;
     let client = client_info(req, state);
-    let page = Page { req, state, me };
+    let page = Page {
+        view: View::of(req),
+        state,
+        me,
+    };
     let mut errors = FieldErrors::default();
     Ok(
         match change_email(state, &client, &me.user, email, password).await? {
@@ -174,18 +187,18 @@ pub async fn change(
     )
 }
 
-fn link_page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
+fn link_page(view: &View<'_>, status: StatusCode, title: &str, content: Markup) -> Response {
     super::page(
-        req,
+        view,
         status,
         title,
         html! { section.card #verify { h1 { (title) } (content) } },
     )
 }
 
-fn expired(req: &Request) -> Response {
+fn expired(view: &View<'_>) -> Response {
     link_page(
-        req,
+        view,
         StatusCode::GONE,
         "Link expired",
         html! {
@@ -198,13 +211,14 @@ fn expired(req: &Request) -> Response {
 /// The link from the mail: a button, not the verification itself.
 #[handler]
 pub fn link_get(req: &Request, Query(query): Query<TokenQuery>) -> Response {
+    let view = View::of(req);
     let token = query.token.unwrap_or_default();
     if !verify::looks_valid(&token) {
-        return expired(req);
+        return expired(&view);
     }
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     link_page(
-        req,
+        &view,
         StatusCode::OK,
         "Verify your address",
         html! {
@@ -224,12 +238,13 @@ pub async fn link_post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form = read_form(req, body, &["token"]).await?;
     let token = form.required("token")?;
     Ok(
         match verify::complete(state, &client_info(req, state), token).await? {
             Verification::Verified(username) => link_page(
-                req,
+                &view,
                 StatusCode::OK,
                 "Address verified",
                 html! {
@@ -239,7 +254,7 @@ pub async fn link_post(
                     p { a href="/" { "Go on" } }
                 },
             ),
-            Verification::Expired => expired(req),
+            Verification::Expired => expired(&view),
         },
     )
 }

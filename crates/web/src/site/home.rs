@@ -2,8 +2,11 @@ use maud::html;
 use poem::http::StatusCode;
 use poem::{Request, Response, handler};
 
+use super::View;
+
 #[handler]
 pub fn get(req: &Request) -> Response {
+    let view = View::of(req);
     let user = crate::http::identity::current(req).map(|a| &a.user);
     let content = html! {
         section.card {
@@ -19,5 +22,5 @@ pub fn get(req: &Request) -> Response {
             }
         }
     };
-    super::page(req, StatusCode::OK, "Home", content)
+    super::page(&view, StatusCode::OK, "Home", content)
 }

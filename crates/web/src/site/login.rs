@@ -11,6 +11,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
+use super::View;
 use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert, passkeys};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
@@ -65,7 +66,7 @@ pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) ->
     }
 }
 
-fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
     let footer = html! {
         p.muted {
             "No account yet? " a href="/signup" { "Sign up" } ". "
@@ -78,7 +79,7 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
         intro: None,
         footer,
     };
-    card.respond(req, status, content)
+    card.respond(view, status, content)
 }
 
 #[handler]
@@ -87,12 +88,13 @@ pub fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
+    let view = View::of(req);
     let next = query
         .next()
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let input = LoginForm {
         next: next.as_deref(),
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
         ..LoginForm::default()
     };
     let form = form(&input, &FieldErrors::default(), None);
@@ -107,7 +109,7 @@ pub fn get(
                 next.as_deref(), Some("login-form")))
         }
     };
-    page(req, StatusCode::OK, content)
+    page(&view, StatusCode::OK, content)
 }
 
 #[handler]
@@ -116,6 +118,7 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form_data = read_form(req, body, FIELDS).await?;
     let email_input = form_data.required("email")?;
     let password_input = form_data.required("password")?;
@@ -126,28 +129,28 @@ pub async fn post(
         email: email_input,
         remember: form_data.checked("remember"),
         next: next.as_deref(),
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
     };
     let user =
         match check_login(state, &client_info(req, state), email_input, password_input).await? {
             LoginOutcome::Valid(user) => user,
             LoginOutcome::Invalid(errors) => {
                 let content = form(&input, &errors, None);
-                return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
+                return Ok(page(&view, StatusCode::UNPROCESSABLE_ENTITY, content));
             }
             LoginOutcome::Throttled { wait } => {
                 let alert = format!("Too many failed logins. {}", retry_in(wait));
                 let content = form(&input, &FieldErrors::default(), Some(&alert));
-                let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+                let resp = page(&view, StatusCode::TOO_MANY_REQUESTS, content);
                 return Ok(super::with_retry_after(resp, wait));
             }
             LoginOutcome::Refused => {
                 let content = form(&input, &FieldErrors::default(), Some(INVALID_CREDENTIALS));
-                return Ok(page(req, StatusCode::UNAUTHORIZED, content));
+                return Ok(page(&view, StatusCode::UNAUTHORIZED, content));
             }
             LoginOutcome::Disabled => {
                 let content = form(&input, &FieldErrors::default(), Some(ACCOUNT_DISABLED));
-                return Ok(page(req, StatusCode::FORBIDDEN, content));
+                return Ok(page(&view, StatusCode::FORBIDDEN, content));
             }
         };
     let step = access::after_password(state, &user).await?;
@@ -155,7 +158,7 @@ pub async fn post(
         // Not a session yet: a pending login, in a cookie of its own, that only
         // the second step reads.
         let (token, _) = factors::begin_pending(state, &user, input.remember, next).await?;
-        let resp = super::redirect_after_form(req, CODE_PATH);
+        let resp = super::redirect_after_form(&view, CODE_PATH);
         return Ok(super::with_cookie(
             resp,
             &pending_cookie(&state.config, Some(&token)),
@@ -170,7 +173,7 @@ pub async fn post(
     )
     .await?;
     Ok(super::with_cookie(
-        super::redirect_after_form(req, &target(step, &user, next)),
+        super::redirect_after_form(&view, &target(step, &user, next)),
         &cookie,
     ))
 }
@@ -252,7 +255,7 @@ fn code_form(csrf: &str, alert: Option<&str>) -> Markup {
     }
 }
 
-fn code_page(req: &Request, status: StatusCode, content: Markup) -> Response {
+fn code_page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
     let footer = html! { p.muted { a href="/login" { "Start again" } } };
     let card = super::Card {
         title: "Second step",
@@ -260,7 +263,7 @@ fn code_page(req: &Request, status: StatusCode, content: Markup) -> Response {
         intro: None,
         footer,
     };
-    card.respond(req, status, content)
+    card.respond(view, status, content)
 }
 
 /// The pending login this browser holds, if it is still live.
@@ -272,9 +275,9 @@ pub async fn pending(req: &Request, state: &AppState) -> Result<Option<PendingLo
 }
 
 /// Back to the first step, forgetting the pending login.
-fn start_again(req: &Request, state: &AppState) -> Response {
+fn start_again(view: &View<'_>, state: &AppState) -> Response {
     super::with_cookie(
-        super::redirect_after_form(req, "/login"),
+        super::redirect_after_form(view, "/login"),
         &pending_cookie(&state.config, None),
     )
 }
@@ -332,13 +335,14 @@ pub async fn complete_second_step(
 
 #[handler]
 pub async fn code_get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    let view = View::of(req);
     let Some(pending) = pending(req, state).await? else {
-        return Ok(start_again(req, state));
+        return Ok(start_again(&view, state));
     };
     let has = factors::second_factors(state, &pending.username).await?;
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     Ok(code_page(
-        req,
+        &view,
         StatusCode::OK,
         second_step(csrf, &has, None),
     ))
@@ -350,26 +354,27 @@ pub async fn code_post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form_data = read_form(req, body, &["code"]).await?;
     let code = form_data.required("code")?;
     let Some(pending) = pending(req, state).await? else {
-        return Ok(start_again(req, state));
+        return Ok(start_again(&view, state));
     };
     let Some(user) = pending_user(state, &pending).await? else {
-        return Ok(start_again(req, state));
+        return Ok(start_again(&view, state));
     };
     let client = client_info(req, state);
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     let factor = match factors::check_code(state, &client, &user, code).await? {
         CodeOutcome::Accepted { factor, .. } => factor,
         CodeOutcome::Refused => {
             let content = code_form(csrf, Some(factors::OTP_WRONG));
-            return Ok(code_page(req, StatusCode::UNAUTHORIZED, content));
+            return Ok(code_page(&view, StatusCode::UNAUTHORIZED, content));
         }
         CodeOutcome::Throttled { wait } => {
             let alert = format!("Too many wrong codes. {}", retry_in(wait));
             let resp = code_page(
-                req,
+                &view,
                 StatusCode::TOO_MANY_REQUESTS,
                 code_form(csrf, Some(&alert)),
             );
@@ -386,9 +391,9 @@ pub async fn code_post(
     )
     .await?
     else {
-        return Ok(start_again(req, state));
+        return Ok(start_again(&view, state));
     };
-    Ok(done.with_cookies(super::redirect_after_form(req, &done.target)))
+    Ok(done.with_cookies(super::redirect_after_form(&view, &done.target)))
 }
 
 #[derive(Deserialize)]
@@ -509,14 +514,15 @@ pub fn refused(
     state: &AppState,
     field: impl Fn(&str) -> Option<String>,
 ) -> Response {
+    let view = View::of(req);
     let email = field("email");
     let next = field("next").and_then(|n| crate::core::next::safe_next(&n, &state.config));
     let input = LoginForm {
         email: email.as_deref().unwrap_or_default(),
         remember: field("remember").is_some(),
         next: next.as_deref(),
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
     };
     let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
-    page(req, StatusCode::FORBIDDEN, content)
+    page(&view, StatusCode::FORBIDDEN, content)
 }

@@ -3,6 +3,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
+use super::View;
 use crate::http::AppState;
 use crate::http::identity::SessionEnded;
 use crate::site::error::WebError;
@@ -37,6 +38,7 @@ pub async fn post(req: &Request, Data(state): Data<&AppState>) -> Result<Respons
 
 /// After a refused CSRF check: the logout button again, with a fresh token.
 pub fn refused(req: &Request) -> Response {
+    let view = View::of(req);
     if super::is_htmx(req) {
         return super::error_page(StatusCode::FORBIDDEN, "Form expired", super::FORM_EXPIRED);
     }
@@ -45,10 +47,10 @@ pub fn refused(req: &Request) -> Response {
             h1 { "Log out" }
             p.error role="alert" { (super::FORM_EXPIRED) }
             form method="post" action="/logout" {
-                (super::CsrfField(crate::http::csrf::token(req)))
+                (super::CsrfField(view.csrf))
                 (super::SubmitButton("Log out"))
             }
         }
     };
-    super::page(req, StatusCode::FORBIDDEN, "Log out", content)
+    super::page(&view, StatusCode::FORBIDDEN, "Log out", content)
 }

@@ -123,16 +123,16 @@ fn csrf_headers(csrf: &str) -> Option<String> {
 /// (not a history restore) gets `fragment` alone, anything else the page `wrap`
 /// builds around it.
 pub fn respond(
-    req: &Request,
+    view: &View<'_>,
     status: StatusCode,
     title: &str,
     fragment: Markup,
     wrap: impl FnOnce(Markup) -> Markup,
 ) -> Response {
-    if is_htmx(req) {
+    if view.htmx {
         (status, fragment).into_response()
     } else {
-        page(req, status, title, wrap(fragment))
+        page(view, status, title, wrap(fragment))
     }
 }
 
@@ -146,8 +146,8 @@ pub struct Card<'a> {
 }
 
 impl Card<'_> {
-    pub fn respond(self, req: &Request, status: StatusCode, content: Markup) -> Response {
-        respond(req, status, self.title, content, |content| {
+    pub fn respond(self, view: &View<'_>, status: StatusCode, content: Markup) -> Response {
+        respond(view, status, self.title, content, |content| {
             html! {
                 section.card {
                     h1 { (self.heading) }
@@ -162,8 +162,8 @@ impl Card<'_> {
 
 /// After a successful form: htmx is told to navigate (`HX-Redirect`: a 303 would be
 /// followed by the browser and swapped into the form), a plain form gets `303`.
-pub fn redirect_after_form(req: &Request, location: &str) -> Response {
-    if is_htmx(req) {
+pub fn redirect_after_form(view: &View<'_>, location: &str) -> Response {
+    if view.htmx {
         Response::builder()
             .status(StatusCode::OK)
             .header(crate::http::htmx::HX_REDIRECT, location)
@@ -173,19 +173,36 @@ pub fn redirect_after_form(req: &Request, location: &str) -> Response {
     }
 }
 
+/// What the views take from a request, read once when a handler starts: whether
+/// it is an htmx request (not a history restore), the CSRF token its forms carry,
+/// and who is logged in (for the header). Rendering never goes back to the
+/// request.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub htmx: bool,
+    pub csrf: &'a str,
+    pub visitor: Option<Visitor<'a>>,
+}
+
+impl<'a> View<'a> {
+    pub fn of(req: &'a Request) -> Self {
+        let visitor = crate::http::identity::current(req).map(|who| Visitor {
+            user: &who.user,
+            admin: req
+                .data::<crate::http::AppState>()
+                .is_some_and(|state| who.user.groups.contains(&state.config.admin_group)),
+        });
+        Self {
+            htmx: is_htmx(req),
+            csrf: crate::http::csrf::token(req),
+            visitor,
+        }
+    }
+}
+
 /// A full page with `status`, for the request's user.
-pub fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
-    let visitor = crate::http::identity::current(req).map(|who| Visitor {
-        user: &who.user,
-        admin: req
-            .data::<crate::http::AppState>()
-            .is_some_and(|state| who.user.groups.contains(&state.config.admin_group)),
-    });
-    (
-        status,
-        layout(title, visitor, crate::http::csrf::token(req), content),
-    )
-        .into_response()
+pub fn page(view: &View<'_>, status: StatusCode, title: &str, content: Markup) -> Response {
+    (status, layout(title, view.visitor, view.csrf, content)).into_response()
 }
 
 /// The hidden field that carries the CSRF token in every state-changing form.

@@ -7,6 +7,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
+use super::View;
 use super::{CsrfField, Field, FieldErrors, form_alert};
 use crate::core::accounts::{PasswordChange, PasswordOutcome, change_password, retry_in};
 
@@ -39,7 +40,7 @@ pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
     }
 }
 
-fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
     let card = super::Card {
         title: "Change password",
         heading: "Change password",
@@ -49,14 +50,15 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
         ),
         footer: html! {},
     };
-    card.respond(req, status, content)
+    card.respond(view, status, content)
 }
 
 #[handler]
 pub fn get(req: &Request) -> Result<Response, WebError> {
+    let view = View::of(req);
     super::error::require_login(req)?;
-    let content = form(crate::http::csrf::token(req), &FieldErrors::default(), None);
-    Ok(page(req, StatusCode::OK, content))
+    let content = form(view.csrf, &FieldErrors::default(), None);
+    Ok(page(&view, StatusCode::OK, content))
 }
 
 #[handler]
@@ -65,6 +67,7 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let me = super::error::require_login(req)?;
     let form_data = read_form(req, body, FIELDS).await?;
     let input = PasswordChange {
@@ -72,33 +75,34 @@ pub async fn post(
         new: form_data.required("password")?,
         confirm: Some(form_data.required("confirm")?),
     };
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     match change_password(state, &client_info(req, state), me, &input).await? {
         PasswordOutcome::Changed(_) => {}
         PasswordOutcome::Invalid(errors) | PasswordOutcome::WrongCurrent(errors) => {
             let content = form(csrf, &errors, None);
-            return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
+            return Ok(page(&view, StatusCode::UNPROCESSABLE_ENTITY, content));
         }
         PasswordOutcome::Throttled { wait } => {
             let alert = format!("Too many wrong passwords. {}", retry_in(wait));
             let content = form(csrf, &FieldErrors::default(), Some(&alert));
-            let resp = page(req, StatusCode::TOO_MANY_REQUESTS, content);
+            let resp = page(&view, StatusCode::TOO_MANY_REQUESTS, content);
             return Ok(super::with_retry_after(resp, wait));
         }
     }
     Ok(super::redirect_after_form(
-        req,
+        &view,
         &super::profile_path(&me.user),
     ))
 }
 
 /// The form again after a refused CSRF check (passwords are never kept).
 pub fn refused(req: &Request) -> Result<Response, WebError> {
+    let view = View::of(req);
     super::error::require_login(req)?;
     let content = form(
-        crate::http::csrf::token(req),
+        view.csrf,
         &FieldErrors::default(),
         Some(super::FORM_EXPIRED),
     );
-    Ok(page(req, StatusCode::FORBIDDEN, content))
+    Ok(page(&view, StatusCode::FORBIDDEN, content))
 }

@@ -7,6 +7,7 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
+use super::View;
 use super::{CsrfField, Field, FieldErrors, SubmitButton, form_alert};
 use crate::core::accounts::retry_in;
 use crate::core::reset::{
@@ -35,7 +36,7 @@ fn forgot_form(csrf: &str, email: &str, errors: &FieldErrors, note: Option<Marku
     }
 }
 
-fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Response {
+fn page(view: &View<'_>, status: StatusCode, title: &str, content: Markup) -> Response {
     let footer = html! { p.muted { a href="/login" { "Back to the login page" } } };
     let card = super::Card {
         title,
@@ -43,15 +44,16 @@ fn page(req: &Request, status: StatusCode, title: &str, content: Markup) -> Resp
         intro: None,
         footer,
     };
-    card.respond(req, status, content)
+    card.respond(view, status, content)
 }
 
 #[handler]
 pub fn forgot_get(req: &Request, Data(state): Data<&AppState>) -> Response {
-    let csrf = crate::http::csrf::token(req);
+    let view = View::of(req);
+    let csrf = view.csrf;
     let note = (!state.config.mail.enabled()).then(|| form_alert(Some(RESET_UNAVAILABLE)));
     page(
-        req,
+        &view,
         StatusCode::OK,
         "Forgot your password?",
         forgot_form(csrf, "", &FieldErrors::default(), note),
@@ -64,19 +66,20 @@ pub async fn forgot_post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form = read_form(req, body, &["email"]).await?;
     let email = form.required("email")?;
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     let title = "Forgot your password?";
     Ok(
         match request_reset(state, &client_info(req, state), email).await? {
             ResetRequest::Sent => {
                 let note = html! { p.ok role="status" #reset-sent { (RESET_SENT) } };
                 let content = forgot_form(csrf, "", &FieldErrors::default(), Some(note));
-                page(req, StatusCode::OK, title, content)
+                page(&view, StatusCode::OK, title, content)
             }
             ResetRequest::Invalid(errors) => page(
-                req,
+                &view,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 title,
                 forgot_form(csrf, email, &errors, None),
@@ -90,12 +93,12 @@ pub async fn forgot_post(
                     Some(form_alert(Some(&alert))),
                 );
                 super::with_retry_after(
-                    page(req, StatusCode::TOO_MANY_REQUESTS, title, content),
+                    page(&view, StatusCode::TOO_MANY_REQUESTS, title, content),
                     wait,
                 )
             }
             ResetRequest::Unavailable => page(
-                req,
+                &view,
                 StatusCode::SERVICE_UNAVAILABLE,
                 title,
                 forgot_form(
@@ -130,9 +133,9 @@ fn reset_form(csrf: &str, token: &str, errors: &FieldErrors) -> Markup {
     }
 }
 
-fn expired(req: &Request) -> Response {
+fn expired(view: &View<'_>) -> Response {
     page(
-        req,
+        view,
         StatusCode::GONE,
         "Link expired",
         html! {
@@ -148,13 +151,14 @@ pub async fn reset_get(
     Query(query): Query<TokenQuery>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let token = query.token.unwrap_or_default();
     let Some(username) = link_user(state, &token).await? else {
-        return Ok(expired(req));
+        return Ok(expired(&view));
     };
-    let csrf = crate::http::csrf::token(req);
+    let csrf = view.csrf;
     Ok(page(
-        req,
+        &view,
         StatusCode::OK,
         "Choose a new password",
         html! {
@@ -170,6 +174,7 @@ pub async fn reset_post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form = read_form(req, body, &["token", "password", "confirm"]).await?;
     let token = form.required("token")?;
     let outcome = complete_reset(
@@ -181,13 +186,13 @@ pub async fn reset_post(
     )
     .await?;
     Ok(match outcome {
-        ResetOutcome::Done(..) => super::redirect_after_form(req, "/login?reset=1"),
+        ResetOutcome::Done(..) => super::redirect_after_form(&view, "/login?reset=1"),
         ResetOutcome::Invalid(errors) => page(
-            req,
+            &view,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Choose a new password",
-            reset_form(crate::http::csrf::token(req), token, &errors),
+            reset_form(view.csrf, token, &errors),
         ),
-        ResetOutcome::Expired => expired(req),
+        ResetOutcome::Expired => expired(&view),
     })
 }

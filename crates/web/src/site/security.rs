@@ -13,6 +13,7 @@ use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
+use super::View;
 use super::error::{WebError, require_login};
 use super::user::date;
 use super::{CsrfField, SubmitButton, form_alert, passkeys};
@@ -31,9 +32,9 @@ const BEGIN_PATH: &str = "/account/security/totp";
 const CONFIRM_PATH: &str = "/account/security/totp/confirm";
 const REMOVE_PATH: &str = "/account/security/totp/remove";
 
-fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
     super::page(
-        req,
+        view,
         status,
         "Security",
         html! {
@@ -66,7 +67,8 @@ fn setup_view(setup: &TotpSetup, csrf: &str, alert: Option<&str>) -> Markup {
 }
 
 async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result<Markup, WebError> {
-    let csrf = crate::http::csrf::token(req);
+    let view = View::of(req);
+    let csrf = view.csrf;
     let factors::FactorList { totp, passkeys } = factors::list(state, &me.user.username).await?;
     Ok(html! {
         h2 { "Authenticator app" }
@@ -115,14 +117,16 @@ async fn overview(req: &Request, state: &AppState, me: &Authenticated) -> Result
 
 #[handler]
 pub async fn get(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    let view = View::of(req);
     let me = require_login(req)?;
     let content = overview(req, state, me).await?;
-    Ok(page(req, StatusCode::OK, content))
+    Ok(page(&view, StatusCode::OK, content))
 }
 
 /// Starts an enrolment: a new secret, shown with its QR code.
 #[handler]
 pub async fn begin(req: &Request, Data(state): Data<&AppState>) -> Result<Response, WebError> {
+    let view = View::of(req);
     let me = require_login(req)?;
     if factors_locked(state, me).await? {
         return second_factor_needed(req, state, me).await;
@@ -130,8 +134,8 @@ pub async fn begin(req: &Request, Data(state): Data<&AppState>) -> Result<Respon
     let Some(setup) = factors::begin_totp(state, &me.user).await? else {
         return Ok(super::see_other(PATH));
     };
-    let csrf = crate::http::csrf::token(req);
-    Ok(page(req, StatusCode::OK, setup_view(&setup, csrf, None)))
+    let csrf = view.csrf;
+    Ok(page(&view, StatusCode::OK, setup_view(&setup, csrf, None)))
 }
 
 #[handler]
@@ -140,6 +144,7 @@ pub async fn confirm(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let me = require_login(req)?;
     if factors_locked(state, me).await? {
         return second_factor_needed(req, state, me).await;
@@ -161,7 +166,7 @@ pub async fn confirm(
             )
             .await?;
             let resp = page(
-                req,
+                &view,
                 StatusCode::OK,
                 html! {
                     h2 { "Your authenticator app is set up" }
@@ -199,13 +204,14 @@ async fn setup_again(
     alert: &str,
     status: StatusCode,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let totp = factors::enrolment(state, &me.user.username).await?;
     let Some(totp) = totp.filter(|t| !t.confirmed) else {
         return Ok(super::see_other(PATH));
     };
     let setup = factors::setup_of(state, &me.user, &totp.secret);
-    let csrf = crate::http::csrf::token(req);
-    Ok(page(req, status, setup_view(&setup, csrf, Some(alert))))
+    let csrf = view.csrf;
+    Ok(page(&view, status, setup_view(&setup, csrf, Some(alert))))
 }
 
 /// Whether this login may not change `me`'s second factors (see
@@ -292,9 +298,10 @@ pub async fn refused(
     alert: &str,
     status: StatusCode,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let content = overview(req, state, me).await?;
     Ok(page(
-        req,
+        &view,
         status,
         html! { (form_alert(Some(alert))) (content) },
     ))

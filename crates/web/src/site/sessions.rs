@@ -10,6 +10,7 @@ use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 
 use super::CsrfField;
+use super::View;
 use super::user::date_time;
 use crate::core::Authenticated;
 use crate::core::sessions::{describe_browser, live_sessions};
@@ -77,10 +78,11 @@ fn sessions_fragment(me: &Authenticated, sessions: &[Session], csrf: &str) -> Ma
 }
 
 async fn render(req: &Request, state: &AppState, me: &Authenticated) -> Result<Response, WebError> {
+    let view = View::of(req);
     let sessions = live_sessions(state, me).await?;
-    let fragment = sessions_fragment(me, &sessions, crate::http::csrf::token(req));
+    let fragment = sessions_fragment(me, &sessions, view.csrf);
     Ok(super::respond(
-        req,
+        &view,
         StatusCode::OK,
         "Your sessions",
         fragment,

@@ -6,6 +6,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, IntoResponse, Request, Response, handler};
 
+use super::View;
 use super::{CsrfField, Field, FieldErrors, NextQuery};
 use crate::core::accounts::{
     NewAccount, SignupAccess, SignupOutcome, USERNAME_TAKEN, sign_up, signup_access,
@@ -75,7 +76,7 @@ pub fn form(input: &SignupForm<'_>, errors: &FieldErrors, alert: Option<&str>) -
     }
 }
 
-fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
+fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
     let footer = html! { p.muted { "Already have one? " a href="/login" { "Log in" } "." } };
     let card = super::Card {
         title: "Sign up",
@@ -83,7 +84,7 @@ fn page(req: &Request, status: StatusCode, content: Markup) -> Response {
         intro: None,
         footer,
     };
-    card.respond(req, status, content)
+    card.respond(view, status, content)
 }
 
 /// `GET /signup/check/{field}?{field}=…`: the hint under a signup field while the
@@ -135,11 +136,11 @@ async fn may_sign_up(state: &AppState, invite: Option<&String>) -> Result<bool, 
 }
 
 /// Sign-up is not open to this visitor: the page says why, with no form.
-fn not_open(req: &Request, message: &str) -> Response {
+fn not_open(view: &View<'_>, message: &str) -> Response {
     let content = html! {
         p #signup-refused role="alert" { (message) }
     };
-    page(req, StatusCode::FORBIDDEN, content)
+    page(view, StatusCode::FORBIDDEN, content)
 }
 
 #[handler]
@@ -148,17 +149,18 @@ pub async fn get(
     Query(query): Query<NextQuery>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let next = query
         .next()
         .and_then(|n| crate::core::next::safe_next(n, &state.config));
     let invited_email;
     let mut input = SignupForm {
         next: next.as_deref(),
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
         ..SignupForm::default()
     };
     match signup_access(state, query.invite()).await? {
-        SignupAccess::Refused(message) => return Ok(not_open(req, message)),
+        SignupAccess::Refused(message) => return Ok(not_open(&view, message)),
         SignupAccess::Open => {}
         SignupAccess::Invited(_, invitation) => {
             input.invite = query.invite();
@@ -170,7 +172,7 @@ pub async fn get(
         }
     }
     Ok(page(
-        req,
+        &view,
         StatusCode::OK,
         form(&input, &FieldErrors::default(), None),
     ))
@@ -182,6 +184,7 @@ pub async fn post(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let form_data = read_form(req, body, FIELDS).await?;
     let next = form_data
         .optional("next")
@@ -194,7 +197,7 @@ pub async fn post(
         next: next.as_deref(),
         invite,
         email_fixed: false,
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
     };
     let account = NewAccount {
         username: input.username,
@@ -208,12 +211,16 @@ pub async fn post(
         SignupOutcome::Created(user) => user,
         SignupOutcome::Invalid(errors) => {
             let content = form(&input, &errors, None);
-            return Ok(page(req, StatusCode::UNPROCESSABLE_ENTITY, content));
+            return Ok(page(&view, StatusCode::UNPROCESSABLE_ENTITY, content));
         }
         SignupOutcome::Taken(errors) => {
-            return Ok(page(req, StatusCode::CONFLICT, form(&input, &errors, None)));
+            return Ok(page(
+                &view,
+                StatusCode::CONFLICT,
+                form(&input, &errors, None),
+            ));
         }
-        SignupOutcome::Refused(message) => return Ok(not_open(req, message)),
+        SignupOutcome::Refused(message) => return Ok(not_open(&view, message)),
     };
     let factors = vec![crate::core::factors::PASSWORD.to_owned()];
     let (cookie, _) =
@@ -222,7 +229,7 @@ pub async fn post(
     // verify the address the gate and the API wait for, or go on.
     let target = super::login::landing(state, &user, &factors, next);
     Ok(super::with_cookie(
-        super::redirect_after_form(req, &target),
+        super::redirect_after_form(&view, &target),
         &cookie,
     ))
 }
@@ -234,6 +241,7 @@ pub fn refused(
     state: &AppState,
     field: impl Fn(&str) -> Option<String>,
 ) -> Response {
+    let view = View::of(req);
     let (username, email, name) = (field("username"), field("email"), field("name"));
     let next = field("next").and_then(|n| crate::core::next::safe_next(&n, &state.config));
     let invite = field("invite").filter(|i| !i.is_empty());
@@ -244,8 +252,8 @@ pub fn refused(
         next: next.as_deref(),
         invite: invite.as_deref(),
         email_fixed: false,
-        csrf: crate::http::csrf::token(req),
+        csrf: view.csrf,
     };
     let content = form(&input, &FieldErrors::default(), Some(super::FORM_EXPIRED));
-    page(req, StatusCode::FORBIDDEN, content)
+    page(&view, StatusCode::FORBIDDEN, content)
 }

@@ -5,6 +5,7 @@ use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use time::macros::format_description;
 
+use super::View;
 use crate::http::AppState;
 use crate::site::error::WebError;
 
@@ -15,6 +16,7 @@ pub async fn get(
     Path(name): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
+    let view = View::of(req);
     let me = &super::error::require_login(req)?.user;
     let username = Username::parse(&name).map_err(|_| WebError::NotFound)?;
     // Addresses are case-insensitive; the canonical one is lowercase.
@@ -58,7 +60,7 @@ pub async fn get(
         }
     };
     Ok(super::page(
-        req,
+        &view,
         StatusCode::OK,
         user.display_name(),
         content,
