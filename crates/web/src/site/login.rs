@@ -12,7 +12,7 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
 use super::View;
-use super::{CsrfField, Field, FieldErrors, NextQuery, form_alert, passkeys};
+use super::{Field, FieldErrors, NextQuery, form_alert, passkeys};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
 };
@@ -42,28 +42,19 @@ pub struct LoginForm<'a> {
 
 /// The login form. The password is never put back into it.
 pub fn form(input: &LoginForm<'_>, errors: &FieldErrors, alert: Option<&str>) -> Markup {
-    html! {
-        form #login-form method="post" action="/login" novalidate
-            hx-post="/login" hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(input.csrf))
-            (form_alert(alert))
-            @if let Some(next) = input.next {
-                input type="hidden" name="next" value=(next);
-            }
-            (Field { name: "email", label: "Email", kind: "email", value: input.email,
-                     autocomplete: "username", required: true, error: errors.get("email"), validate: None })
-            (Field { name: "password", label: "Password", kind: "password", value: "",
-                     autocomplete: "current-password", required: true,
-                     error: errors.get("password"), validate: None })
-            label.checkbox {
-                input type="checkbox" name="remember" value="on" checked[input.remember]
-                    data-passkey-field;
-                "Remember me"
-            }
-            (super::SubmitButton("Log in"))
+    super::CardForm::new("login-form", "/login", input.csrf).alert(alert).hidden(&[("next", input.next)]).wrap(html! {
+        (Field { name: "email", label: "Email", kind: "email", value: input.email,
+                 autocomplete: "username", required: true, error: errors.get("email"), validate: None })
+        (Field { name: "password", label: "Password", kind: "password", value: "",
+                 autocomplete: "current-password", required: true,
+                 error: errors.get("password"), validate: None })
+        label.checkbox {
+            input type="checkbox" name="remember" value="on" checked[input.remember]
+                data-passkey-field;
+            "Remember me"
         }
-    }
+        (super::SubmitButton("Log in"))
+    })
 }
 
 fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
@@ -235,12 +226,9 @@ fn second_step(csrf: &str, has: &factors::SecondFactors, alert: Option<&str>) ->
 }
 
 fn code_form(csrf: &str, alert: Option<&str>) -> Markup {
-    html! {
-        form #code-form method="post" action=(CODE_PATH) novalidate
-            hx-post=(CODE_PATH) hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(csrf))
-            (form_alert(alert))
+    super::CardForm::new("code-form", CODE_PATH, csrf)
+        .alert(alert)
+        .wrap(html! {
             div.field {
                 label for="field-code" { "Code" }
                 input #field-code name="code" type="text" inputmode="numeric"
@@ -251,8 +239,7 @@ fn code_form(csrf: &str, alert: Option<&str>) -> Markup {
                 }
             }
             (super::SubmitButton("Continue"))
-        }
-    }
+        })
 }
 
 fn code_page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
@@ -313,8 +300,9 @@ pub async fn complete_second_step(
     req: &Request,
     user: &User,
     pending: &PendingLogin,
-    factors: Vec<String>,
+    second_factor: &str,
 ) -> Result<Option<SecondStepDone>, WebError> {
+    let factors = vec![factors::PASSWORD.to_owned(), second_factor.to_owned()];
     if !factors::end_pending(state, pending).await? {
         return Ok(None);
     }
@@ -326,7 +314,7 @@ pub async fn complete_second_step(
         factors.clone(),
     )
     .await?;
-    tracing::info!(event = "login_second_factor", user = %user.username, factor = factors.last().map_or("", String::as_str), address = client_info(req, state).address());
+    tracing::info!(event = "login_second_factor", user = %user.username, factor = second_factor, address = client_info(req, state).address());
     Ok(Some(SecondStepDone {
         target: landing(state, user, &factors, pending.next.clone()),
         cookies: [cookie, pending_cookie(&state.config, None)],
@@ -382,15 +370,7 @@ pub async fn code_post(
         }
     };
     // Of two racing second steps with one pending login, one wins.
-    let Some(done) = complete_second_step(
-        state,
-        req,
-        &user,
-        &pending,
-        vec![factors::PASSWORD.to_owned(), factor.to_owned()],
-    )
-    .await?
-    else {
+    let Some(done) = complete_second_step(state, req, &user, &pending, factor).await? else {
         return Ok(start_again(&view, state));
     };
     Ok(done.with_cookies(super::redirect_after_form(&view, &done.target)))
@@ -451,15 +431,7 @@ pub async fn passkey_second_finish(
         CodeOutcome::Refused => return Ok(passkeys::refusal(&PasskeyRefusal::NotAccepted)),
         CodeOutcome::Throttled { wait } => return Ok(passkeys::throttled(wait)),
     }
-    let Some(done) = complete_second_step(
-        state,
-        req,
-        &user,
-        &pending,
-        vec![factors::PASSWORD.to_owned(), PASSKEY.to_owned()],
-    )
-    .await?
-    else {
+    let Some(done) = complete_second_step(state, req, &user, &pending, PASSKEY).await? else {
         return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
     };
     Ok(done.with_cookies(passkeys::go_to(&done.target)))

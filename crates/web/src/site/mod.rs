@@ -360,6 +360,58 @@ impl Render for SubmitButton<'_> {
     }
 }
 
+/// The form of a one-card page (log in, sign up, the second step, the passwords):
+/// a plain POST without JavaScript; under htmx it posts itself and is replaced by
+/// the answer (the form again with its errors, or a redirect). It carries the CSRF
+/// token, the form-wide alert and hidden fields (`next`, an invitation, a reset
+/// link's token) before its own fields.
+pub struct CardForm<'a> {
+    id: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    alert: Option<&'a str>,
+    hidden: &'a [(&'a str, Option<&'a str>)],
+}
+
+impl<'a> CardForm<'a> {
+    pub fn new(id: &'a str, action: &'a str, csrf: &'a str) -> Self {
+        Self {
+            id,
+            action,
+            csrf,
+            alert: None,
+            hidden: &[],
+        }
+    }
+
+    /// A form-wide message above the fields ([`form_alert`]).
+    pub fn alert(self, alert: Option<&'a str>) -> Self {
+        Self { alert, ..self }
+    }
+
+    /// Hidden fields, by name; a `None` value is left out.
+    pub fn hidden(self, hidden: &'a [(&'a str, Option<&'a str>)]) -> Self {
+        Self { hidden, ..self }
+    }
+
+    pub fn wrap(&self, fields: Markup) -> Markup {
+        html! {
+            form id=(self.id) method="post" action=(self.action) novalidate
+                hx-post=(self.action) hx-target="this" hx-swap="outerHTML"
+                hx-disabled-elt="find button[type=submit]" {
+                (CsrfField(self.csrf))
+                (form_alert(self.alert))
+                @for (name, value) in self.hidden {
+                    @if let Some(value) = value {
+                        input type="hidden" name=(name) value=(value);
+                    }
+                }
+                (fields)
+            }
+        }
+    }
+}
+
 /// A form-wide message (for example "Invalid email or password.").
 pub fn form_alert(message: Option<&str>) -> Markup {
     html! {

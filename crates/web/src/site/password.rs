@@ -8,7 +8,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::View;
-use super::{CsrfField, Field, FieldErrors, form_alert};
+use super::{Field, FieldErrors};
 use crate::core::accounts::{PasswordChange, PasswordOutcome, change_password, retry_in};
 
 use crate::http::AppState;
@@ -20,12 +20,9 @@ const FIELDS: &[&str] = &["current", "password", "confirm"];
 
 /// The form; passwords are never put back into it.
 pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
-    html! {
-        form #password-form method="post" action="/account/password" novalidate
-            hx-post="/account/password" hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(csrf))
-            (form_alert(alert))
+    super::CardForm::new("password-form", "/account/password", csrf)
+        .alert(alert)
+        .wrap(html! {
             (Field { name: "current", label: "Current password", kind: "password", value: "",
                      autocomplete: "current-password", required: true,
                      error: errors.get("current"), validate: None })
@@ -36,8 +33,7 @@ pub fn form(csrf: &str, errors: &FieldErrors, alert: Option<&str>) -> Markup {
                      value: "", autocomplete: "new-password", required: true,
                      error: errors.get("confirm"), validate: None })
             (super::SubmitButton("Change password"))
-        }
-    }
+        })
 }
 
 fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {

@@ -8,7 +8,7 @@ use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
 use super::View;
-use super::{CsrfField, Field, FieldErrors, SubmitButton, form_alert};
+use super::{Field, FieldErrors, SubmitButton, form_alert};
 use crate::core::accounts::retry_in;
 use crate::core::reset::{
     RESET_EXPIRED, RESET_SENT, RESET_UNAVAILABLE, ResetOutcome, ResetRequest, complete_reset,
@@ -23,17 +23,12 @@ pub const FORGOT_PATH: &str = "/forgot";
 pub const RESET_PATH: &str = "/reset";
 
 fn forgot_form(csrf: &str, email: &str, errors: &FieldErrors, note: Option<Markup>) -> Markup {
-    html! {
-        form #forgot-form method="post" action=(FORGOT_PATH) novalidate
-            hx-post=(FORGOT_PATH) hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(csrf))
-            @if let Some(note) = note { (note) }
-            (Field { name: "email", label: "Email", kind: "email", value: email,
-                     autocomplete: "username", required: true, error: errors.get("email"), validate: None })
-            (SubmitButton("Send me a link"))
-        }
-    }
+    super::CardForm::new("forgot-form", FORGOT_PATH, csrf).wrap(html! {
+        @if let Some(note) = note { (note) }
+        (Field { name: "email", label: "Email", kind: "email", value: email,
+                 autocomplete: "username", required: true, error: errors.get("email"), validate: None })
+        (SubmitButton("Send me a link"))
+    })
 }
 
 fn page(view: &View<'_>, status: StatusCode, title: &str, content: Markup) -> Response {
@@ -118,19 +113,13 @@ pub struct TokenQuery {
 }
 
 fn reset_form(csrf: &str, token: &str, errors: &FieldErrors) -> Markup {
-    html! {
-        form #reset-form method="post" action=(RESET_PATH) novalidate
-            hx-post=(RESET_PATH) hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(csrf))
-            input type="hidden" name="token" value=(token);
-            (Field { name: "password", label: "New password", kind: "password", value: "",
-                     autocomplete: "new-password", required: true, error: errors.get("password"), validate: None })
-            (Field { name: "confirm", label: "The same again", kind: "password", value: "",
-                     autocomplete: "new-password", required: true, error: errors.get("confirm"), validate: None })
-            (SubmitButton("Set the new password"))
-        }
-    }
+    super::CardForm::new("reset-form", RESET_PATH, csrf).hidden(&[("token", Some(token))]).wrap(html! {
+        (Field { name: "password", label: "New password", kind: "password", value: "",
+                 autocomplete: "new-password", required: true, error: errors.get("password"), validate: None })
+        (Field { name: "confirm", label: "The same again", kind: "password", value: "",
+                 autocomplete: "new-password", required: true, error: errors.get("confirm"), validate: None })
+        (SubmitButton("Set the new password"))
+    })
 }
 
 fn expired(view: &View<'_>) -> Response {

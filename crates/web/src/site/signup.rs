@@ -7,7 +7,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, IntoResponse, Request, Response, handler};
 
 use super::View;
-use super::{CsrfField, Field, FieldErrors, NextQuery};
+use super::{Field, FieldErrors, NextQuery};
 use crate::core::accounts::{
     NewAccount, SignupAccess, SignupOutcome, USERNAME_TAKEN, sign_up, signup_access,
 };
@@ -37,43 +37,31 @@ pub struct SignupForm<'a> {
 
 /// The signup form, with the user's input kept except the passwords.
 pub fn form(input: &SignupForm<'_>, errors: &FieldErrors, alert: Option<&str>) -> Markup {
-    html! {
-        form #signup-form method="post" action="/signup" novalidate
-            hx-post="/signup" hx-target="this" hx-swap="outerHTML"
-            hx-disabled-elt="find button[type=submit]" {
-            (CsrfField(input.csrf))
-            (super::form_alert(alert))
-            @if let Some(next) = input.next {
-                input type="hidden" name="next" value=(next);
+    super::CardForm::new("signup-form", "/signup", input.csrf).alert(alert).hidden(&[("next", input.next), ("invite", input.invite)]).wrap(html! {
+        (Field { name: "username", label: "Username", kind: "text", value: input.username,
+                 autocomplete: "username", required: true, error: errors.get("username"),
+                 validate: Some("/signup/check/username") })
+        @if input.email_fixed {
+            input type="hidden" name="email" value=(input.email);
+            p #invited-email { "Email: " strong { (input.email) } " (from your invitation)" }
+            @if let Some(error) = errors.get("email") {
+                p.error role="alert" { (error) }
             }
-            @if let Some(invite) = input.invite {
-                input type="hidden" name="invite" value=(invite);
-            }
-            (Field { name: "username", label: "Username", kind: "text", value: input.username,
-                     autocomplete: "username", required: true, error: errors.get("username"),
-                     validate: Some("/signup/check/username") })
-            @if input.email_fixed {
-                input type="hidden" name="email" value=(input.email);
-                p #invited-email { "Email: " strong { (input.email) } " (from your invitation)" }
-                @if let Some(error) = errors.get("email") {
-                    p.error role="alert" { (error) }
-                }
-            } @else {
-                (Field { name: "email", label: "Email", kind: "email", value: input.email,
-                         autocomplete: "email", required: true, error: errors.get("email"),
-                         validate: Some("/signup/check/email") })
-            }
-            (Field { name: "name", label: "Display name (optional)", kind: "text",
-                     value: input.name, autocomplete: "name", required: false,
-                     error: errors.get("name"), validate: None })
-            (Field { name: "password", label: "Password (at least 8 characters)",
-                     kind: "password", value: "", autocomplete: "new-password", required: true,
-                     error: errors.get("password"), validate: Some("/signup/check/password") })
-            (Field { name: "confirm", label: "Confirm password", kind: "password", value: "",
-                     autocomplete: "new-password", required: true, error: errors.get("confirm"), validate: None })
-            (super::SubmitButton("Create account"))
+        } @else {
+            (Field { name: "email", label: "Email", kind: "email", value: input.email,
+                     autocomplete: "email", required: true, error: errors.get("email"),
+                     validate: Some("/signup/check/email") })
         }
-    }
+        (Field { name: "name", label: "Display name (optional)", kind: "text",
+                 value: input.name, autocomplete: "name", required: false,
+                 error: errors.get("name"), validate: None })
+        (Field { name: "password", label: "Password (at least 8 characters)",
+                 kind: "password", value: "", autocomplete: "new-password", required: true,
+                 error: errors.get("password"), validate: Some("/signup/check/password") })
+        (Field { name: "confirm", label: "Confirm password", kind: "password", value: "",
+                 autocomplete: "new-password", required: true, error: errors.get("confirm"), validate: None })
+        (super::SubmitButton("Create account"))
+    })
 }
 
 fn page(view: &View<'_>, status: StatusCode, content: Markup) -> Response {
