@@ -13,7 +13,7 @@ use crate::record::record_key;
 use crate::record::user_id;
 use crate::store::retry_conflicts;
 use crate::users::{UserRecord, group_strings};
-use crate::{StorageError, Store};
+use crate::{Refusal, StorageError, Store};
 
 crate::record::secret_token!(
     /// The secret of an invitation link: `inv_` and 64 hex characters.
@@ -164,7 +164,7 @@ impl Store {
 
     /// Creates `user` and uses up the invitation `token` in one transaction: when
     /// the invitation is gone or expired, or a racing signup used it first, nothing
-    /// is written and the answer is [`StorageError::InvitationInvalid`]. A taken
+    /// is written and the answer is [`Refusal::InvitationInvalid`]. A taken
     /// username or email is reported as by [`Store::create_user`].
     pub async fn create_user_with_invitation(
         &self,
@@ -192,7 +192,7 @@ impl Store {
             Err(StorageError::Database(err)) => {
                 let message = err.to_string();
                 if message.contains("invitation_invalid") {
-                    Err(StorageError::InvitationInvalid)
+                    Err(StorageError::Refused(Refusal::InvitationInvalid))
                 } else if let Some(taken) = crate::users::taken_from_message(&message) {
                     Err(taken)
                 } else {
@@ -264,7 +264,10 @@ mod tests {
             .create_user_with_invitation(&user("bob"), &token)
             .await;
         assert!(
-            matches!(again, Err(StorageError::InvitationInvalid)),
+            matches!(
+                again,
+                Err(StorageError::Refused(Refusal::InvitationInvalid))
+            ),
             "{again:?}"
         );
         assert!(
@@ -285,7 +288,7 @@ mod tests {
             .create_user_with_invitation(&user("alice"), &token)
             .await;
         assert!(
-            matches!(taken, Err(StorageError::UsernameTaken)),
+            matches!(taken, Err(StorageError::Refused(Refusal::UsernameTaken))),
             "{taken:?}"
         );
         assert!(store.invitation(&token).await.unwrap().is_some());
@@ -295,7 +298,7 @@ mod tests {
             .create_user_with_invitation(&user("carol"), &expired)
             .await;
         assert!(
-            matches!(late, Err(StorageError::InvitationInvalid)),
+            matches!(late, Err(StorageError::Refused(Refusal::InvitationInvalid))),
             "{late:?}"
         );
     }

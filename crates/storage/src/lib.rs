@@ -32,7 +32,7 @@ pub mod users;
 pub mod verification;
 pub mod watch;
 
-pub use error::StorageError;
+pub use error::{Refusal, StorageError};
 pub use factors::{PendingLogin, PendingToken, Totp};
 pub use invitations::{Invitation, InvitationToken, NewInvitation};
 pub use mail::{Mail, Outgoing, ResetToken};

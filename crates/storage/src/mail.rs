@@ -15,7 +15,7 @@ use crate::record::{random_hex, record_key};
 use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
 use crate::users::AccessEnded;
-use crate::{StorageError, Store};
+use crate::{Refusal, StorageError, Store};
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl Store {
         )
         .map_err(|err| match err {
             StorageError::Database(e) if e.to_string().contains("outbox_full") => {
-                StorageError::OutboxFull
+                StorageError::Refused(Refusal::OutboxFull)
             }
             other => other,
         })?;
@@ -352,7 +352,7 @@ mod tests {
         }
         assert!(matches!(
             store.enqueue_reset_request("x@example.com").await,
-            Err(StorageError::OutboxFull)
+            Err(StorageError::Refused(Refusal::OutboxFull))
         ));
         assert_eq!(store.outbox_len().await.unwrap(), 3);
         // Sent messages make room.

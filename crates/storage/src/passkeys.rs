@@ -15,7 +15,7 @@ use surrealdb::types::{RecordId, SurrealValue};
 use crate::record::{is_random_hex, random_hex, record_key, sha256_hex};
 use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::{StorageError, Store};
+use crate::{Refusal, StorageError, Store};
 
 /// Passkeys one user may have.
 pub const MAX_PASSKEYS: usize = 20;
@@ -232,7 +232,7 @@ impl Store {
 
     /// Keeps a ceremony's state for `lifetime` seconds; the id to hand the browser.
     /// Anyone may start a passwordless login, so at most `limit` ceremonies live at
-    /// once ([`StorageError::CeremoniesFull`] past that, decided in the creating
+    /// once ([`Refusal::CeremoniesFull`] past that, decided in the creating
     /// transaction): a flood cannot grow the store without bound.
     pub async fn put_challenge(
         &self,
@@ -265,7 +265,7 @@ impl Store {
         match result {
             Ok(_) => Ok(id),
             Err(StorageError::Database(e)) if e.to_string().contains("ceremonies_full") => {
-                Err(StorageError::CeremoniesFull)
+                Err(StorageError::Refused(Refusal::CeremoniesFull))
             }
             Err(other) => Err(other),
         }
@@ -424,7 +424,7 @@ mod tests {
         store.put_challenge(&challenge, 300, 2).await.unwrap();
         assert!(matches!(
             store.put_challenge(&challenge, 300, 2).await,
-            Err(StorageError::CeremoniesFull)
+            Err(StorageError::Refused(Refusal::CeremoniesFull))
         ));
         // One taken: room for one more.
         store

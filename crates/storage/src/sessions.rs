@@ -241,20 +241,22 @@ impl Store {
     }
 }
 
+/// A password login's session of an hour, for the store's tests.
+#[cfg(test)]
+pub(crate) fn new_session() -> NewSession {
+    NewSession {
+        lifetime: 3600,
+        remember: false,
+        user_agent: Some("test".into()),
+        address: Some("127.0.0.1".into()),
+        factors: Vec::new(),
+        authenticated_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn new_session() -> NewSession {
-        NewSession {
-            lifetime: 3600,
-            remember: false,
-            user_agent: Some("test".into()),
-            address: Some("127.0.0.1".into()),
-            factors: Vec::new(),
-            authenticated_at: None,
-        }
-    }
 
     #[test]
     fn tokens_are_random_hex_and_only_their_hash_is_the_id() {
@@ -364,14 +366,7 @@ mod concurrency_tests {
         let url = format!("surrealkv://{}", dir.path().join("db").display());
         let store = Store::open(&url, None).await.unwrap();
         let alice = Username::parse("alice").unwrap();
-        let new = || NewSession {
-            lifetime: 60,
-            remember: false,
-            user_agent: None,
-            address: None,
-            factors: Vec::new(),
-            authenticated_at: None,
-        };
+        let new = new_session;
         let (_, old) = store.create_session(&alice, new()).await.unwrap();
         let tasks: Vec<_> = (0..60)
             .map(|_| {

@@ -9,7 +9,7 @@ use crate::StorageError;
 use crate::schema::SCHEMA;
 
 /// Messages the outbox holds at most: past that, queueing fails with
-/// [`StorageError::OutboxFull`] instead of letting a flood of requests (or a mail
+/// [`crate::Refusal::OutboxFull`] instead of letting a flood of requests (or a mail
 /// server gone for days) grow the store without end.
 pub const OUTBOX_LIMIT: i64 = 10_000;
 

@@ -6,7 +6,7 @@ use surrealdb::types::{RecordId, SurrealValue};
 
 use crate::record::{returned, user_id};
 use crate::store::retry_conflicts;
-use crate::{StorageError, Store};
+use crate::{Refusal, StorageError, Store};
 
 #[derive(Debug, SurrealValue)]
 pub(crate) struct UserRecord {
@@ -117,8 +117,8 @@ pub enum Upserted {
 
 impl Store {
     /// Creates `user`. When two signups race for the same username or email, exactly
-    /// one succeeds; the other gets [`StorageError::UsernameTaken`] or
-    /// [`StorageError::EmailTaken`].
+    /// one succeeds; the other gets [`Refusal::UsernameTaken`] or
+    /// [`Refusal::EmailTaken`].
     pub async fn create_user(&self, user: &User) -> Result<(), StorageError> {
         // A transaction conflict with a racing signup that then failed leaves nothing
         // taken: try again, a bounded number of times.
@@ -141,10 +141,10 @@ impl Store {
             // Not recognisable from the message (a conflict): ask the store which
             // value is taken now.
             if self.user_by_username(&user.username).await?.is_some() {
-                return Err(StorageError::UsernameTaken);
+                return Err(StorageError::Refused(Refusal::UsernameTaken));
             }
             if self.user_by_email(&user.email).await?.is_some() {
-                return Err(StorageError::EmailTaken);
+                return Err(StorageError::Refused(Refusal::EmailTaken));
             }
             if attempts >= 3 {
                 return Err(err.into());
@@ -326,7 +326,7 @@ impl Store {
         })
     }
 
-    /// Sets `username`'s groups. Refused with [`StorageError::LastAdmin`] when it
+    /// Sets `username`'s groups. Refused with [`Refusal::LastAdmin`] when it
     /// would leave `guarded` (the admins' group) without an enabled member. `None`
     /// when there is no such user.
     pub async fn set_groups(
@@ -337,15 +337,11 @@ impl Store {
     ) -> Result<Option<()>, StorageError> {
         let result = retry_conflicts!(
             self.db
-                .query(format!(
-                    "BEGIN TRANSACTION; \
-                     {GUARD_WRITE} \
-                     LET $before = (SELECT * FROM ONLY $user); \
-                     IF $guarded NOT IN $groups AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                .query(guarded_change(&format!(
+                    "IF $guarded NOT IN $groups AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      UPDATE $user SET groups = $groups RETURN NONE; \
-                     RETURN $before != NONE; \
-                     COMMIT TRANSACTION;"
-                ),)
+                     RETURN $before != NONE;"
+                )))
                 .bind(("user", user_id(username)))
                 .bind(("groups", group_strings(groups)))
                 .bind(("guarded", guarded.as_str().to_owned()))
@@ -355,7 +351,7 @@ impl Store {
 
     /// Disables `username` and, in the same transaction, ends every session and
     /// pending login and revokes every API token of theirs; or enables them again. Disabling the last
-    /// enabled member of `guarded` is refused ([`StorageError::LastAdmin`]). `None`
+    /// enabled member of `guarded` is refused ([`Refusal::LastAdmin`]). `None`
     /// when there is no such user.
     pub async fn set_disabled(
         &self,
@@ -363,23 +359,20 @@ impl Store {
         disabled: bool,
         guarded: &GroupName,
     ) -> Result<Option<AccessEnded>, StorageError> {
+        // Enabling again ends nothing.
+        let ends = if disabled {
+            END_ACCESS
+        } else {
+            "LET $sessions = []; LET $tokens = [];"
+        };
         let result = retry_conflicts!(
             self.db
-                .query(format!(
-                    "BEGIN TRANSACTION; \
-                     {GUARD_WRITE} \
-                     LET $before = (SELECT * FROM ONLY $user); \
-                     IF $disabled AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                .query(guarded_change(&format!(
+                    "IF $disabled AND {LAST_ADMIN} {{ THROW 'last_admin' }}; \
                      UPDATE $user SET disabled = $disabled RETURN NONE; \
-                     LET $sessions = IF $disabled {{ (DELETE session WHERE user = $user \
-                         RETURN BEFORE) }} ELSE {{ [] }}; \
-                     LET $tokens = IF $disabled {{ (DELETE api_token WHERE user = $user \
-                         RETURN BEFORE) }} ELSE {{ [] }}; \
-                     IF $disabled {{ DELETE pending_login WHERE user = $user }}; \
-                     RETURN IF $before = NONE {{ NONE }} ELSE \
-                         {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
-                     COMMIT TRANSACTION;"
-                ),)
+                     {ends} \
+                     {ACCESS_ENDED}"
+                )))
                 .bind(("user", user_id(username)))
                 .bind(("disabled", disabled))
                 .bind(("guarded", guarded.as_str().to_owned()))
@@ -389,7 +382,7 @@ impl Store {
 
     /// Deletes `username` with every session and API token of theirs, in one
     /// transaction. Deleting the last enabled member of `guarded` is refused
-    /// ([`StorageError::LastAdmin`]). `None` when there is no such user.
+    /// ([`Refusal::LastAdmin`]). `None` when there is no such user.
     pub async fn delete_user(
         &self,
         username: &Username,
@@ -397,24 +390,17 @@ impl Store {
     ) -> Result<Option<AccessEnded>, StorageError> {
         let result = retry_conflicts!(
             self.db
-                .query(format!(
-                    "BEGIN TRANSACTION; \
-                     {GUARD_WRITE} \
-                     LET $before = (SELECT * FROM ONLY $user); \
-                     IF {LAST_ADMIN} {{ THROW 'last_admin' }}; \
-                     LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
-                     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
-                     DELETE pending_login WHERE user = $user; \
+                .query(guarded_change(&format!(
+                    "IF {LAST_ADMIN} {{ THROW 'last_admin' }}; \
+                     {END_ACCESS} \
                      DELETE password_reset WHERE user = $user; \
                      DELETE email_verification WHERE user = $user; \
                      DELETE passkey WHERE user = $user; \
                      DELETE passkey_challenge WHERE user = $user; \
                      DELETE $factor; \
                      DELETE $user; \
-                     RETURN IF $before = NONE {{ NONE }} ELSE \
-                         {{ {{ sessions: count($sessions), tokens: count($tokens) }} }}; \
-                     COMMIT TRANSACTION;"
-                ),)
+                     {ACCESS_ENDED}"
+                )))
                 .bind(("user", user_id(username)))
                 .bind(("factor", RecordId::new("factor", username.as_str())))
                 .bind(("guarded", guarded.as_str().to_owned()))
@@ -430,16 +416,13 @@ impl Store {
     ) -> Result<Option<AccessEnded>, StorageError> {
         let result = retry_conflicts!(
             self.db
-                .query(
+                .query(format!(
                     "BEGIN TRANSACTION; \
                      LET $before = (SELECT * FROM ONLY $user); \
-                     LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
-                     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
-                     DELETE pending_login WHERE user = $user; \
-                     RETURN IF $before = NONE { NONE } ELSE \
-                         { { sessions: count($sessions), tokens: count($tokens) } }; \
+                     {END_ACCESS} \
+                     {ACCESS_ENDED} \
                      COMMIT TRANSACTION;"
-                )
+                ))
                 .bind(("user", user_id(username)))
         );
         ended(result?)
@@ -476,8 +459,31 @@ impl Store {
 /// different user would both pass under snapshot isolation (two admins
 /// disabling each other at once: no admin left); writing one shared record makes
 /// the store's conflict check abort one of them, and its retry counts again.
-const GUARD_WRITE: &str = "UPSERT type::record('admin_guard', $guarded) \
-     SET changes = (changes ?? 0) + 1 RETURN NONE;";
+///
+/// The change's own statements (`body`) run after it, with the user as it was in
+/// `$before`, in one transaction.
+fn guarded_change(body: &str) -> String {
+    format!(
+        "BEGIN TRANSACTION; \
+         UPSERT type::record('admin_guard', $guarded) SET changes = (changes ?? 0) + 1 \
+             RETURN NONE; \
+         LET $before = (SELECT * FROM ONLY $user); \
+         {body} \
+         COMMIT TRANSACTION;"
+    )
+}
+
+/// Ends `$user`'s access inside a change's transaction: every session and API
+/// token (kept in `$sessions` and `$tokens` for [`ACCESS_ENDED`]) and every login
+/// waiting for its second step.
+const END_ACCESS: &str = "LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE); \
+     LET $tokens = (DELETE api_token WHERE user = $user RETURN BEFORE); \
+     DELETE pending_login WHERE user = $user;";
+
+/// What a change that ends access returns: `NONE` when `$before` (the user) did
+/// not exist, else how many sessions and tokens it ended ([`AccessEnded`]).
+const ACCESS_ENDED: &str = "RETURN IF $before = NONE { NONE } ELSE \
+     { { sessions: count($sessions), tokens: count($tokens) } };";
 
 /// Whether `$before` (the user as it was) is the last enabled member of `$guarded`:
 /// the condition under which a guarded change throws `last_admin`, checked inside
@@ -493,7 +499,7 @@ fn last_admin(
 ) -> Result<surrealdb::IndexedResults, StorageError> {
     match result {
         Err(StorageError::Database(err)) if err.to_string().contains("last_admin") => {
-            Err(StorageError::LastAdmin)
+            Err(StorageError::Refused(Refusal::LastAdmin))
         }
         other => other,
     }
@@ -513,11 +519,11 @@ fn ended(response: surrealdb::IndexedResults) -> Result<Option<AccessEnded>, Sto
 /// Reads which unique value a failed write collided with from SurrealDB's message.
 pub(crate) fn taken_from_message(message: &str) -> Option<StorageError> {
     if message.contains("user_email") {
-        Some(StorageError::EmailTaken)
+        Some(StorageError::Refused(Refusal::EmailTaken))
     } else if message.contains("user_username")
         || (message.contains("already exists") && message.contains("user:"))
     {
-        Some(StorageError::UsernameTaken)
+        Some(StorageError::Refused(Refusal::UsernameTaken))
     } else {
         None
     }
@@ -634,7 +640,7 @@ mod tests {
             store.delete_user(&root.username, &admins).await.err(),
         ] {
             assert!(
-                matches!(refused, Some(StorageError::LastAdmin)),
+                matches!(refused, Some(StorageError::Refused(Refusal::LastAdmin))),
                 "{refused:?}"
             );
         }
@@ -664,7 +670,7 @@ mod tests {
         );
         assert!(matches!(
             store.set_groups(&other.username, &[], &admins).await,
-            Err(StorageError::LastAdmin)
+            Err(StorageError::Refused(Refusal::LastAdmin))
         ));
         store
             .set_disabled(&root.username, false, &admins)
@@ -743,7 +749,10 @@ mod tests {
                 let (one, two) = (one.await.unwrap(), two.await.unwrap());
                 for result in [&one, &two] {
                     assert!(
-                        matches!(result, Ok(()) | Err(StorageError::LastAdmin)),
+                        matches!(
+                            result,
+                            Ok(()) | Err(StorageError::Refused(Refusal::LastAdmin))
+                        ),
                         "{result:?}"
                     );
                 }
@@ -782,12 +791,12 @@ mod tests {
         let same_name = user("alice", "other@example.com");
         assert!(matches!(
             store.create_user(&same_name).await,
-            Err(StorageError::UsernameTaken)
+            Err(StorageError::Refused(Refusal::UsernameTaken))
         ));
         let same_email = user("alice2", "alice@example.com");
         assert!(matches!(
             store.create_user(&same_email).await,
-            Err(StorageError::EmailTaken)
+            Err(StorageError::Refused(Refusal::EmailTaken))
         ));
         assert_eq!(store.count_users().await.unwrap(), 1);
     }
@@ -835,7 +844,10 @@ mod tests {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(()) => wins += 1,
-                Err(StorageError::UsernameTaken | StorageError::EmailTaken) => {}
+                Err(
+                    StorageError::Refused(Refusal::UsernameTaken)
+                    | StorageError::Refused(Refusal::EmailTaken),
+                ) => {}
                 Err(other) => panic!("unexpected error: {other}"),
             }
         }

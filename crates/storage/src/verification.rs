@@ -119,7 +119,7 @@ impl Store {
     }
 
     /// Gives `username` a new address, not verified; their verification links stop
-    /// working. [`StorageError::EmailTaken`] when another account uses it.
+    /// working. [`crate::Refusal::EmailTaken`] when another account uses it.
     pub async fn set_email(&self, username: &Username, email: &Email) -> Result<(), StorageError> {
         let result = retry_conflicts!(
             self.db
@@ -186,6 +186,7 @@ mod tests {
     use domain::{HashParams, Password, PasswordHasher, User};
 
     use super::*;
+    use crate::Refusal;
 
     async fn verified(store: &Store, name: &Username) -> bool {
         store
@@ -279,7 +280,7 @@ mod tests {
         store.create_user(&bob).await.unwrap();
         assert!(matches!(
             store.set_email(&ann, &bob.email).await,
-            Err(StorageError::EmailTaken)
+            Err(StorageError::Refused(Refusal::EmailTaken))
         ));
         // Everyone at once: ann (unverified after her change) and bob.
         assert_eq!(store.verify_all_emails().await.unwrap(), 2);

@@ -49,21 +49,13 @@ mod tests {
     use domain::Username;
 
     use super::*;
-    use crate::NewSession;
 
     #[tokio::test]
     async fn session_changes_are_seen_by_a_watcher() {
         let store = Store::memory().await.unwrap();
         let mut changes = store.watch("session").await.unwrap();
         let alice = Username::parse("alice").unwrap();
-        let new = NewSession {
-            lifetime: 60,
-            remember: false,
-            user_agent: None,
-            address: None,
-            factors: Vec::new(),
-            authenticated_at: None,
-        };
+        let new = crate::sessions::new_session();
         let (_, session) = store.create_session(&alice, new).await.unwrap();
         store.touch_session(&session.id, 5).await.unwrap();
         store.delete_session(&session.id).await.unwrap();

@@ -4,7 +4,7 @@
 //! a problem document and start the session themselves.
 
 use domain::{DisplayName, Email, Password, User, Username, ValidationError, Verdict};
-use storage::{Invitation, InvitationToken, StorageError};
+use storage::{Invitation, InvitationToken, Refusal, StorageError};
 
 use super::client::ClientInfo;
 use super::error::CoreError;
@@ -197,14 +197,14 @@ pub async fn sign_up(
     };
     match created {
         Ok(()) => {}
-        Err(StorageError::InvitationInvalid) => {
+        Err(StorageError::Refused(Refusal::InvitationInvalid)) => {
             return Ok(SignupOutcome::Refused(INVITATION_INVALID));
         }
-        Err(StorageError::UsernameTaken) => {
+        Err(StorageError::Refused(Refusal::UsernameTaken)) => {
             errors.add("username", USERNAME_TAKEN);
             return Ok(SignupOutcome::Taken(errors));
         }
-        Err(StorageError::EmailTaken) => {
+        Err(StorageError::Refused(Refusal::EmailTaken)) => {
             errors.add("email", EMAIL_TAKEN);
             return Ok(SignupOutcome::Taken(errors));
         }
@@ -451,7 +451,7 @@ pub async fn change_email(
     }
     match services.store.set_email(&user.username, &email).await {
         Ok(()) => {}
-        Err(StorageError::EmailTaken) => {
+        Err(StorageError::Refused(Refusal::EmailTaken)) => {
             errors.add("email", EMAIL_TAKEN);
             return Ok(EmailChange::Invalid(errors));
         }

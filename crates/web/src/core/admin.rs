@@ -7,12 +7,12 @@
 //! permission. Every change writes an audit event: who, what, to whom, from which
 //! address and through which door (`page`, `api`, `cli`). The store refuses,
 //! inside each change's own transaction, to leave the admins without an enabled
-//! member (`StorageError::LastAdmin`).
+//! member (`Refusal::LastAdmin`).
 
 use domain::{DisplayName, Email, GroupName, Password, User, Username, ValidationError};
 use storage::{
-    AccessEnded, Invitation, InvitationToken, NewInvitation, Session, Store, TokenInfo, UserPage,
-    UserQuery,
+    AccessEnded, Invitation, InvitationToken, NewInvitation, Refusal, Session, Store, TokenInfo,
+    UserPage, UserQuery,
 };
 
 use super::accounts::FieldErrors;
@@ -376,8 +376,12 @@ impl<'a> Admin<'a> {
         let user = new.into_user(hash);
         match self.store.create_user(&user).await {
             Ok(()) => {}
-            Err(storage::StorageError::UsernameTaken) => return Ok(Err(Taken::Username)),
-            Err(storage::StorageError::EmailTaken) => return Ok(Err(Taken::Email)),
+            Err(storage::StorageError::Refused(Refusal::UsernameTaken)) => {
+                return Ok(Err(Taken::Username));
+            }
+            Err(storage::StorageError::Refused(Refusal::EmailTaken)) => {
+                return Ok(Err(Taken::Email));
+            }
             Err(other) => return Err(other.into()),
         }
         self.audit(

@@ -25,36 +25,13 @@ pub enum CoreError {
 }
 
 /// An answer from the store that a use case did not turn into an outcome of its
-/// own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum StoreRefusal {
-    #[error("the username is already taken")]
-    UsernameTaken,
-    #[error("the email address is already registered")]
-    EmailTaken,
-    #[error("the invitation is not valid (used, revoked or expired)")]
-    InvitationInvalid,
-    /// The change would leave the admins' group without an enabled member.
-    #[error("the last admin cannot be disabled, deleted or removed from the admins")]
-    LastAdmin,
-    /// Too much mail is waiting to be sent.
-    #[error("the outbox is full")]
-    OutboxFull,
-    /// As many passkey ceremonies are under way as the store keeps.
-    #[error("too many passkey ceremonies are under way")]
-    CeremoniesFull,
-}
+/// own (the store's own type: one list of refusals, one wording).
+pub use storage::Refusal as StoreRefusal;
 
 impl From<StorageError> for CoreError {
     fn from(err: StorageError) -> Self {
-        let refused = |refusal| Self::Refused(refusal);
         match err {
-            StorageError::UsernameTaken => refused(StoreRefusal::UsernameTaken),
-            StorageError::EmailTaken => refused(StoreRefusal::EmailTaken),
-            StorageError::InvitationInvalid => refused(StoreRefusal::InvitationInvalid),
-            StorageError::LastAdmin => refused(StoreRefusal::LastAdmin),
-            StorageError::OutboxFull => refused(StoreRefusal::OutboxFull),
-            StorageError::CeremoniesFull => refused(StoreRefusal::CeremoniesFull),
+            StorageError::Refused(refusal) => Self::Refused(refusal),
             StorageError::Corrupt(what) => Self::Corrupt(what),
             other @ (StorageError::Locked { .. }
             | StorageError::Open { .. }

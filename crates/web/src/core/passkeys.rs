@@ -15,7 +15,7 @@
 
 use domain::{User, Username};
 use storage::passkeys::{Ceremony, Challenge, passkey_key};
-use storage::{PendingLogin, StoredPasskey};
+use storage::{PendingLogin, Refusal, StoredPasskey};
 use webauthn_rs::prelude::{
     CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
@@ -93,7 +93,7 @@ async fn keep(
         .await
     {
         Ok(id) => Ok(Ok(id)),
-        Err(storage::StorageError::CeremoniesFull) => {
+        Err(storage::StorageError::Refused(Refusal::CeremoniesFull)) => {
             tracing::warn!(
                 event = "passkey_ceremonies_full",
                 limit = MAX_LIVE_CEREMONIES
