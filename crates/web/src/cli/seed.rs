@@ -89,18 +89,17 @@ pub async fn seed_file(admin: &Admin<'_>, path: &Path) -> Result<SeedReport, See
         let password = Password::parse(&entry.password).map_err(|e| invalid(e.to_string()))?;
         let groups = domain::GroupName::parse_list(&entry.groups.join(","))
             .map_err(|e| invalid(e.to_string()))?;
-        parsed.push((username, email, name, password, groups));
-    }
-
-    let mut report = SeedReport::default();
-    for (username, email, name, password, groups) in parsed {
-        let new = NewUser {
+        parsed.push(NewUser {
             username,
             email,
             name,
             groups,
             password,
-        };
+        });
+    }
+
+    let mut report = SeedReport::default();
+    for new in parsed {
         if admin.put_user(new).await? {
             report.created += 1;
         } else {

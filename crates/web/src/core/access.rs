@@ -279,16 +279,35 @@ mod tests {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// The factor lists and users both tables are written over.
+    struct Cast {
+        pwd: Vec<String>,
+        otp: Vec<String>,
+        passkey: Vec<String>,
+        alice: User,
+        olga: User,
+        una: User,
+        olga_unverified: User,
+    }
+
+    impl Cast {
+        fn new() -> Self {
+            Self {
+                pwd: strings(&["pwd"]),
+                otp: strings(&["pwd", "otp"]),
+                passkey: strings(&["passkey"]),
+                alice: user("alice", &[], true, false),
+                olga: user("olga", &["ops"], true, false),
+                una: user("una", &[], false, false),
+                olga_unverified: user("olga", &["ops"], false, false),
+            }
+        }
+    }
+
     #[test]
     fn admit_answers_every_refusal_in_its_order() {
         let config = strict();
-        let pwd = strings(&["pwd"]);
-        let otp = strings(&["pwd", "otp"]);
-        let passkey = strings(&["passkey"]);
-        let alice = user("alice", &[], true, false);
-        let olga = user("olga", &["ops"], true, false);
-        let una = user("una", &[], false, false);
-        let olga_unverified = user("olga", &["ops"], false, false);
+        let c = Cast::new();
         let gone = user("gone", &["ops"], false, true);
         let open = GateRules::default();
         let only_bob = GateRules {
@@ -319,67 +338,79 @@ mod tests {
         };
         use Refusal::*;
         let table: Vec<(Principal<'_>, Door<'_>, Result<(), Refusal>)> = vec![
-            (who(&alice, &pwd, NOW), Door::Gate(&open), Ok(())),
-            (who(&alice, &pwd, NOW), Door::Api, Ok(())),
-            (who(&alice, &pwd, NOW), Door::Account, Ok(())),
-            (who(&gone, &otp, NOW), Door::Account, Err(Disabled)),
-            (who(&gone, &otp, NOW), Door::Gate(&open), Err(Disabled)),
-            (who(&gone, &otp, NOW), Door::Api, Err(Disabled)),
+            (who(&c.alice, &c.pwd, NOW), Door::Gate(&open), Ok(())),
+            (who(&c.alice, &c.pwd, NOW), Door::Api, Ok(())),
+            (who(&c.alice, &c.pwd, NOW), Door::Account, Ok(())),
+            (who(&gone, &c.otp, NOW), Door::Account, Err(Disabled)),
+            (who(&gone, &c.otp, NOW), Door::Gate(&open), Err(Disabled)),
+            (who(&gone, &c.otp, NOW), Door::Api, Err(Disabled)),
             (
-                who(&alice, &pwd, NOW),
+                who(&c.alice, &c.pwd, NOW),
                 Door::Gate(&only_bob),
                 Err(NotListed),
             ),
-            (who(&alice, &pwd, NOW), Door::Gate(&ops), Err(NotInGroup)),
-            (who(&alice, &pwd, NOW), Door::Gate(&alice_or_ops), Ok(())),
             (
-                who(&alice, &pwd, NOW),
+                who(&c.alice, &c.pwd, NOW),
+                Door::Gate(&ops),
+                Err(NotInGroup),
+            ),
+            (
+                who(&c.alice, &c.pwd, NOW),
+                Door::Gate(&alice_or_ops),
+                Ok(()),
+            ),
+            (
+                who(&c.alice, &c.pwd, NOW),
                 Door::Gate(&bob_or_ops),
                 Err(NotInGroup),
             ),
-            (who(&olga, &otp, NOW), Door::Gate(&bob_or_ops), Ok(())),
-            (who(&olga, &otp, NOW), Door::Gate(&ops), Ok(())),
-            (who(&alice, &pwd, NOW - 600), Door::Gate(&fresh), Ok(())),
+            (who(&c.olga, &c.otp, NOW), Door::Gate(&bob_or_ops), Ok(())),
+            (who(&c.olga, &c.otp, NOW), Door::Gate(&ops), Ok(())),
+            (who(&c.alice, &c.pwd, NOW - 600), Door::Gate(&fresh), Ok(())),
             (
-                who(&alice, &pwd, NOW - 601),
+                who(&c.alice, &c.pwd, NOW - 601),
                 Door::Gate(&fresh),
                 Err(StaleLogin { max_age: 600 }),
             ),
             (
-                who(&alice, &pwd, NOW),
+                who(&c.alice, &c.pwd, NOW),
                 Door::Gate(&mfa),
                 Err(SecondFactorMissing),
             ),
-            (who(&alice, &otp, NOW), Door::Gate(&mfa), Ok(())),
+            (who(&c.alice, &c.otp, NOW), Door::Gate(&mfa), Ok(())),
             // The door's own rules come before the configuration's.
             (
-                who(&olga, &pwd, NOW),
+                who(&c.olga, &c.pwd, NOW),
                 Door::Gate(&mfa),
                 Err(SecondFactorMissing),
             ),
             (
-                who(&olga, &pwd, NOW),
+                who(&c.olga, &c.pwd, NOW),
                 Door::Gate(&open),
                 Err(SecondFactorToEnrol),
             ),
-            (who(&olga, &pwd, NOW), Door::Api, Err(SecondFactorToEnrol)),
-            (who(&olga, &pwd, NOW), Door::Account, Ok(())),
-            (who(&olga, &passkey, NOW), Door::Gate(&open), Ok(())),
             (
-                who(&una, &otp, NOW),
+                who(&c.olga, &c.pwd, NOW),
+                Door::Api,
+                Err(SecondFactorToEnrol),
+            ),
+            (who(&c.olga, &c.pwd, NOW), Door::Account, Ok(())),
+            (who(&c.olga, &c.passkey, NOW), Door::Gate(&open), Ok(())),
+            (
+                who(&c.una, &c.otp, NOW),
                 Door::Gate(&open),
                 Err(EmailUnverified),
             ),
-            (who(&una, &otp, NOW), Door::Api, Err(EmailUnverified)),
-            (who(&una, &otp, NOW), Door::Account, Ok(())),
+            (who(&c.una, &c.otp, NOW), Door::Api, Err(EmailUnverified)),
+            (who(&c.una, &c.otp, NOW), Door::Account, Ok(())),
             // A second factor to set up is said before the address.
             (
-                who(&olga_unverified, &pwd, NOW),
+                who(&c.olga_unverified, &c.pwd, NOW),
                 Door::Api,
                 Err(SecondFactorToEnrol),
             ),
             (
-                who(&olga_unverified, &otp, NOW),
+                who(&c.olga_unverified, &c.otp, NOW),
                 Door::Api,
                 Err(EmailUnverified),
             ),
@@ -395,7 +426,7 @@ mod tests {
         }
         // Without the configuration's rules, only the door's own apply.
         let lax = Config::default();
-        for principal in [who(&olga, &pwd, NOW), who(&una, &pwd, NOW)] {
+        for principal in [who(&c.olga, &c.pwd, NOW), who(&c.una, &c.pwd, NOW)] {
             assert_eq!(admit(&lax, &principal, Door::Api, NOW), Ok(()));
             assert_eq!(admit(&lax, &principal, Door::Gate(&open), NOW), Ok(()));
         }
@@ -413,28 +444,22 @@ mod tests {
             totp: false,
             passkeys: 2,
         };
-        let pwd = strings(&["pwd"]);
-        let otp = strings(&["pwd", "otp"]);
-        let passkey = strings(&["passkey"]);
-        let alice = user("alice", &[], true, false);
-        let olga = user("olga", &["ops"], true, false);
-        let una = user("una", &[], false, false);
-        let olga_unverified = user("olga", &["ops"], false, false);
+        let c = Cast::new();
         use NextStep::*;
         let table = [
-            (who(&alice, &pwd, NOW), none, Done),
-            (who(&alice, &pwd, NOW), app, SecondStep(app)),
-            (who(&alice, &pwd, NOW), key, SecondStep(key)),
-            (who(&alice, &otp, NOW), app, Done),
-            (who(&alice, &passkey, NOW), key, Done),
-            (who(&olga, &pwd, NOW), none, EnrolFactor),
-            (who(&olga, &pwd, NOW), app, SecondStep(app)),
-            (who(&olga, &otp, NOW), app, Done),
-            (who(&una, &pwd, NOW), none, VerifyEmail),
-            (who(&una, &pwd, NOW), app, SecondStep(app)),
-            (who(&una, &otp, NOW), app, VerifyEmail),
-            (who(&olga_unverified, &pwd, NOW), none, EnrolFactor),
-            (who(&olga_unverified, &otp, NOW), app, VerifyEmail),
+            (who(&c.alice, &c.pwd, NOW), none, Done),
+            (who(&c.alice, &c.pwd, NOW), app, SecondStep(app)),
+            (who(&c.alice, &c.pwd, NOW), key, SecondStep(key)),
+            (who(&c.alice, &c.otp, NOW), app, Done),
+            (who(&c.alice, &c.passkey, NOW), key, Done),
+            (who(&c.olga, &c.pwd, NOW), none, EnrolFactor),
+            (who(&c.olga, &c.pwd, NOW), app, SecondStep(app)),
+            (who(&c.olga, &c.otp, NOW), app, Done),
+            (who(&c.una, &c.pwd, NOW), none, VerifyEmail),
+            (who(&c.una, &c.pwd, NOW), app, SecondStep(app)),
+            (who(&c.una, &c.otp, NOW), app, VerifyEmail),
+            (who(&c.olga_unverified, &c.pwd, NOW), none, EnrolFactor),
+            (who(&c.olga_unverified, &c.otp, NOW), app, VerifyEmail),
         ];
         for (principal, has, expected) in &table {
             assert_eq!(
@@ -446,13 +471,13 @@ mod tests {
             );
         }
         // A login long ago still goes on: the age is a door's rule, not the login's.
-        assert_eq!(next_step(&config, &who(&alice, &pwd, 0), &none), Done);
+        assert_eq!(next_step(&config, &who(&c.alice, &c.pwd, 0), &none), Done);
         assert_eq!(
-            next_step(&Config::default(), &who(&una, &pwd, NOW), &none),
+            next_step(&Config::default(), &who(&c.una, &c.pwd, NOW), &none),
             Done
         );
         assert_eq!(
-            next_step(&Config::default(), &who(&olga, &pwd, NOW), &none),
+            next_step(&Config::default(), &who(&c.olga, &c.pwd, NOW), &none),
             Done
         );
     }

@@ -12,6 +12,7 @@ use poem::web::{Data, Query};
 use poem::{Body, Request, Response, handler};
 
 use super::View;
+use super::passkeys::CeremonyJson;
 use super::{Field, FieldErrors, NextQuery, form_alert, passkeys};
 use crate::core::accounts::{
     ACCOUNT_DISABLED, INVALID_CREDENTIALS, LoginOutcome, check_login, retry_in,
@@ -403,13 +404,9 @@ pub async fn passkey_second_begin(
 #[handler]
 pub async fn passkey_second_finish(
     req: &Request,
-    body: Body,
+    CeremonyJson(input): CeremonyJson<Assertion>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let input: Assertion = match passkeys::read_json(req, body).await {
-        Ok(input) => input,
-        Err(resp) => return Ok(resp),
-    };
     let Some(pending) = pending(req, state).await? else {
         return Ok(passkeys::error(StatusCode::GONE, PENDING_GONE));
     };
@@ -447,13 +444,9 @@ pub async fn passkey_begin(Data(state): Data<&AppState>) -> Result<Response, Web
 #[handler]
 pub async fn passkey_finish(
     req: &Request,
-    body: Body,
+    CeremonyJson(input): CeremonyJson<Assertion>,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let input: Assertion = match passkeys::read_json(req, body).await {
-        Ok(input) => input,
-        Err(resp) => return Ok(resp),
-    };
     let client = client_info(req, state);
     let user = match core_passkeys::finish_passwordless(
         state,

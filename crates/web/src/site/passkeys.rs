@@ -10,7 +10,7 @@
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::http::header;
-use poem::{Body, Request, Response};
+use poem::{Body, FromRequest, Request, RequestBody, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -153,6 +153,19 @@ pub fn throttled(wait: i64) -> Response {
 /// Done: where the script sends the browser.
 pub fn go_to(location: &str) -> Response {
     answer(StatusCode::OK, &json!({ "location": location }))
+}
+
+/// A ceremony's JSON body taken as a handler's argument: `T`, or the request is
+/// answered with the 4xx [`read_json`] gives.
+pub struct CeremonyJson<T>(pub T);
+
+impl<'a, T: DeserializeOwned + Send> FromRequest<'a> for CeremonyJson<T> {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        match read_json(req, body.take()?).await {
+            Ok(input) => Ok(Self(input)),
+            Err(resp) => Err(poem::Error::from_response(resp)),
+        }
+    }
 }
 
 /// The request's JSON body as `T`, or the 4xx that says why not.
