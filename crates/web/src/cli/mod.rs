@@ -9,8 +9,10 @@ pub mod args;
 pub mod check_proxy;
 pub mod settings;
 
+mod checks;
 mod factors;
 mod invite;
+mod printed;
 mod seed;
 mod serve;
 mod token;
@@ -22,8 +24,9 @@ use anyhow::Context;
 use domain::Username;
 
 pub use args::{Cli, Command};
+pub use checks::secret_key_from;
 pub use seed::{SeedError, SeedReport};
-pub use settings::{ConfigError, Settings, secret_key_from, setting_keys};
+pub use settings::{ConfigError, Settings, setting_keys};
 
 use crate::core::Services;
 use args::DbArgs;

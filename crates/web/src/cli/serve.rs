@@ -11,11 +11,10 @@ pub async fn serve(
     args: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let config = args.resolve()?;
+    let given = args.merged()?;
+    let config = given.clone().check()?;
     if args.print_config {
-        for (name, value) in config.describe() {
-            println!("{name} = {value}");
-        }
+        print!("{}", super::printed::print_config(&config, &given)?);
         return Ok(());
     }
     // The state first: what it refuses (second-factor secrets sealed under another
