@@ -81,35 +81,34 @@
     return publicKey;
   }
 
-  function registration(credential) {
-    var response = credential.response;
+  // The credential as the server reads it, its `response` already encoded.
+  function credentialJson(credential, response) {
     return {
       id: credential.id,
       rawId: encode(credential.rawId),
       type: credential.type,
       extensions: credential.getClientExtensionResults(),
-      response: {
-        attestationObject: encode(response.attestationObject),
-        clientDataJSON: encode(response.clientDataJSON),
-        transports: response.getTransports ? response.getTransports() : undefined
-      }
+      response: response
     };
+  }
+
+  function registration(credential) {
+    var response = credential.response;
+    return credentialJson(credential, {
+      attestationObject: encode(response.attestationObject),
+      clientDataJSON: encode(response.clientDataJSON),
+      transports: response.getTransports ? response.getTransports() : undefined
+    });
   }
 
   function assertion(credential) {
     var response = credential.response;
-    return {
-      id: credential.id,
-      rawId: encode(credential.rawId),
-      type: credential.type,
-      extensions: credential.getClientExtensionResults(),
-      response: {
-        authenticatorData: encode(response.authenticatorData),
-        clientDataJSON: encode(response.clientDataJSON),
-        signature: encode(response.signature),
-        userHandle: response.userHandle ? encode(response.userHandle) : null
-      }
-    };
+    return credentialJson(credential, {
+      authenticatorData: encode(response.authenticatorData),
+      clientDataJSON: encode(response.clientDataJSON),
+      signature: encode(response.signature),
+      userHandle: response.userHandle ? encode(response.userHandle) : null
+    });
   }
 
   function showError(root, message) {

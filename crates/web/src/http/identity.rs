@@ -230,15 +230,16 @@ pub async fn log_in(
 /// set up) — a new token, as at any login — but as old a login as the one it
 /// carries on: setting up a factor proves that factor, not who the user is, so
 /// it must not renew `/auth?max_age=` for a stale or stolen session.
+/// `me` is the browser's own login, whose remember-me it keeps.
 pub async fn restart_session(
     state: &AppState,
     req: &Request,
-    username: &Username,
-    remember: bool,
+    me: &Authenticated,
     factors: Vec<String>,
 ) -> Result<(String, Session), CoreError> {
-    let carried = current(req).map(|me| me.authenticated_at());
-    start(state, req, username, remember, factors, carried).await
+    let remember = me.session().is_some_and(|s| s.remember);
+    let carried = Some(me.authenticated_at());
+    start(state, req, &me.user.username, remember, factors, carried).await
 }
 
 async fn start(

@@ -21,7 +21,6 @@ use crate::core::access;
 use crate::core::accounts::{LoginOutcome, check_login, retry_in};
 use crate::core::factors::{self, CodeOutcome, SecondFactors, TotpSetup};
 use crate::core::passkeys::{self as core_passkeys, PASSKEY};
-use crate::core::records::Session;
 use crate::core::{Authenticated, ClientInfo};
 use crate::http::AppState;
 use crate::http::form::read_form;
@@ -156,12 +155,10 @@ pub async fn confirm(
         CodeOutcome::Accepted { recovery_codes, .. } => {
             // The code proved the new factor: this browser's session starts again
             // as one that used it (a new token, as at any login).
-            let remember = me.session().is_some_and(|s| s.remember);
             let (cookie, _) = crate::http::identity::restart_session(
                 state,
                 req,
-                &me.user.username,
-                remember,
+                me,
                 vec![factors::PASSWORD.to_owned(), factors::OTP.to_owned()],
             )
             .await?;
@@ -313,8 +310,9 @@ pub async fn refused(
 async fn may_change_passkeys<'r>(
     req: &'r Request,
     state: &AppState,
-) -> Result<Result<(&'r Authenticated, &'r Session), Response>, WebError> {
-    let (me, session) = match passkeys::logged_in_browser(req) {
+) -> Result<Result<&'r Authenticated, Response>, WebError> {
+    // A browser session it must be (an API token adds no passkey).
+    let (me, _) = match passkeys::logged_in_browser(req) {
         Ok(browser) => browser,
         Err(why) => return Ok(Err(why.answer())),
     };
@@ -324,7 +322,7 @@ async fn may_change_passkeys<'r>(
             factors::SECOND_FACTOR_NEEDED,
         )));
     }
-    Ok(Ok((me, session)))
+    Ok(Ok(me))
 }
 
 #[handler]
@@ -332,7 +330,7 @@ pub async fn passkey_begin(
     req: &Request,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let (me, _) = match may_change_passkeys(req, state).await? {
+    let me = match may_change_passkeys(req, state).await? {
         Ok(browser) => browser,
         Err(refused) => return Ok(refused),
     };
@@ -355,7 +353,7 @@ pub async fn passkey_finish(
     body: Body,
     Data(state): Data<&AppState>,
 ) -> Result<Response, WebError> {
-    let (me, session) = match may_change_passkeys(req, state).await? {
+    let me = match may_change_passkeys(req, state).await? {
         Ok(browser) => browser,
         Err(refused) => return Ok(refused),
     };
@@ -385,14 +383,7 @@ pub async fn passkey_finish(
     if !used.iter().any(|f| f == PASSKEY) {
         used.push(PASSKEY.to_owned());
     }
-    let (cookie, _) = crate::http::identity::restart_session(
-        state,
-        req,
-        &me.user.username,
-        session.remember,
-        used,
-    )
-    .await?;
+    let (cookie, _) = crate::http::identity::restart_session(state, req, me, used).await?;
     Ok(super::with_cookie(passkeys::go_to(PATH), &cookie))
 }
 
