@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use storage::Store;
 
 use crate::app::PASSWORD;
-use crate::support::process::{Server, gatehouse_bin, run};
+use crate::support::process::{Server, gatehouse_bin, run, run_with_input};
 
 #[tokio::test]
 async fn a_user_survives_a_restart_and_the_folder_is_locked_meanwhile() {
@@ -36,7 +36,8 @@ async fn a_user_survives_a_restart_and_the_folder_is_locked_meanwhile() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success());
     assert!(
-        stderr.contains("in use by another process") && stderr.contains("LOCK"),
+        stderr.contains("a running server holds this store")
+            && stderr.contains("stop the server first"),
         "{stderr}"
     );
     assert!(stderr.contains("ws://"), "no way out named: {stderr}");
@@ -719,28 +720,7 @@ async fn the_readme_commands_do_what_the_readme_says() {
 async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("surrealkv://{}", dir.path().join("db").display());
-    let with_stdin = |args: &[&str], input: &[u8]| {
-        let mut child = Command::new(gatehouse_bin())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(input).unwrap();
-        }
-        child.wait_with_output().unwrap()
-    };
-    let text = |out: &Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
-    let added = with_stdin(
+    let added = run_with_input(
         &[
             "user",
             "add",
@@ -755,13 +735,13 @@ async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
             "--db",
             &db,
         ],
-        format!("{PASSWORD}\n").as_bytes(),
+        &format!("{PASSWORD}\n"),
     );
-    assert!(added.status.success(), "{}", text(&added));
+    assert!(added.status.success(), "{}", printed(&added));
     assert!(
-        text(&added).contains("in groups [admins,ops]"),
+        printed(&added).contains("in groups [admins,ops]"),
         "{}",
-        text(&added)
+        printed(&added)
     );
 
     // The only admin: cannot be disabled, deleted or removed from admins.
@@ -775,16 +755,16 @@ async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
         let out = run(&all);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(
-            text(&out).contains("last admin"),
+            printed(&out).contains("last admin"),
             "{args:?}: {}",
-            text(&out)
+            printed(&out)
         );
     }
     let listed = run(&["user", "list", "--db", &db]);
     assert!(
-        text(&listed).contains("root\troot@example.com\t[admins,ops]"),
+        printed(&listed).contains("root\troot@example.com\t[admins,ops]"),
         "{}",
-        text(&listed)
+        printed(&listed)
     );
 
     let invite = run(&[
@@ -797,7 +777,7 @@ async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
         "--db",
         &db,
     ]);
-    assert!(invite.status.success(), "{}", text(&invite));
+    assert!(invite.status.success(), "{}", printed(&invite));
     let link = String::from_utf8_lossy(&invite.stdout).trim().to_owned();
     let token = link
         .strip_prefix("https://auth.example.com/signup?invite=")
@@ -876,24 +856,24 @@ async fn the_cli_adds_admins_guards_the_last_one_and_invites() {
         "the invitation's secret in the log"
     );
     let shown = run(&["user", "show", "quinn", "--db", &db]);
-    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(shown.status.success(), "{}", printed(&shown));
     assert!(
-        text(&shown).contains("groups\t[ops,qa]"),
+        printed(&shown).contains("groups\t[ops,qa]"),
         "{}",
-        text(&shown)
+        printed(&shown)
     );
     let listed = run(&["user", "list", "--db", &db]);
     assert!(
-        text(&listed).contains("quinn\tquinn@example.com\t[ops,qa]"),
+        printed(&listed).contains("quinn\tquinn@example.com\t[ops,qa]"),
         "{}",
-        text(&listed)
+        printed(&listed)
     );
     let disabled = run(&["user", "disable", "quinn", "--db", &db]);
-    assert!(disabled.status.success(), "{}", text(&disabled));
+    assert!(disabled.status.success(), "{}", printed(&disabled));
     assert!(
-        text(&disabled).contains("1 session(s) ended"),
+        printed(&disabled).contains("1 session(s) ended"),
         "{}",
-        text(&disabled)
+        printed(&disabled)
     );
 }
 
@@ -1083,4 +1063,153 @@ async fn the_commands_act_on_the_store_the_configuration_names() {
         .login("root@example.com", PASSWORD)
         .await
         .assert_redirect_to("/user/root");
+}
+
+/// What a command printed, both streams.
+fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether `out` printed `text` (`shown`) or not, with all it printed if not so.
+fn assert_printed(out: &Output, text: &str, shown: bool) {
+    let all = printed(out);
+    assert_eq!(all.contains(text), shown, "{text:?} shown: {shown}?\n{all}");
+}
+
+/// The commands beside a running server on the embedded store: they reach it
+/// through `control.sock` (owner-only) and run there, so what they change the
+/// server sees at once — a disabled user's browser is out on its next request —
+/// and a user of another uid is refused by the socket's mode and, were that
+/// opened, by the server's check of the peer.
+#[tokio::test]
+async fn the_commands_run_beside_a_serving_store_through_its_control_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("db");
+    let db = format!("surrealkv://{}", folder.display());
+    let server = Server::start(&db);
+    let socket = folder.join("control.sock");
+    let mode = std::fs::metadata(&socket).unwrap().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the socket is not owner-only: {mode:o}"
+    );
+
+    let added = run_with_input(
+        &[
+            "user",
+            "add",
+            "root",
+            "--email",
+            "root@example.com",
+            "--admin",
+            "--db",
+            &db,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success(), "{}", printed(&added));
+    assert!(printed(&added).contains("added root (root@example.com) in groups [admins]"));
+    let root = server.browser();
+    root.login("root@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/root");
+
+    let pat = server.browser();
+    pat.signup("pat", "pat@example.com", PASSWORD)
+        .await
+        .assert_redirect_to("/user/pat");
+    let listed = run(&["user", "list", "--db", &db]);
+    assert!(listed.status.success(), "{}", printed(&listed));
+    assert_printed(&listed, "pat\tpat@example.com\t[]", true);
+    assert_printed(&listed, "2 user(s)", true);
+
+    // Disabled beside the server: pat's live session (in the server's cache) is
+    // over on the next request, not when the cache would have expired.
+    assert_eq!(pat.get("/auth").await.status, StatusCode::OK);
+    let disabled = run(&["user", "disable", "pat", "--db", &db]);
+    assert!(disabled.status.success(), "{}", printed(&disabled));
+    assert_printed(&disabled, "1 session(s) ended", true);
+    assert_eq!(pat.get("/auth").await.status, StatusCode::UNAUTHORIZED);
+
+    let minted = run(&["token", "create", "root", "--name", "beside", "--db", &db]);
+    assert!(minted.status.success(), "{}", printed(&minted));
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    let stranger = server.browser();
+    let auth = stranger
+        .get_with("/auth", &[("authorization", &format!("Bearer {token}"))])
+        .await;
+    assert_eq!(auth.status, StatusCode::OK);
+    assert_eq!(auth.header("x-auth-user"), Some("root"));
+
+    let invited = run(&["invite", "create", "--db", &db]);
+    assert!(invited.status.success(), "{}", printed(&invited));
+    let link = String::from_utf8_lossy(&invited.stdout).trim().to_owned();
+    let invite = link
+        .split("invite=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{link}"));
+    let listed = run(&["invite", "list", "--db", &db]);
+    assert_printed(&listed, "expires in", true);
+    assert!(
+        !printed(&listed).contains(invite),
+        "a listed invitation shows its secret"
+    );
+
+    // A refusal comes back as the command's own error, exit status 1.
+    let missing = run(&["user", "show", "nobody", "--db", &db]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_printed(&missing, "there is no user nobody", true);
+    assert_printed(&missing, "backtrace", false);
+    // What cannot run beside the server says so, and what to do.
+    let seed = dir.path().join("users.toml");
+    std::fs::write(&seed, "users = []\n").unwrap();
+    let seeded = run(&["seed", seed.to_str().unwrap(), "--db", &db]);
+    assert!(!seeded.status.success());
+    assert_printed(&seeded, "stop the server first", true);
+
+    // Another user: a copy of the binary it may run, a folder it may enter.
+    let bin = dir.path().join("gatehouse");
+    std::fs::copy(gatehouse_bin(), &bin).unwrap();
+    for (path, mode) in [
+        (dir.path(), 0o755),
+        (folder.as_path(), 0o755),
+        (bin.as_path(), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .output()
+    };
+    let Ok(refused) = as_nobody(&["user", "list", "--db", &db]) else {
+        let why = "setpriv is missing: the other-uid refusal is not tested";
+        assert!(std::env::var("GATEHOUSE_REQUIRE_E2E").is_err(), "{why}");
+        eprintln!("{why}");
+        return;
+    };
+    assert!(!refused.status.success());
+    assert_printed(&refused, "refused this user", true);
+    // Past the socket's mode, the server's own check of the peer's uid.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let refused = as_nobody(&["user", "list", "--db", &db]).unwrap();
+    assert!(!refused.status.success());
+    assert_printed(&refused, "the server's own user only", true);
+    assert_printed(&refused, "pat@example.com", false);
+
+    let (status, log) = server.terminate_with_log();
+    assert!(status.success());
+    assert!(
+        log.contains("control socket: a command from another user refused"),
+        "{log}"
+    );
+    assert!(!socket.exists(), "the socket outlived the server");
 }

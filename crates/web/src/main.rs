@@ -9,15 +9,27 @@ use clap::Parser;
 /// is touched is ever committed.
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
-fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+/// A failed command is one sentence on standard error (its causes after colons)
+/// and exit status 1 — never a backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> std::process::ExitCode {
+    let ran = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
-        .build()?
-        .block_on(async {
-            init_logging();
-            web::cli::run(web::cli::Cli::parse(), shutdown_signal()).await
-        })
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                init_logging();
+                web::cli::run(web::cli::Cli::parse(), shutdown_signal()).await
+            })
+        });
+    match ran {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,6 +1,7 @@
 //! `gatehouse invite create|list|revoke`: single-use signup links.
 
 use super::args::InviteCommand;
+use super::control::{note, say};
 use super::default_services;
 use crate::core::admin::{self, Admin, InvitationFields, group_list};
 
@@ -29,8 +30,8 @@ pub async fn run(command: InviteCommand) -> anyhow::Result<()> {
             })?;
             let services = default_services(db).await?;
             let (token, invitation) = Admin::cli(&services).invite(fields).await?;
-            println!("{}", admin::invitation_link(&public_url, &token));
-            eprintln!(
+            say!("{}", admin::invitation_link(&public_url, &token));
+            note!(
                 "invitation {} (single use, expires in {expires_in} s)",
                 invitation.id
             );
@@ -39,7 +40,7 @@ pub async fn run(command: InviteCommand) -> anyhow::Result<()> {
             let services = default_services(db).await?;
             let now = crate::core::records::now();
             for invitation in Admin::cli(&services).invitations().await? {
-                println!(
+                say!(
                     "{}\t{}\t[{}]\t{}",
                     invitation.id,
                     invitation
@@ -60,7 +61,7 @@ pub async fn run(command: InviteCommand) -> anyhow::Result<()> {
             if !Admin::cli(&services).revoke_invitation(&id).await? {
                 anyhow::bail!("there is no invitation {id}");
             }
-            println!("revoked invitation {id}");
+            say!("revoked invitation {id}");
         }
     }
     Ok(())

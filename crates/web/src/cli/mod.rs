@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod check_proxy;
+pub mod control;
 pub mod settings;
 
 mod checks;
@@ -20,7 +21,6 @@ mod user;
 
 use std::future::Future;
 
-use anyhow::Context;
 use domain::Username;
 
 pub use args::{Cli, Command};
@@ -40,14 +40,30 @@ pub async fn run(
         // `gatehouse` alone is `gatehouse serve`: defaults, file and environment.
         None => serve::serve(Settings::default(), shutdown).await,
         Some(Command::Serve(args)) => serve::serve(*args, shutdown).await,
-        Some(Command::Seed(args)) => seed::run(args).await,
-        Some(Command::Token(command)) => token::run(command).await,
-        Some(Command::User(command)) => user::run(command).await,
-        Some(Command::Invite(command)) => invite::run(command).await,
-        Some(Command::Factors(command)) => factors::run(command).await,
-        Some(Command::Health { url }) => check_proxy::health(url).await,
-        Some(Command::CheckProxy(args)) => check_proxy::run(args).await,
-        Some(Command::Openapi) => {
+        Some(command) => match run_command(command).await {
+            // Run by the server that holds the store, which printed its answer.
+            Err(err) => match err.downcast::<control::Forwarded>() {
+                Ok(control::Forwarded(None)) => Ok(()),
+                Ok(control::Forwarded(Some(error))) => Err(anyhow::anyhow!(error)),
+                Err(err) => Err(err),
+            },
+            done => done,
+        },
+    }
+}
+
+/// Every command but `serve`.
+async fn run_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => anyhow::bail!("`serve` runs from the command line only"),
+        Command::Seed(args) => seed::run(args).await,
+        Command::Token(command) => token::run(command).await,
+        Command::User(command) => user::run(command).await,
+        Command::Invite(command) => invite::run(command).await,
+        Command::Factors(command) => factors::run(command).await,
+        Command::Health { url } => check_proxy::health(url).await,
+        Command::CheckProxy(args) => check_proxy::run(args).await,
+        Command::Openapi => {
             println!("{}", crate::app::api_spec());
             Ok(())
         }
@@ -68,7 +84,16 @@ async fn services(
         scrypt_log_n: log_n,
         ..db.settings()
     };
+    // Run for a peer of the control socket: the server's own services.
+    if let Some(services) = control::served() {
+        return Ok(services);
+    }
     let config = settings.resolve()?;
+    if let Some(folder) = control::data_folder(&config.db_url)
+        && let Some(forwarded) = control::forward(&folder).await?
+    {
+        return Err(forwarded.into());
+    }
     Ok(Services::open_for_cli(
         &config.db_url,
         config.db_credentials.as_ref(),
@@ -95,10 +120,7 @@ fn no_user(username: &Username) -> String {
 
 /// One line of standard input, without its line ending.
 fn password_from_stdin() -> anyhow::Result<domain::Password> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
+    let line = control::stdin_line()?;
     let line = line.strip_suffix('\n').unwrap_or(&line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     Ok(domain::Password::parse(line)?)

@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use super::Settings;
 use crate::AppState;
+use crate::core::Services;
 
 pub async fn serve(
     args: Settings,
@@ -21,6 +22,12 @@ pub async fn serve(
     // key, say) is said before anything claims to listen.
     let state = AppState::open(config).await?;
     let config = &state.config;
+    // The commands beside the server, on the embedded store it holds (kept
+    // until the server stops, which removes the socket).
+    let _control = match super::control::data_folder(&config.db_url) {
+        Some(folder) => Some(super::control::listen(&folder, Services::clone(&state))?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

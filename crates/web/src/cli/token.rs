@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use super::args::TokenCommand;
+use super::control::{note, say};
 use super::{default_services, no_user, username};
 use crate::core::admin::Admin;
 use crate::core::tokens::TokenFields;
@@ -32,11 +33,11 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
                 .issue_token(&username, &fields)
                 .await?
                 .with_context(|| no_user(&username))?;
-            eprintln!(
+            note!(
                 "token {} for {username} (shown once; keep it secret):",
                 info.id
             );
-            println!("{}", token.expose());
+            say!("{}", token.expose());
         }
         TokenCommand::List { user, db } => {
             let username = username(&user)?;
@@ -52,9 +53,11 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
                 let used = info
                     .last_used
                     .map_or_else(|| "never".to_owned(), |at| at.to_string());
-                println!(
+                say!(
                     "{}  name={}  created={}  expires={expires}  last_used={used}",
-                    info.id, info.name, info.created_at
+                    info.id,
+                    info.name,
+                    info.created_at
                 );
             }
         }
@@ -68,7 +71,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             if !admin.revoke_token(&username, &id).await? {
                 anyhow::bail!("{username} has no token {id}");
             }
-            println!("revoked token {id}");
+            say!("revoked token {id}");
         }
     }
     Ok(())

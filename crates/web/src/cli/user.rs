@@ -5,6 +5,7 @@ use anyhow::Context;
 use domain::{DisplayName, Email, GroupName};
 
 use super::args::{GroupChange, UserCommand, UserTarget};
+use super::control::{note, say};
 use super::{no_user, password_from_stdin, services, username};
 use crate::core::Services;
 use crate::core::admin::{Admin, GroupEdit, NewUser, Taken, group_list};
@@ -24,7 +25,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .set_password(&username, password)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!("password of {username} changed; {}", ended(access));
+            say!("password of {username} changed; {}", ended(access));
         }
         UserCommand::Add {
             user,
@@ -59,7 +60,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 Err(Taken::Username) => anyhow::bail!("the username {user} is taken"),
                 Err(Taken::Email) => anyhow::bail!("that address is taken"),
             };
-            println!(
+            say!(
                 "added {} ({}) in groups [{}]",
                 user.username,
                 user.email,
@@ -78,7 +79,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             loop {
                 let page = admin.users(&query).await?;
                 for user in &page.users {
-                    println!(
+                    say!(
                         "{}\t{}\t[{}]{}",
                         user.username,
                         user.email,
@@ -94,7 +95,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                     _ => break,
                 }
             }
-            eprintln!("{shown} user(s)");
+            note!("{shown} user(s)");
         }
         UserCommand::Show(target) => {
             let (services, username) = open(target).await?;
@@ -103,16 +104,16 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| no_user(&username))?;
             let user = &access.user;
-            println!("username\t{}", user.username);
-            println!("email\t{}", user.email);
-            println!("email_verified\t{}", user.email_verified);
-            println!("name\t{}", user.name.as_ref().map_or("", |n| n.as_str()));
-            println!("groups\t[{}]", group_list(&user.groups));
-            println!("disabled\t{}", user.disabled);
-            println!("created\t{}", user.created_at);
-            println!("totp\t{}", access.totp);
+            say!("username\t{}", user.username);
+            say!("email\t{}", user.email);
+            say!("email_verified\t{}", user.email_verified);
+            say!("name\t{}", user.name.as_ref().map_or("", |n| n.as_str()));
+            say!("groups\t[{}]", group_list(&user.groups));
+            say!("disabled\t{}", user.disabled);
+            say!("created\t{}", user.created_at);
+            say!("totp\t{}", access.totp);
             for passkey in &access.passkeys {
-                println!(
+                say!(
                     "passkey\t{}\t{}\tadded {}\tlast used {}",
                     &passkey.id[..16],
                     passkey.name,
@@ -123,7 +124,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 );
             }
             for session in &access.sessions {
-                println!(
+                say!(
                     "session\t{}\t{}\t{}\tlast seen {}",
                     &session.id[..16],
                     session.address.as_deref().unwrap_or("-"),
@@ -132,7 +133,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 );
             }
             for token in &access.tokens {
-                println!("token\t{}\t{}", token.id, token.name);
+                say!("token\t{}\t{}", token.id, token.name);
             }
         }
         UserCommand::Disable(target) => set_disabled(target, true).await?,
@@ -143,7 +144,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .delete(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!("deleted {username}; {}", ended(access));
+            say!("deleted {username}; {}", ended(access));
         }
         UserCommand::ResetFactors(target) => {
             let (services, username) = open(target).await?;
@@ -151,7 +152,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .reset_factors(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!(
+            say!(
                 "second factors of {username} removed (authenticator app, recovery codes, passkeys); {}",
                 ended(access)
             );
@@ -162,7 +163,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .start_reset(&username)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!("reset link for {username} queued: the server sends it if it has mail");
+            say!("reset link for {username} queued: the server sends it if it has mail");
         }
         UserCommand::SendVerification(target) => {
             let (services, username) = open(target).await?;
@@ -171,7 +172,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| no_user(&username))?;
             anyhow::ensure!(queued, "the address of {username} is verified already");
-            println!("verification link for {username} queued: the server sends it if it has mail");
+            say!("verification link for {username} queued: the server sends it if it has mail");
         }
         UserCommand::VerifyEmail {
             user: None,
@@ -181,7 +182,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
         } => {
             let services = services(db, admin_group.admin_group.clone(), None).await?;
             let count = Admin::cli(&services).verify_all_emails().await?;
-            println!("{count} address(es) marked verified");
+            say!("{count} address(es) marked verified");
         }
         UserCommand::VerifyEmail {
             user: Some(user),
@@ -201,7 +202,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| no_user(&username))?;
             let state = if no { "not verified" } else { "verified" };
-            println!("the address of {username} is now {state}");
+            say!("the address of {username} is now {state}");
         }
         UserCommand::Groups {
             user,
@@ -225,7 +226,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
                 .edit_groups(&username, edit)
                 .await?
                 .with_context(|| no_user(&username))?;
-            println!("{username} is in groups [{}]", group_list(&user.groups));
+            say!("{username} is in groups [{}]", group_list(&user.groups));
         }
     }
     Ok(())
@@ -253,9 +254,9 @@ async fn set_disabled(target: UserTarget, disabled: bool) -> anyhow::Result<()> 
         .await?
         .with_context(|| no_user(&username))?;
     if disabled {
-        println!("disabled {username}; {}", ended(access));
+        say!("disabled {username}; {}", ended(access));
     } else {
-        println!("enabled {username}");
+        say!("enabled {username}");
     }
     Ok(())
 }
