@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use storage::Store;
 
 use crate::app::PASSWORD;
-use crate::support::process::{Server, gatehouse_bin, run, run_with_input};
+use crate::support::process::{Server, gatehouse_bin, printed, run, run_with_input};
 
 #[tokio::test]
 async fn a_user_survives_a_restart_and_the_folder_is_locked_meanwhile() {
@@ -1063,153 +1063,4 @@ async fn the_commands_act_on_the_store_the_configuration_names() {
         .login("root@example.com", PASSWORD)
         .await
         .assert_redirect_to("/user/root");
-}
-
-/// What a command printed, both streams.
-fn printed(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Whether `out` printed `text` (`shown`) or not, with all it printed if not so.
-fn assert_printed(out: &Output, text: &str, shown: bool) {
-    let all = printed(out);
-    assert_eq!(all.contains(text), shown, "{text:?} shown: {shown}?\n{all}");
-}
-
-/// The commands beside a running server on the embedded store: they reach it
-/// through `control.sock` (owner-only) and run there, so what they change the
-/// server sees at once — a disabled user's browser is out on its next request —
-/// and a user of another uid is refused by the socket's mode and, were that
-/// opened, by the server's check of the peer.
-#[tokio::test]
-async fn the_commands_run_beside_a_serving_store_through_its_control_socket() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("db");
-    let db = format!("surrealkv://{}", folder.display());
-    let server = Server::start(&db);
-    let socket = folder.join("control.sock");
-    let mode = std::fs::metadata(&socket).unwrap().mode();
-    assert_eq!(
-        mode & 0o777,
-        0o600,
-        "the socket is not owner-only: {mode:o}"
-    );
-
-    let added = run_with_input(
-        &[
-            "user",
-            "add",
-            "root",
-            "--email",
-            "root@example.com",
-            "--admin",
-            "--db",
-            &db,
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(added.status.success(), "{}", printed(&added));
-    assert!(printed(&added).contains("added root (root@example.com) in groups [admins]"));
-    let root = server.browser();
-    root.login("root@example.com", PASSWORD)
-        .await
-        .assert_redirect_to("/user/root");
-
-    let pat = server.browser();
-    pat.signup("pat", "pat@example.com", PASSWORD)
-        .await
-        .assert_redirect_to("/user/pat");
-    let listed = run(&["user", "list", "--db", &db]);
-    assert!(listed.status.success(), "{}", printed(&listed));
-    assert_printed(&listed, "pat\tpat@example.com\t[]", true);
-    assert_printed(&listed, "2 user(s)", true);
-
-    // Disabled beside the server: pat's live session (in the server's cache) is
-    // over on the next request, not when the cache would have expired.
-    assert_eq!(pat.get("/auth").await.status, StatusCode::OK);
-    let disabled = run(&["user", "disable", "pat", "--db", &db]);
-    assert!(disabled.status.success(), "{}", printed(&disabled));
-    assert_printed(&disabled, "1 session(s) ended", true);
-    assert_eq!(pat.get("/auth").await.status, StatusCode::UNAUTHORIZED);
-
-    let minted = run(&["token", "create", "root", "--name", "beside", "--db", &db]);
-    assert!(minted.status.success(), "{}", printed(&minted));
-    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
-    let stranger = server.browser();
-    let auth = stranger
-        .get_with("/auth", &[("authorization", &format!("Bearer {token}"))])
-        .await;
-    assert_eq!(auth.status, StatusCode::OK);
-    assert_eq!(auth.header("x-auth-user"), Some("root"));
-
-    let invited = run(&["invite", "create", "--db", &db]);
-    assert!(invited.status.success(), "{}", printed(&invited));
-    let link = String::from_utf8_lossy(&invited.stdout).trim().to_owned();
-    let invite = link
-        .split("invite=")
-        .nth(1)
-        .unwrap_or_else(|| panic!("{link}"));
-    let listed = run(&["invite", "list", "--db", &db]);
-    assert_printed(&listed, "expires in", true);
-    assert!(
-        !printed(&listed).contains(invite),
-        "a listed invitation shows its secret"
-    );
-
-    // A refusal comes back as the command's own error, exit status 1.
-    let missing = run(&["user", "show", "nobody", "--db", &db]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert_printed(&missing, "there is no user nobody", true);
-    assert_printed(&missing, "backtrace", false);
-    // What cannot run beside the server says so, and what to do.
-    let seed = dir.path().join("users.toml");
-    std::fs::write(&seed, "users = []\n").unwrap();
-    let seeded = run(&["seed", seed.to_str().unwrap(), "--db", &db]);
-    assert!(!seeded.status.success());
-    assert_printed(&seeded, "stop the server first", true);
-
-    // Another user: a copy of the binary it may run, a folder it may enter.
-    let bin = dir.path().join("gatehouse");
-    std::fs::copy(gatehouse_bin(), &bin).unwrap();
-    for (path, mode) in [
-        (dir.path(), 0o755),
-        (folder.as_path(), 0o755),
-        (bin.as_path(), 0o755),
-    ] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-    let as_nobody = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(args)
-            .output()
-    };
-    let Ok(refused) = as_nobody(&["user", "list", "--db", &db]) else {
-        let why = "setpriv is missing: the other-uid refusal is not tested";
-        assert!(std::env::var("GATEHOUSE_REQUIRE_E2E").is_err(), "{why}");
-        eprintln!("{why}");
-        return;
-    };
-    assert!(!refused.status.success());
-    assert_printed(&refused, "refused this user", true);
-    // Past the socket's mode, the server's own check of the peer's uid.
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let refused = as_nobody(&["user", "list", "--db", &db]).unwrap();
-    assert!(!refused.status.success());
-    assert_printed(&refused, "the server's own user only", true);
-    assert_printed(&refused, "pat@example.com", false);
-
-    let (status, log) = server.terminate_with_log();
-    assert!(status.success());
-    assert!(
-        log.contains("control socket: a command from another user refused"),
-        "{log}"
-    );
-    assert!(!socket.exists(), "the socket outlived the server");
 }

@@ -17,6 +17,7 @@ mod holes;
 mod hypermedia;
 mod input;
 mod mail;
+mod operations;
 mod passkeys;
 mod persistence;
 pub mod proxies;

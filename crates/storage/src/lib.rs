@@ -16,6 +16,7 @@
 //!
 //! Records are this crate's own types (`SurrealValue`); callers get `domain` types.
 
+mod backup;
 mod error;
 pub mod factors;
 pub mod invitations;

@@ -1,6 +1,24 @@
 //! The schema, applied at every start. Every statement is `IF NOT EXISTS`, so running
 //! it again changes nothing; a change to an existing definition needs `OVERWRITE`.
 
+/// The tables [`SCHEMA`] defines.
+pub(crate) const TABLES: &[&str] = &[
+    "user",
+    "session",
+    "api_token",
+    "factor",
+    "passkey",
+    "passkey_challenge",
+    "pending_login",
+    "admin_guard",
+    "throttle",
+    "invitation",
+    "outbox",
+    "password_reset",
+    "email_verification",
+    "setting",
+];
+
 pub(crate) const SCHEMA: &str = r#"
 DEFINE TABLE IF NOT EXISTS user SCHEMAFULL;
 DEFINE FIELD IF NOT EXISTS username ON user TYPE string;

@@ -88,6 +88,21 @@ pub(crate) fn run_with_input(args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// What a command printed, both streams.
+pub(crate) fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether `out` printed `text` (`shown`) or not, with all it printed if not so.
+pub(crate) fn assert_printed(out: &Output, text: &str, shown: bool) {
+    let all = printed(out);
+    assert_eq!(all.contains(text), shown, "{text:?} shown: {shown}?\n{all}");
+}
+
 /// A `gatehouse serve` process on an ephemeral port, killed by PID when dropped.
 pub(crate) struct Server {
     child: Child,

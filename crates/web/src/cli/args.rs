@@ -42,6 +42,21 @@ pub enum Command {
     /// Second-factor secrets at rest (sealed under the secret key).
     #[command(subcommand)]
     Factors(FactorsCommand),
+    /// Write a consistent copy of the whole store to FILE (SurrealQL), also while
+    /// the server runs. It holds the password hashes, the sealed second factors
+    /// and the secret key: it is written owner-only; keep it like the store.
+    Backup {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Load a backup FILE into a store that holds nothing yet (a new --db folder,
+    /// or an empty ws:// database), with the server stopped.
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Exit 0 when a running gatehouse answers URL with 2xx (for container health
     /// checks, where there is no curl).
     Health {

@@ -34,6 +34,9 @@ const MAX_REQUEST: usize = 64 * 1024;
 struct Request {
     argv: Vec<String>,
     stdin: Option<String>,
+    /// A backup rather than a command: the answer's `stdout` is the copy.
+    #[serde(default)]
+    backup: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -120,6 +123,39 @@ pub struct Forwarded(pub Option<String>);
 /// command line and prints its answer; `Ok(None)` when no server answers there
 /// (a command then opens the store itself).
 pub async fn forward(folder: &Path) -> anyhow::Result<Option<Forwarded>> {
+    let request = Request {
+        argv: std::env::args().collect(),
+        stdin: STDIN_READ.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        backup: false,
+    };
+    let Some(answer) = ask(folder, &request).await? else {
+        return Ok(None);
+    };
+    print!("{}", answer.stdout);
+    eprint!("{}", answer.stderr);
+    Ok(Some(Forwarded(answer.error)))
+}
+
+/// A backup taken by the server serving the store in `folder`; `Ok(None)` when
+/// no server answers there.
+pub async fn backup(folder: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let request = Request {
+        argv: Vec::new(),
+        stdin: None,
+        backup: true,
+    };
+    match ask(folder, &request).await? {
+        None => Ok(None),
+        Some(Answer {
+            error: Some(error), ..
+        }) => Err(anyhow::anyhow!(error)),
+        Some(answer) => Ok(Some(answer.stdout.into_bytes())),
+    }
+}
+
+/// `request`'s answer from the server on `folder`'s socket, or `None` when no
+/// server listens there.
+async fn ask(folder: &Path, request: &Request) -> anyhow::Result<Option<Answer>> {
     let socket = folder.join(SOCKET_NAME);
     let stream = match UnixStream::connect(&socket).await {
         Ok(stream) => stream,
@@ -142,16 +178,10 @@ pub async fn forward(folder: &Path) -> anyhow::Result<Option<Forwarded>> {
             });
         }
     };
-    let request = Request {
-        argv: std::env::args().collect(),
-        stdin: STDIN_READ.lock().unwrap_or_else(|e| e.into_inner()).take(),
-    };
-    let answer = exchange(stream, &request)
+    let answer = exchange(stream, request)
         .await
         .with_context(|| format!("the server at {} did not answer", socket.display()))?;
-    print!("{}", answer.stdout);
-    eprint!("{}", answer.stderr);
-    Ok(Some(Forwarded(answer.error)))
+    Ok(Some(answer))
 }
 
 async fn exchange(stream: UnixStream, request: &Request) -> anyhow::Result<Answer> {
@@ -242,6 +272,7 @@ async fn answer(stream: UnixStream, owner: u32, services: Services) -> anyhow::R
         ))
     } else {
         match serde_json::from_slice::<Request>(&line) {
+            Ok(request) if request.backup => backup_for_peer(uid, &services).await,
             Ok(request) => run_for_peer(request, uid, services).await,
             Err(err) => refused(format!("not a command: {err}")),
         }
@@ -250,6 +281,26 @@ async fn answer(stream: UnixStream, owner: u32, services: Services) -> anyhow::R
     line.push(b'\n');
     write.write_all(&line).await?;
     Ok(())
+}
+
+/// A backup taken here, for the peer to write.
+async fn backup_for_peer(uid: u32, services: &Services) -> Answer {
+    tracing::info!(uid, "control socket: a backup");
+    let taken = crate::core::admin::Admin::cli(services).backup().await;
+    match taken.map(String::from_utf8) {
+        Ok(Ok(dump)) => Answer {
+            stdout: dump,
+            ..Answer::default()
+        },
+        Ok(Err(_)) => Answer {
+            error: Some("the store's export is not UTF-8 text".into()),
+            ..Answer::default()
+        },
+        Err(err) => Answer {
+            error: Some(format!("the backup failed: {err}")),
+            ..Answer::default()
+        },
+    }
 }
 
 /// Parses the peer's command line as `gatehouse` would, and runs it here.

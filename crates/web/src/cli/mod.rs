@@ -6,6 +6,7 @@
 //! this is the binary's top, where they become a line on stderr and an exit code.
 
 pub mod args;
+mod backup;
 pub mod check_proxy;
 pub mod control;
 pub mod settings;
@@ -61,6 +62,8 @@ async fn run_command(command: Command) -> anyhow::Result<()> {
         Command::User(command) => user::run(command).await,
         Command::Invite(command) => invite::run(command).await,
         Command::Factors(command) => factors::run(command).await,
+        Command::Backup { file, db } => backup::backup(&file, db).await,
+        Command::Restore { file, db } => backup::restore(&file, db).await,
         Command::Health { url } => check_proxy::health(url).await,
         Command::CheckProxy(args) => check_proxy::run(args).await,
         Command::Openapi => {
@@ -124,4 +127,15 @@ fn password_from_stdin() -> anyhow::Result<domain::Password> {
     let line = line.strip_suffix('\n').unwrap_or(&line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     Ok(domain::Password::parse(line)?)
+}
+
+/// Database URLs may carry credentials: never log them.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }

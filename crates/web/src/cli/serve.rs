@@ -34,7 +34,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
-        db = %redact_url(&config.db_url),
+        db = %super::redact_url(&config.db_url),
         public_url = %config.public_url,
         secure_cookies = config.secure_cookies(),
         "gatehouse listening on http://{addr}/"
@@ -57,15 +57,4 @@ pub async fn serve(
     crate::app::run(listener, state, shutdown).await?;
     tracing::info!("gatehouse stopped");
     Ok(())
-}
-
-/// Database URLs may carry credentials: never log them.
-fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }
